@@ -1,0 +1,54 @@
+# zlayer: a thin wrapper over Meson. `make` builds, `make test` sets up and runs every test,
+# `make run` validates and dumps an example deployment.
+BUILD     ?= build
+ASAN      ?= build-asan
+FUZZ      ?= build-fuzz
+EXAMPLE   ?= examples/hello.zlayer.yml
+FUZZ_SECS ?= 60
+
+.PHONY: all deps test-deps test unit integration run fuzz bench format format-check install clean
+
+all: deps
+	@[ -d $(BUILD) ] || meson setup $(BUILD) --buildtype=debugoptimized
+	ninja -C $(BUILD)
+
+deps:
+	@./scripts/install-deps build
+
+test-deps:
+	@./scripts/install-deps all
+
+# Unit and integration tests under AddressSanitizer + UBSan, then a summary line.
+test: test-deps
+	@[ -d $(ASAN) ] || CC=clang meson setup $(ASAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(ASAN)
+	@./scripts/run-tests $(ASAN)
+
+unit: test-deps
+	@[ -d $(ASAN) ] || CC=clang meson setup $(ASAN) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(ASAN)
+	meson test -C $(ASAN) --suite unit --print-errorlogs
+
+run: all
+	./$(BUILD)/zlayer validate $(EXAMPLE)
+	./$(BUILD)/zlayer spec dump $(EXAMPLE)
+
+fuzz: test-deps
+	@[ -d $(FUZZ) ] || CC=clang meson setup $(FUZZ) --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
+	ninja -C $(FUZZ) tests/fuzz_spec
+	./scripts/fuzz $(FUZZ) $(FUZZ_SECS)
+
+bench: all
+	./bench/spec.sh ./$(BUILD)/zlayer
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+install: all
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* main.c: global flags, the subcommand table and dispatch. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const struct zl_cli_cmd zl_cli_commands[] = {
+    {"validate", zl_cli_cmd_validate, "Check a deployment spec and report every problem",
+     "validate [FILE|-] [--strict] [-f|--format table|json] [-q]",
+     "Parses and validates a .zlayer.yml: YAML syntax, types, required and unknown keys, every\n"
+     "field, cross-field and dependency rule. Problems are printed to stderr as\n"
+     "FILE:LINE:COL: PATH: MESSAGE [RULE], in file order. Without FILE the spec is found in\n"
+     "the current folder (.zlayer.yml, .zlayer.yaml, zlayer.yml, zlayer.yaml, or a single\n"
+     "*.zlayer.yml / zlayer.*.yml); '-' reads standard input.\n\n"
+     "  --strict        recommended rules (R-*) are errors instead of warnings\n"
+     "  -f, --format    table (default) or json summary on success\n"
+     "  -q, --quiet     print nothing on success\n\n"
+     "Exit status: 0 valid, 1 invalid or unreadable, 2 usage error."},
+    {"spec", zl_cli_cmd_spec, "Validate or dump a deployment spec",
+     "spec validate [FILE|-] [--strict] | spec dump [FILE|-] [-f|--format yaml|json] [--strict]",
+     "spec validate   the same as `zlayer validate`\n"
+     "spec dump       print the spec with every default applied and values normalised\n"
+     "                (durations, memory sizes, network modes); the YAML dump loads back to\n"
+     "                the same dump. Nothing is printed to stdout when the spec is invalid."},
+    {"version", zl_cli_cmd_version, "Print the version", "version [-f|--format table|json]",
+     "Prints zlayer's version."},
+    {"help", zl_cli_cmd_help, "Show help for a command", "help [COMMAND]",
+     "Shows the list of commands, or the help of one."},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+const struct zl_cli_cmd *zl_cli_find(const char *name)
+{
+    for (const struct zl_cli_cmd *c = zl_cli_commands; name && c->name; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static void print_main_help(void)
+{
+    printf("zlayer %s: containers and deployments from one YAML file\n\n", ZL_VERSION);
+    printf("Usage: zlayer [--no-color] [-q] COMMAND [ARGS...]\n\nCommands:\n");
+    for (const struct zl_cli_cmd *c = zl_cli_commands; c->name; c++)
+        printf("  %-10s %s\n", c->name, c->summary);
+    printf("\nGlobal flags:\n"
+           "  -h, --help       show help (also: zlayer help COMMAND, zlayer COMMAND --help)\n"
+           "  -V, --version    print the version\n"
+           "  --no-color       never colour output (also when NO_COLOR is set)\n"
+           "  -q, --quiet      print only what is asked for\n");
+}
+
+void zl_cli_print_help(const struct zl_cli_cmd *cmd)
+{
+    if (!cmd) {
+        print_main_help();
+        return;
+    }
+    printf("Usage: zlayer %s\n\n%s\n\n%s\n", cmd->usage, cmd->summary, cmd->help);
+}
+
+int zl_cli_cmd_version(struct zl_cli *cli, int argc, char **argv)
+{
+    enum zl_cli_format fmt = ZL_FMT_TABLE;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--format")) && i + 1 < argc) {
+            if (zl_cli_parse_format(argv[++i], 1u << ZL_FMT_TABLE | 1u << ZL_FMT_JSON, &fmt) < 0)
+                return zl_cli_usage(cli, "version", "unknown format '%s'", argv[i]);
+        } else {
+            return zl_cli_usage(cli, "version", "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (fmt == ZL_FMT_JSON)
+        printf("{\"version\": \"%s\"}\n", ZL_VERSION);
+    else
+        printf("zlayer %s\n", ZL_VERSION);
+    return ZL_EXIT_OK;
+}
+
+int zl_cli_cmd_help(struct zl_cli *cli, int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_help();
+        return ZL_EXIT_OK;
+    }
+    const struct zl_cli_cmd *c = zl_cli_find(argv[1]);
+    if (!c)
+        return zl_cli_usage(cli, NULL, "unknown command '%s'", argv[1]);
+    zl_cli_print_help(c);
+    return ZL_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    struct zl_cli cli = {.prog = "zlayer"};
+    bool color = getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0';
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            print_main_help();
+            return ZL_EXIT_OK;
+        } else if (!strcmp(a, "--version") || !strcmp(a, "-V")) {
+            printf("zlayer %s\n", ZL_VERSION);
+            return ZL_EXIT_OK;
+        } else if (!strcmp(a, "--no-color")) {
+            color = false;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            cli.quiet = true;
+        } else {
+            cli.color_err = color && isatty(STDERR_FILENO);
+            return zl_cli_usage(&cli, NULL, "unknown flag '%s'", a);
+        }
+    }
+    /* Commands take --no-color too, wherever it is written. */
+    for (int j = i; j < argc; j++)
+        if (!strcmp(argv[j], "--no-color")) {
+            color = false;
+            memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
+            argc--, j--;
+        }
+    cli.color_out = color && isatty(STDOUT_FILENO);
+    cli.color_err = color && isatty(STDERR_FILENO);
+    if (i >= argc) {
+        print_main_help();
+        return ZL_EXIT_USAGE;
+    }
+    const struct zl_cli_cmd *cmd = zl_cli_find(argv[i]);
+    if (!cmd)
+        return zl_cli_usage(&cli, NULL, "unknown command '%s'", argv[i]);
+    return cmd->run(&cli, argc - i, argv + i);
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* util: small shared pieces: the error type, allocation, growable buffers, arenas. */
+#ifndef ZL_UTIL_H
+#define ZL_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define ZL_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define ZL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Bugs, not errors: stays on in release builds. Never use on input. */
+#define ZL_ASSERT(cond)                                                                            \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            zl_assert_fail(#cond, __FILE__, __LINE__);                                             \
+    } while (0)
+_Noreturn void zl_assert_fail(const char *what, const char *file, int line);
+
+/* ---- errors: a caller-owned stack value, written only on failure ---- */
+
+enum {
+    ZL_EINVAL = 1000, /* bad input (spec, flags, request) */
+    ZL_ENOTFOUND,     /* a named thing does not exist */
+    ZL_EAMBIGUOUS,    /* more than one candidate */
+};
+
+struct zl_err {
+    int code; /* negative: -errno or -ZL_E* */
+    char msg[1024];
+};
+
+/* Fill err and return -code (code given positive). */
+int zl_err_set(struct zl_err *err, int code, const char *fmt, ...) ZL_PRINTF(3, 4);
+/* Like zl_err_set, appending ": strerror(errnum)"; returns -errnum. */
+int zl_err_sys(struct zl_err *err, int errnum, const char *fmt, ...) ZL_PRINTF(3, 4);
+/* Prepend "context: " to err's message; returns err->code. */
+int zl_err_wrap(struct zl_err *err, const char *fmt, ...) ZL_PRINTF(2, 3);
+
+/* ---- allocation: out of memory aborts ---- */
+
+void *zl_xmalloc(size_t n);
+void *zl_xcalloc(size_t n, size_t size);
+void *zl_xrealloc(void *p, size_t n);
+char *zl_xstrdup(const char *s);
+char *zl_xstrndup(const char *s, size_t n);
+char *zl_xasprintf(const char *fmt, ...) ZL_PRINTF(1, 2);
+
+/* cleanup helpers (function-local resources only) */
+void zl_freep(void *p);
+void zl_closep(int *fd);
+#define zl_autofree  __attribute__((cleanup(zl_freep)))
+#define zl_autoclose __attribute__((cleanup(zl_closep)))
+#define ZL_STEAL(p)                                                                                \
+    ({                                                                                             \
+        __typeof__(p) zl_steal_tmp_ = (p);                                                         \
+        (p) = NULL;                                                                                \
+        zl_steal_tmp_;                                                                             \
+    })
+
+/* ---- growable byte buffer, always NUL-terminated ---- */
+
+struct zl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+void zl_buf_init(struct zl_buf *b);
+void zl_buf_fini(struct zl_buf *b);
+void zl_buf_reserve(struct zl_buf *b, size_t extra);
+void zl_buf_append(struct zl_buf *b, const void *p, size_t n);
+void zl_buf_puts(struct zl_buf *b, const char *s);
+void zl_buf_putc(struct zl_buf *b, char c);
+void zl_buf_printf(struct zl_buf *b, const char *fmt, ...) ZL_PRINTF(2, 3);
+void zl_buf_vprintf(struct zl_buf *b, const char *fmt, va_list ap) ZL_PRINTF(2, 0);
+/* Take the bytes out; the buffer is left empty. Caller frees. */
+char *zl_buf_steal(struct zl_buf *b, size_t *len);
+
+/* ---- arena: many small allocations freed in one call ---- */
+
+struct zl_arena_chunk;
+struct zl_arena {
+    struct zl_arena_chunk *head;
+    size_t used; /* bytes handed out, for budgets */
+};
+
+void zl_arena_init(struct zl_arena *a);
+void zl_arena_fini(struct zl_arena *a);
+void *zl_arena_alloc(struct zl_arena *a, size_t n); /* zeroed, 16-byte aligned */
+char *zl_arena_strndup(struct zl_arena *a, const char *s, size_t n);
+char *zl_arena_strdup(struct zl_arena *a, const char *s);
+char *zl_arena_printf(struct zl_arena *a, const char *fmt, ...) ZL_PRINTF(2, 3);
+
+/* ---- files ---- */
+
+/* Read a whole file ("-" = stdin) into a NUL-terminated heap buffer, at most max bytes. */
+int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct zl_err *err);
+
+#endif

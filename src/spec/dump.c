@@ -106,11 +106,16 @@ static void put_any(struct zl_buf *b, const struct zl_ynode *n)
     zl_buf_putc(b, map ? '}' : ']');
 }
 
+static bool nulldef(const struct zl_sval *v, size_t i)
+{
+    return v->kind == ZL_SV_OBJ && (((const struct zl_type *)v->type)->fields[i].flags & ZF_NULLDEF);
+}
+
 static size_t present(const struct zl_sval *v)
 {
     size_t n = 0;
     for (size_t i = 0; i < v->n; i++)
-        n += v->items[i] != NULL;
+        n += v->items[i] != NULL || nulldef(v, i);
     return n;
 }
 
@@ -168,13 +173,19 @@ static void put_entries(struct zl_buf *b, const struct zl_sval *v, int indent, b
     bool first = true;
     for (size_t i = 0; i < v->n; i++) {
         const struct zl_sval *item = v->items[i];
-        if (!item)
+        bool explicit_null = !item && nulldef(v, i);
+        if (!item && !explicit_null)
             continue;
         if (!(first && first_done))
             indent_to(b, indent);
         first = false;
         put_str(b, v->keys[i]);
         zl_buf_putc(b, ':');
+        if (explicit_null) {
+            /* absent here means "no limit", which a left-out key would turn into the default */
+            zl_buf_puts(b, " null\n");
+            continue;
+        }
         bool oct = false;
         if (v->kind == ZL_SV_OBJ) {
             const struct zl_type *t = v->type;
@@ -288,6 +299,8 @@ static json_t *to_json(const struct zl_sval *v)
         for (size_t i = 0; i < v->n; i++)
             if (v->items[i])
                 json_object_set_new(o, v->keys[i], to_json(v->items[i]));
+            else if (nulldef(v, i))
+                json_object_set_new(o, v->keys[i], json_null());
         return o;
     }
     default:

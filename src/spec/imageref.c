@@ -195,10 +195,10 @@ static bool has_scheme(const char *s, size_t len)
 /* reference := name ( ":" tag )? ( "@" digest )? */
 static int parse_ref(const char *s, size_t len, struct zl_image_ref *out, const char **why)
 {
-    size_t at = find(s, len, '@'), end = at, colon = at;
-
     if (len == 0)
         return fail(why, "empty image reference");
+    size_t at = find(s, len, '@'), end = at, colon = at;
+
     if (has_scheme(s, len))
         return fail(why, "image reference must not contain a URL scheme (\"://\")");
     if (at < len && parse_digest(s + at + 1, len - at - 1, out, why) < 0)

@@ -145,6 +145,7 @@ struct zl_spec__path {
     const struct zl_spec__path *up;
     const char *key; /* NULL: the index idx */
     size_t idx;
+    const struct zl_ynode *keynode; /* the key as written, when there is one */
 };
 
 #define ZL_SPEC_DEFCACHE 512

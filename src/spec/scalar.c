@@ -47,6 +47,9 @@ void zl_spec__err(struct zl_spec__ctx *c, const struct zl_ynode *n, const struct
     va_start(ap, fmt);
     zl_buf_vprintf(&msg, fmt, ap);
     va_end(ap);
+    /* A block mapping or sequence starts on the line after its key: point at the key. */
+    if (n && n->kind != ZL_Y_SCALAR && p && p->keynode && p->keynode->line < n->line)
+        n = p->keynode;
     zl_spec__diag_add(c->d, warning ? ZL_DIAG_WARNING : ZL_DIAG_ERROR, n ? n->line : 0,
                       n ? n->col : 0, path.data ? path.data : "", rule, hint, "%s", msg.data);
     zl_buf_fini(&path);

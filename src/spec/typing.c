@@ -119,6 +119,17 @@ static struct zl_sval *default_of(struct zl_spec__ctx *c, const struct zl_field 
 
 /* ---------------- containers ---------------- */
 
+/* A block mapping or sequence starts on the line after its key; rules point at the key. */
+static struct zl_sval *at_key(struct zl_sval *v, const struct zl_ynode *k)
+{
+    if (v && v->written && (v->kind == ZL_SV_OBJ || v->kind == ZL_SV_MAP || v->kind == ZL_SV_LIST) &&
+        k->line < v->line) {
+        v->line = k->line;
+        v->col = k->col;
+    }
+    return v;
+}
+
 static struct zl_sval *type_obj(struct zl_spec__ctx *c, const struct zl_type *t,
                                 const struct zl_field *f, const struct zl_ynode *n,
                                 const struct zl_spec__path *p, bool in_union)
@@ -152,7 +163,7 @@ static struct zl_sval *type_obj(struct zl_spec__ctx *c, const struct zl_type *t,
             ok = ok && t->lenient && !c->strict;
             continue;
         }
-        struct zl_spec__path sub = {p, fld->key, 0};
+        struct zl_spec__path sub = {p, fld->key, 0, k};
         if (seen[idx]) {
             if (strcmp(seen[idx]->text, k->text) != 0)
                 zl_spec__err(c, k, &sub, "P-4", false, NULL,
@@ -166,7 +177,7 @@ static struct zl_sval *type_obj(struct zl_spec__ctx *c, const struct zl_type *t,
             continue;
         }
         seen[idx] = k;
-        v->items[idx] = type_field(c, fld, val, &sub, in_union);
+        v->items[idx] = at_key(type_field(c, fld, val, &sub, in_union), k);
         if (!v->items[idx] && !zl_spec__null_ok(fld, val, in_union))
             ok = false;
     }
@@ -212,7 +223,7 @@ static struct zl_sval *type_union(struct zl_spec__ctx *c, const struct zl_type *
             zl_buf_printf(&list, "%s%s", list.len ? ", " : "", t->variants[i].word);
     }
     if (!var || !var->obj) {
-        struct zl_spec__path sub = {p, t->tag_key, 0};
+        struct zl_spec__path sub = {p, t->tag_key, 0, NULL};
         zl_spec__err(c, tag, &sub, "P-8", false, var ? var->hint : NULL,
                      "unknown variant '%s', expected one of: %s",
                      tag->kind == ZL_Y_SCALAR ? tag->text : zl_spec__ykind_name(tag), list.data);
@@ -238,7 +249,7 @@ static struct zl_sval *type_list(struct zl_spec__ctx *c, const struct zl_type *t
     v->items = zl_arena_alloc(c->a, n->n * sizeof(*v->items));
     bool ok = true;
     for (size_t i = 0; i < n->n; i++) {
-        struct zl_spec__path sub = {p, NULL, i};
+        struct zl_spec__path sub = {p, NULL, i, NULL};
         v->items[i] = zl_spec__type_node(c, t->item, NULL, n->vals[i], &sub, in_union);
         ok = ok && v->items[i];
     }
@@ -274,7 +285,7 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
             ok = false;
             continue;
         }
-        struct zl_spec__path sub = {p, k->text, 0};
+        struct zl_spec__path sub = {p, k->text, 0, k};
         size_t at = v->n;
         for (size_t j = 0; j < v->n; j++)
             if (strcmp(v->keys[j], k->text) == 0) {
@@ -284,7 +295,8 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
                 ok = ok && !c->strict;
                 at = j;
             }
-        struct zl_sval *item = zl_spec__type_node(c, t->item, NULL, n->vals[i], &sub, in_union);
+        struct zl_sval *item =
+            at_key(zl_spec__type_node(c, t->item, NULL, n->vals[i], &sub, in_union), k);
         ok = ok && item;
         v->keys[at] = k->text;
         v->items[at] = item;

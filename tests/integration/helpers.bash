@@ -104,14 +104,14 @@ example_rule() {
     sed -nE '1s/^# INVALID ([A-Z]+-[0-9]+):.*/\1/p' "$1"
 }
 
-# A minimal valid spec.
+# write_minimal_spec [FILE [DEPLOYMENT]]: a minimal valid spec, written to FILE (stdout
+# when FILE is empty or absent), with deployment DEPLOYMENT (default "demo").
 write_minimal_spec() {
-    cat >"$1" <<'EOF'
-version: v1
-deployment: demo
-services:
-  web:
-    image:
-      name: nginx:1.27-alpine
-EOF
+    local text
+    text=$(printf 'version: v1\ndeployment: %s\nservices:\n  web:\n    image:\n      name: nginx:1.27-alpine\n' "${2:-demo}")
+    if [[ -n ${1:-} ]]; then
+        printf '%s\n' "$text" >"$1"
+    else
+        printf '%s\n' "$text"
+    fi
 }

@@ -92,6 +92,8 @@ void zl_diags_print(const struct zl_diags *d, const char *file, FILE *out, bool 
     const char *bold = color ? "\033[1m" : "", *red = color ? "\033[1;31m" : "",
                *yellow = color ? "\033[1;33m" : "", *dim = color ? "\033[2m" : "",
                *reset = color ? "\033[0m" : "";
+    if (!file && d)
+        file = d->file;
     for (size_t i = 0; d && i < d->n; i++) {
         const struct zl_diag *g = &d->v[i];
         bool warn = g->level == ZL_DIAG_WARNING;

@@ -44,6 +44,7 @@ const char *zl_spec__ykind_name(const struct zl_ynode *n);
 /* ---------------- diagnostics (diag.c) ---------------- */
 
 struct zl_diags {
+    const char *file; /* the source, as given to zl_spec_load */
     struct zl_diag *v;
     size_t n, cap;
     size_t errors;

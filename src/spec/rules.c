@@ -14,6 +14,7 @@ struct rctx {
     struct zl_arena *a;
     bool strict;
     const struct zl_sval *services;
+    struct zl_index by_name; /* service name -> index in services */
 };
 
 #define get zl_sval_get
@@ -574,7 +575,7 @@ static void check_depends(struct rctx *r, const struct zl_sval *svc, const char 
     for (size_t i = 0; deps && i < deps->n; i++) {
         const struct zl_sval *s = get(deps->items[i], "service");
         const char *p = sub(r, idx(r, sub(r, path, "depends"), i), "service");
-        if (!get(r->services, str(s)))
+        if (!zl_index_get(&r->by_name, str(s), NULL))
             report(r, "X-1", s, deps->items[i], p, "dependency references unknown service '%s'",
                    str(s));
         else if (!strcmp(str(s), name))
@@ -597,11 +598,8 @@ static void dfs(struct rctx *r, size_t u, char *colour, size_t *stack, size_t de
     const struct zl_sval *deps = get(r->services->items[u], "depends");
     for (size_t i = 0; deps && i < deps->n; i++) {
         const char *to = str(get(deps->items[i], "service"));
-        size_t v = r->services->n;
-        for (size_t k = 0; k < r->services->n; k++)
-            if (!strcmp(r->services->keys[k], to))
-                v = k;
-        if (v == r->services->n || v == u)
+        size_t v;
+        if (!zl_index_get(&r->by_name, to, &v) || v == u)
             continue; /* X-1 / D-1 */
         if (colour[v] == 1) {
             struct zl_buf b;
@@ -801,8 +799,12 @@ void zl_spec__validate(struct zl_sval *root, struct zl_arena *a, struct zl_diags
     struct rctx r = {.d = d, .a = a, .strict = strict, .services = get(root, "services")};
     check_top(&r, root);
     struct zl_sval *svcs = (struct zl_sval *)r.services;
+    zl_index_init(&r.by_name, svcs->n);
+    for (size_t i = 0; i < svcs->n; i++)
+        zl_index_put(&r.by_name, svcs->keys[i], i, NULL);
     for (size_t i = 0; i < svcs->n; i++)
         check_service(&r, svcs->items[i], svcs->keys[i]);
     check_externals_tunnels(&r, root);
     check_cycles(&r);
+    zl_index_fini(&r.by_name);
 }

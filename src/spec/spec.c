@@ -8,13 +8,13 @@
 int zl_spec_load(const char *file, const char *buf, size_t len, const struct zl_spec_opts *opts,
                  struct zl_spec **out, struct zl_diags **diags)
 {
-    (void)file;
     bool strict = opts && opts->strict;
     struct zl_diags *d = zl_spec__diags_new();
     struct zl_spec *s = zl_xcalloc(1, sizeof(*s));
     zl_arena_init(&s->arena);
     *out = NULL;
     *diags = d;
+    d->file = zl_arena_strdup(&d->arena, file ? file : "<input>");
 
     struct zl_ynode *root = zl_spec__yaml_load(buf, len, &s->arena, d);
     if (root)

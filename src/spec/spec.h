@@ -79,7 +79,7 @@ size_t zl_diags_count(const struct zl_diags *d);
 size_t zl_diags_errors(const struct zl_diags *d);
 const struct zl_diag *zl_diags_get(const struct zl_diags *d, size_t i);
 /* Print every diagnostic as "FILE:LINE:COL: [warning: ]PATH: MESSAGE [RULE]" plus an indented
- * "hint:" line where there is one. */
+ * "hint:" line where there is one. file NULL: the name given to zl_spec_load. */
 void zl_diags_print(const struct zl_diags *d, const char *file, FILE *out, bool color);
 
 /* ======================= typed value tree ======================= */

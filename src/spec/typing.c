@@ -276,6 +276,8 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
     struct zl_sval *v = zl_spec__new_val(c, ZL_SV_MAP, n, t);
     v->items = zl_arena_alloc(c->a, n->n * sizeof(*v->items));
     v->keys = zl_arena_alloc(c->a, n->n * sizeof(*v->keys));
+    struct zl_index seen;
+    zl_index_init(&seen, n->n);
     bool ok = true;
     for (size_t i = 0; i < n->n; i++) {
         const struct zl_ynode *k = n->keys[i];
@@ -287,14 +289,12 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
         }
         struct zl_spec__path sub = {p, k->text, 0, k};
         size_t at = v->n;
-        for (size_t j = 0; j < v->n; j++)
-            if (strcmp(v->keys[j], k->text) == 0) {
-                zl_spec__err(c, k, &sub, "R-22", !c->strict, NULL,
-                             "duplicate key '%s' (first given at line %d); the last one wins",
-                             k->text, v->items[j] ? v->items[j]->line : 0);
-                ok = ok && !c->strict;
-                at = j;
-            }
+        if (zl_index_put(&seen, k->text, at, &at)) {
+            zl_spec__err(c, k, &sub, "R-22", !c->strict, NULL,
+                         "duplicate key '%s' (first given at line %d); the last one wins", k->text,
+                         v->items[at] ? v->items[at]->line : 0);
+            ok = ok && !c->strict;
+        }
         struct zl_sval *item =
             at_key(zl_spec__type_node(c, t->item, NULL, n->vals[i], &sub, in_union), k);
         ok = ok && item;
@@ -303,6 +303,7 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
         if (at == v->n)
             v->n++;
     }
+    zl_index_fini(&seen);
     return ok ? v : NULL;
 }
 

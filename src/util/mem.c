@@ -138,8 +138,10 @@ void zl_buf_printf(struct zl_buf *b, const char *fmt, ...)
 
 char *zl_buf_steal(struct zl_buf *b, size_t *len)
 {
-    if (!b->data)
-        zl_buf_reserve(b, 0), b->data[0] = '\0';
+    if (!b->data) {
+        zl_buf_reserve(b, 0);
+        b->data[0] = '\0';
+    }
     char *p = b->data;
     if (len)
         *len = b->len;

@@ -95,6 +95,21 @@ char *zl_arena_strndup(struct zl_arena *a, const char *s, size_t n);
 char *zl_arena_strdup(struct zl_arena *a, const char *s);
 char *zl_arena_printf(struct zl_arena *a, const char *fmt, ...) ZL_PRINTF(2, 3);
 
+/* ---- string index: key -> size_t, open addressing; keys are borrowed ---- */
+
+struct zl_index {
+    size_t cap, n;
+    const char **keys;
+    size_t *vals;
+};
+
+void zl_index_init(struct zl_index *x, size_t expect);
+void zl_index_fini(struct zl_index *x);
+/* Insert key -> val. If key is already there, leaves it, stores its value in *old (when old
+ * is not NULL) and returns true. key must outlive the index. */
+bool zl_index_put(struct zl_index *x, const char *key, size_t val, size_t *old);
+bool zl_index_get(const struct zl_index *x, const char *key, size_t *val);
+
 /* ---- files ---- */
 
 /* Read a whole file ("-" = stdin) into a NUL-terminated heap buffer, at most max bytes. */

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The command-line frame as a user types it: help, usage errors, version, colour.
 
+# shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats run --separate-stderr
 load helpers
 
 # Run zlayer on a pseudo-terminal (util-linux `script`), so that isatty() is true for both

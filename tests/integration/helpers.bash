@@ -5,6 +5,7 @@
 #   ZL_EXAMPLES  the shared spec examples folder (valid *.yml, invalid/*.yml)
 #   ZL_SRCDIR    the source tree (for examples/hello.zlayer.yml)
 
+# shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats run --separate-stderr
 bats_require_minimum_version 1.5.0
 
 # Debian installs bats-support and bats-assert in /usr/lib/bats; bats itself defaults

@@ -245,8 +245,13 @@ static json_t *any_json(const struct zl_ynode *n)
             return json_null();
         case CORE_BOOL:
             return json_boolean(n->text[0] == 't' || n->text[0] == 'T');
-        case CORE_INT:
-            return json_integer(strtoll(n->text, NULL, 0));
+        case CORE_INT: {
+            bool neg;
+            uint64_t mag;
+            if (zl_spec__parse_int(n->text, &neg, &mag) == 0 && mag <= INT64_MAX)
+                return json_integer(neg ? -(json_int_t)mag : (json_int_t)mag);
+            return json_string(n->text); /* beyond 64 bits: keep the digits */
+        }
         case CORE_FLOAT: {
             double f = strtod(n->text, NULL);
             return isfinite(f) ? json_real(f) : json_string(n->text);

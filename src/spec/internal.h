@@ -171,6 +171,9 @@ struct zl_sval *zl_spec__new_val(struct zl_spec__ctx *c, enum zl_sv_kind kind,
                                  const struct zl_ynode *n, const struct zl_type *t);
 bool zl_spec__budget(struct zl_spec__ctx *c, const struct zl_ynode *n);
 enum zl_spec__core zl_spec__core_of(const struct zl_ynode *n);
+/* YAML 1.2 integer text ([+-]digits without leading zeros, 0x, 0o, 0b). Returns 0, -1 when not
+ * an integer, -2 when it does not fit 64 bits. */
+int zl_spec__parse_int(const char *s, bool *neg, uint64_t *mag);
 bool zl_spec__null_ok(const struct zl_field *f, const struct zl_ynode *n, bool in_union);
 struct zl_sval *zl_spec__type_node(struct zl_spec__ctx *c, const struct zl_type *t,
                                    const struct zl_field *f, const struct zl_ynode *n,

@@ -429,8 +429,8 @@ static void check_storage(struct rctx *r, const struct zl_sval *svc, const char 
         if (mode && mode->u > 07777)
             report(r, "R-15", mode, m, sub(r, p, "mode"), "mode %llu is above 0o7777",
                    (unsigned long long)mode->u);
-        else if (mode && mode->written && mode->s && isdigit((unsigned char)mode->s[0]) &&
-                 (mode->s[0] != '0' || !mode->s[1])) {
+        else if (mode && mode->written && mode->u > 7 && mode->s &&
+                 isdigit((unsigned char)mode->s[0]) && (mode->s[0] != '0' || !mode->s[1])) {
             char dec[32];
             snprintf(dec, sizeof(dec), "%llu", (unsigned long long)mode->u);
             /* `mode: 1777` is decimal 1777 = 0o3361; the author meant 0o1777 */
@@ -671,13 +671,13 @@ static void check_with(struct rctx *r, const struct action *a, const struct zl_s
     for (size_t i = 0; i < 3 && a->req[i]; i++) {
         const struct zl_ynode *v = with_param(with, a->req[i]);
         bool ok = v && v->kind == ZL_Y_SCALAR;
-        if (ok && a->req_kind[i] == 'i') {
-            ok = zl_spec__core_of(v) == CORE_INT;
-            long port = ok ? strtol(v->text, NULL, 0) : 0;
-            ok = ok && port >= 1 && port <= 65535;
-        } else if (ok) {
-            ok = !zl_spec__is_plain_null(v);
-        }
+        bool neg = false;
+        uint64_t port = 0;
+        if (ok && a->req_kind[i] == 'i')
+            ok = zl_spec__core_of(v) == CORE_INT && zl_spec__parse_int(v->text, &neg, &port) == 0 &&
+                 !neg && port >= 1 && port <= 65535;
+        else if (ok)
+            ok = zl_spec__core_of(v) == CORE_STR && v->len > 0; /* quote numbers: "2024" */
         if (!ok)
             report(r, "D-4", get(with, a->req[i]), step, sub(r, wp, a->req[i]),
                    "init action '%s' missing or invalid parameter '%s'%s", a->name, a->req[i],
@@ -775,6 +775,7 @@ static void check_externals_tunnels(struct rctx *r, const struct zl_sval *root)
             report(r, "F-11", b, e, sub(r, p, "backends"),
                    "at least one backend address is required");
         check_endpoints(r, get(e, "endpoints"), sub(r, p, "endpoints"), false);
+        fill_target_ports((struct zl_sval *)get(e, "endpoints"));
         check_health(r, get(e, "health"), sub(r, p, "health"));
         if (!is_dns_label(ext->keys[i], 63))
             report(r, "R-11", e, e, p, "external name '%s' is not a DNS label", ext->keys[i]);

@@ -93,7 +93,7 @@ static bool is_bool_word(const char *s)
 
 /* Integer text per YAML 1.2 plus ZLayer's rules: [+-]digits without leading zeros, 0x, 0o, 0b.
  * Returns 0 ok, -1 not an integer, -2 overflow of 64 bits. */
-static int parse_int(const char *s, bool *neg, uint64_t *mag)
+int zl_spec__parse_int(const char *s, bool *neg, uint64_t *mag)
 {
     *neg = false;
     if (*s == '+' || *s == '-')
@@ -178,7 +178,7 @@ enum zl_spec__core zl_spec__core_of(const struct zl_ynode *n)
         return CORE_BOOL;
     bool neg;
     uint64_t mag;
-    if (parse_int(n->text, &neg, &mag) != -1)
+    if (zl_spec__parse_int(n->text, &neg, &mag) != -1)
         return CORE_INT;
     double f;
     if (parse_float(n->text, &f))
@@ -272,7 +272,7 @@ static struct zl_sval *type_int(struct zl_spec__ctx *c, const struct zl_type *t,
 {
     bool neg;
     uint64_t mag;
-    int rc = parse_int(n->text, &neg, &mag);
+    int rc = zl_spec__parse_int(n->text, &neg, &mag);
     if (n->style != ZL_Y_PLAIN) {
         const char *hint =
             rc == 0 ? zl_arena_printf(c->a, "remove the quotes: %s", n->text) : NULL;
@@ -421,7 +421,7 @@ static struct zl_sval *type_duration(struct zl_spec__ctx *c, const struct zl_typ
     const char *hint = NULL;
     bool neg;
     uint64_t mag;
-    if (parse_int(n->text, &neg, &mag) == 0 && !neg)
+    if (zl_spec__parse_int(n->text, &neg, &mag) == 0 && !neg)
         hint = zl_arena_printf(c->a, "give it a unit: %ss (or %sm, %sms)", n->text, n->text,
                                n->text);
     if (strcmp(rule, "X-7") == 0)

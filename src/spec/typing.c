@@ -57,7 +57,7 @@ static void unknown_key(struct zl_spec__ctx *c, const struct zl_type *t, const s
         if (strcmp(k->text, legacy[i].key) == 0)
             hint = legacy[i].hint;
     if (strcmp(k->text, "<<") == 0) {
-        zl_spec__err(c, k, p, "P-3", t->lenient && !c->strict,
+        zl_spec__err(c, k, p, "P-3", false,
                      "write the keys out; YAML merge keys are not part of the format",
                      "merge keys (<<) are not supported");
         return;
@@ -160,7 +160,7 @@ static struct zl_sval *type_obj(struct zl_spec__ctx *c, const struct zl_type *t,
         const struct zl_field *fld = zl_spec__field(t, k->text, &idx);
         if (!fld || (fld->flags & ZF_INTERNAL)) {
             unknown_key(c, t, k, p);
-            ok = ok && t->lenient && !c->strict;
+            ok = ok && t->lenient && !c->strict && strcmp(k->text, "<<") != 0;
             continue;
         }
         struct zl_spec__path sub = {p, fld->key, 0, k};

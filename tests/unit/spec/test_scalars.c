@@ -126,6 +126,13 @@ static const struct snippet cases[] = {
     {"    init: {steps: [{id: a, uses: init.run, with: {command: x}}, {id: a, uses: init.run, with: "
      "{command: y}}]}\n",
      "R-16", 6, true},
+    {"    init: {steps: [{id: a, uses: init.wait_tcp, with: {host: db, port: 0o17}}]}\n", NULL, 0,
+     true},
+    {"    init: {steps: [{id: a, uses: init.s3_pull, with: {bucket: 2024, key: k, destination: "
+     "/d}}]}\n",
+     "D-4", 6, false},
+    {"version: v1\ndeployment: demo\napi:\n  <<: {enabled: true}\n", "P-3", 4, false},
+    {"    storage: [{type: tmpfs, target: /t, mode: 7}]\n", NULL, 0, true},
     {"    rtype: job\n    schedule: \"@daily\"\n", "X-3", 7, false},
     {"    rtype: cron\n    schedule: \"0 0 3 * * *\"\n", NULL, 0, false},
     {"    rtype: cron\n    schedule: \"0 3 * * *\"\n", "F-8", 7, false},

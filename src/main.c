@@ -2,6 +2,7 @@
 /* main.c: global flags, the subcommand table and dispatch. */
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,16 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "spec dump       print the spec with every default applied and values normalised\n"
      "                (durations, memory sizes, network modes); the YAML dump loads back to\n"
      "                the same dump. Nothing is printed to stdout when the spec is invalid."},
+    {"runtime", zl_cli_cmd_runtime, "Run OCI bundles (the OCI runtime command line)",
+     "runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...",
+     "Commands, as podman, containerd and other OCI tools call them (also available as the\n"
+     "binary invoked under the name zlayer-runtime):\n"
+     "  create [--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot] ID\n"
+     "  start ID | state ID | kill ID [SIGNAL] [--all] | delete [--force] ID\n"
+     "  run [--bundle DIR] [-d] [--log-file F] ID   create + start; -d leaves a monitor\n"
+     "                                             writing the output to F as JSON lines\n"
+     "  ps ID | list | features\n\n"
+     "State lives under --root (default $ZLAYER_RUNTIME_DIR/containers, /run/zlayer/containers)."},
     {"version", zl_cli_cmd_version, "Print the version", "version [-f|--format table|json]",
      "Prints zlayer's version."},
     {"help", zl_cli_cmd_help, "Show help for a command", "help [COMMAND]",
@@ -96,6 +107,15 @@ int zl_cli_cmd_help(struct zl_cli *cli, int argc, char **argv)
 int main(int argc, char **argv)
 {
     struct zl_cli cli = {.prog = "zlayer"};
+    const char *base = strrchr(argv[0], '/');
+    base = base ? base + 1 : argv[0];
+    if (!strcmp(base, "zlayer-runtime")) {
+        /* the OCI runtime name: `zlayer-runtime create ...` == `zlayer runtime create ...` */
+        cli.prog = "zlayer-runtime";
+        cli.color_err = false;
+        argv[0] = "runtime";
+        return zl_cli_cmd_runtime(&cli, argc, argv);
+    }
     bool color = getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0';
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -131,5 +151,11 @@ int main(int argc, char **argv)
     const struct zl_cli_cmd *cmd = zl_cli_find(argv[i]);
     if (!cmd)
         return zl_cli_usage(&cli, NULL, "unknown command '%s'", argv[i]);
-    return cmd->run(&cli, argc - i, argv + i);
+    int rc = cmd->run(&cli, argc - i, argv + i);
+    /* output that could not be written (a full disk, a closed pipe) is a failure */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (rc == ZL_EXIT_OK)
+            rc = zl_cli_fail(&cli, "cannot write to standard output: %s", strerror(errno));
+    }
+    return rc;
 }

@@ -51,5 +51,6 @@ int zl_cli_cmd_version(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_help(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_validate(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_spec(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv);
 
 #endif

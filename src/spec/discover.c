@@ -49,7 +49,8 @@ int zl_spec_discover(const char *dir, char **path, struct zl_err *err)
         }
     }
     closedir(dh);
-    qsort(found, n, sizeof(*found), cmp_str);
+    if (n > 1)
+        qsort(found, n, sizeof(*found), cmp_str);
     int rc = 0;
     if (n == 0) {
         rc = zl_err_set(err, ZL_ENOTFOUND,

@@ -37,7 +37,7 @@ struct zl_ynode {
 /* Parse exactly one YAML document whose root is a mapping. Nodes live in `a`. On failure
  * returns NULL after adding a P-1 diagnostic. Aliases share the anchored node. */
 struct zl_ynode *zl_spec__yaml_load(const char *buf, size_t len, struct zl_arena *a,
-                                    struct zl_diags *d);
+                                    struct zl_diags *d, size_t *nodes);
 bool zl_spec__is_plain_null(const struct zl_ynode *n);
 const char *zl_spec__ykind_name(const struct zl_ynode *n);
 
@@ -158,6 +158,7 @@ struct zl_spec__ctx {
     bool in_default; /* typing a default: values are not "written" */
     bool over;       /* node budget exhausted */
     size_t count;
+    size_t budget;   /* typed values allowed: a multiple of the YAML nodes (alias bombs) */
     struct {
         const struct zl_field *f;
         struct zl_sval *v;
@@ -184,7 +185,7 @@ struct zl_sval *zl_spec__type_scalar(struct zl_spec__ctx *c, const struct zl_typ
 /* Render a path as "services.web.endpoints[1].port". */
 void zl_spec__path_render(const struct zl_spec__path *p, struct zl_buf *b);
 
-struct zl_sval *zl_spec__type_doc(const struct zl_ynode *root, struct zl_arena *a,
+struct zl_sval *zl_spec__type_doc(const struct zl_ynode *root, size_t nodes, struct zl_arena *a,
                                   struct zl_diags *d, bool strict);
 /* A rule diagnostic: R-* rules are warnings unless strict. */
 void zl_spec__rule(struct zl_diags *d, bool strict, const char *rule, int line, int col,

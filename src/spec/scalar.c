@@ -211,10 +211,12 @@ struct zl_sval *zl_spec__new_val(struct zl_spec__ctx *c, enum zl_sv_kind kind, c
 
 bool zl_spec__budget(struct zl_spec__ctx *c, const struct zl_ynode *n)
 {
-    if (c->count < ZL_SPEC_MAX_NODES)
+    if (c->count < (c->budget ? c->budget : ZL_SPEC_MAX_NODES))
         return true;
     if (!c->over)
-        ERR(c, n, NULL, "P-1", NULL, "the document is too large once its aliases are expanded");
+        ERR(c, n, NULL, "P-1", "use fewer nested aliases, or write the values out",
+            "the document grows too large once its aliases are expanded (more than %zu values)",
+            c->budget);
     c->over = true;
     return false;
 }

@@ -16,9 +16,10 @@ int zl_spec_load(const char *file, const char *buf, size_t len, const struct zl_
     *diags = d;
     d->file = zl_arena_strdup(&d->arena, file ? file : "<input>");
 
-    struct zl_ynode *root = zl_spec__yaml_load(buf, len, &s->arena, d);
+    size_t nodes = 0;
+    struct zl_ynode *root = zl_spec__yaml_load(buf, len, &s->arena, d, &nodes);
     if (root)
-        s->root = zl_spec__type_doc(root, &s->arena, d, strict);
+        s->root = zl_spec__type_doc(root, nodes, &s->arena, d, strict);
     /* Cross-field rules need a fully typed document; with type errors they would only add
      * noise about values that were already reported. */
     if (s->root && zl_diags_errors(d) == 0)

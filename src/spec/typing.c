@@ -101,7 +101,7 @@ static struct zl_sval *default_of(struct zl_spec__ctx *c, const struct zl_field 
     /* Parse the default's YAML text once per load; the typed value is shared read-only. */
     char *text = zl_arena_printf(c->a, "v: %s", f->def);
     struct zl_diags *scratch = zl_spec__diags_new();
-    struct zl_ynode *root = zl_spec__yaml_load(text, strlen(text), c->a, scratch);
+    struct zl_ynode *root = zl_spec__yaml_load(text, strlen(text), c->a, scratch, NULL);
     ZL_ASSERT(root && root->n == 1);
     bool was = c->in_default;
     c->in_default = true;
@@ -386,10 +386,13 @@ static struct zl_sval *type_field(struct zl_spec__ctx *c, const struct zl_field 
     return zl_spec__type_node(c, f->type, f, n, p, in_union);
 }
 
-struct zl_sval *zl_spec__type_doc(const struct zl_ynode *root, struct zl_arena *a,
+struct zl_sval *zl_spec__type_doc(const struct zl_ynode *root, size_t nodes, struct zl_arena *a,
                                   struct zl_diags *d, bool strict)
 {
     struct zl_spec__ctx *c = zl_xcalloc(1, sizeof(*c));
+    /* Without aliases a document types to about as many values as it has nodes (defaults are
+     * typed once per load); aliases may multiply that, but not without bound. */
+    c->budget = nodes < (ZL_SPEC_MAX_NODES - 50000) / 8 ? nodes * 8 + 50000 : ZL_SPEC_MAX_NODES;
     c->a = a;
     c->d = d;
     c->strict = strict;

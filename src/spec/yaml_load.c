@@ -187,7 +187,7 @@ static void syntax_error(struct loader *l, yaml_parser_t *p)
 }
 
 struct zl_ynode *zl_spec__yaml_load(const char *buf, size_t len, struct zl_arena *a,
-                                    struct zl_diags *d)
+                                    struct zl_diags *d, size_t *nodes)
 {
     struct loader *l = zl_xcalloc(1, sizeof(*l));
     l->a = a;
@@ -219,6 +219,8 @@ struct zl_ynode *zl_spec__yaml_load(const char *buf, size_t len, struct zl_arena
     }
     yaml_parser_delete(&p);
     free(l->anchors);
+    if (nodes)
+        *nodes = l->nodes;
 
     struct zl_ynode *root = ok ? l->root : NULL;
     if (ok && !root)

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # The command-line frame as a user types it: help, usage errors, version, colour.
 
-# shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats run --separate-stderr
+# shellcheck disable=SC2154,SC2030,SC2031 # bats run sets $status, $stderr and $stderr_lines
 load helpers
 
 # Run zlayer on a pseudo-terminal (util-linux `script`), so that isatty() is true for both
@@ -254,6 +254,33 @@ assert_usage_error() {
     NO_COLOR=1 run_zlayer_tty validate bad.yml
     assert_failure 1
     refute_escape_codes "$output"
+}
+
+# full_stdout ARGS...: run zlayer ARGS with stdout on /dev/full; note a failure unless it
+# exits 1 with an error on stderr.
+full_stdout() {
+    # shellcheck disable=SC2016 # sh expands $0 and $@
+    run --separate-stderr timeout 20 sh -c 'exec "$0" "$@" >/dev/full' "$ZLAYER" "$@"
+    if ((status != 1)); then
+        failures+=("zlayer $* >/dev/full: exit $status, expected 1")
+    elif [[ $stderr != *Error:* ]]; then
+        failures+=("zlayer $* >/dev/full: no 'Error:' on stderr")
+    fi
+}
+
+@test "a write error on stdout is a failure, not a silent success" {
+    [[ -w /dev/full ]] || skip "no /dev/full"
+    # `zlayer spec dump > out.yml` on a full disk must not exit 0 with a truncated file.
+    local failures=()
+    full_stdout spec dump "$HELLO"
+    full_stdout spec dump -f json "$HELLO"
+    full_stdout validate "$HELLO"
+    full_stdout validate -f json "$HELLO"
+    full_stdout version
+    full_stdout --help
+    if ((${#failures[@]})); then
+        printf '%s\n' "${failures[@]}" | batslib_decorate "write errors ignored" | fail
+    fi
 }
 
 @test "global -q silences the success summary" {

@@ -467,6 +467,48 @@ EOF
     assert_line --regexp '^      pull_policy: if_not_present$'
 }
 
+@test "nested aliases do not make 'spec dump' explode (billion laughs)" {
+    # A 1 KB file: each list holds ten aliases of the previous one, so fully expanding l9
+    # means 10^10 scalars. The loader shares aliased nodes and `validate` is quick; the dump
+    # must not expand them blindly either (it may refuse the file, or keep the aliases).
+    {
+        cat <<'EOF'
+version: v1
+deployment: demo
+services:
+  web:
+    image: {name: nginx}
+    init:
+      steps:
+        - id: bomb
+          uses: init.run
+          with:
+            command: "true"
+            l0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]
+EOF
+        local i
+        for ((i = 1; i <= 9; i++)); do
+            printf '            l%d: &a%d [' "$i" "$i"
+            printf '*a%d, ' "$((i - 1))" "$((i - 1))" "$((i - 1))" "$((i - 1))" "$((i - 1))" \
+                "$((i - 1))" "$((i - 1))" "$((i - 1))" "$((i - 1))"
+            printf '*a%d]\n' "$((i - 1))"
+        done
+    } >bomb.yml
+
+    run_zlayer validate -q bomb.yml
+    assert_success
+
+    local fmt
+    # shellcheck disable=SC2016 # sh expands $0 and $1
+    for fmt in yaml json; do
+        run --separate-stderr timeout 5 sh -c '"$0" spec dump -f "$1" bomb.yml | head -c 2000000 >dump.out' \
+            "$ZLAYER" "$fmt"
+        if ((status == 124 || status == 137)) || [[ $(wc -c <dump.out) -ge 2000000 ]]; then
+            fail "spec dump -f $fmt of a 1 KB spec ran for 5 s or printed 2 MB (status $status, $(wc -c <dump.out) bytes)"
+        fi
+    done
+}
+
 # ---------------------------------------------------------------- output formats
 
 @test "'validate -f json' prints a JSON summary with \"valid\": true" {

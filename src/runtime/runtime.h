@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* runtime: OCI bundles run directly on the kernel; the per-container monitor; the OCI CLI. */
+#ifndef ZL_RUNTIME_H
+#define ZL_RUNTIME_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/util.h"
+
+/* Where container state folders live: --root, else $ZLAYER_RUNTIME_DIR/containers, else
+ * /run/zlayer/containers. Caller frees. */
+char *zl_runtime_default_root(void);
+
+struct zl_runtime_create_opts {
+    const char *root;           /* state folder root */
+    const char *id;             /* container id: [A-Za-z0-9][A-Za-z0-9_.-]{0,127} */
+    const char *bundle;         /* folder holding config.json */
+    const char *pid_file;       /* write the init's pid here, or NULL */
+    const char *console_socket; /* AF_UNIX socket to receive the pty master, or NULL */
+    const char *log_file;       /* run -d: container output as JSON lines here, or NULL */
+    bool no_pivot;              /* use MS_MOVE + chroot instead of pivot_root (not on a ramfs) */
+};
+
+/* OCI `create`: the container is set up and its process waits for `start`. */
+int zl_runtime_create(const struct zl_runtime_create_opts *o, struct zl_err *err);
+/* OCI `start`: let the created container's process exec. */
+int zl_runtime_start(const char *root, const char *id, struct zl_err *err);
+/* `run`: create + start. Foreground: waits, forwards signals, deletes the container, and
+ * stores the exit status in *status (wait(2) encoding). detach: a monitor process stays the
+ * container's parent and writes its output to o->log_file. */
+int zl_runtime_run(const struct zl_runtime_create_opts *o, bool detach, int *status,
+                   struct zl_err *err);
+
+enum zl_runtime_status {
+    ZL_STATUS_CREATING = 0,
+    ZL_STATUS_CREATED,
+    ZL_STATUS_RUNNING,
+    ZL_STATUS_STOPPED,
+};
+const char *zl_runtime_status_name(enum zl_runtime_status s);
+
+/* OCI state as JSON text (caller frees). */
+int zl_runtime_state_json(const char *root, const char *id, char **json, struct zl_err *err);
+/* Signal the container's process, or with all every process in its cgroup. */
+int zl_runtime_kill(const char *root, const char *id, int sig, bool all, struct zl_err *err);
+/* Remove a stopped container (force: kill it first). */
+int zl_runtime_delete(const char *root, const char *id, bool force, struct zl_err *err);
+/* JSON array of {id, pid, status, bundle, created} (caller frees). */
+int zl_runtime_list_json(const char *root, char **json, struct zl_err *err);
+/* Pids of the container's processes (caller frees). */
+int zl_runtime_ps(const char *root, const char *id, pid_t **pids, size_t *n, struct zl_err *err);
+
+/* Signal name ("TERM", "SIGKILL") or number -> number, or -1. */
+int zl_runtime_signal_parse(const char *s);
+
+#endif

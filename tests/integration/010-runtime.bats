@@ -1,0 +1,261 @@
+#!/usr/bin/env bats
+# The native runtime: OCI bundles run directly on the kernel, observed from inside.
+
+load helpers_runtime
+
+setup_file() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    export ROOTFS="$BATS_FILE_TMPDIR/rootfs"
+    make_rootfs "$ROOTFS"
+}
+
+setup() { rt_setup; }
+teardown() { rt_teardown; }
+
+# in_container CMD...: run CMD in a fresh container (foreground run) and capture its output.
+in_container() {
+    local args
+    args=$(printf '%s\n' "$@" | jq -R . | jq -s .)
+    make_bundle "$BUNDLE" "${FILTER:-.} | .process.args = $args"
+    run_rt run --bundle "$BUNDLE" "$CID"
+}
+
+@test "run: exit code and output" {
+    in_container /bin/testinit echo hello there
+    assert_success
+    assert_output "hello there"
+    in_container /bin/testinit exit 7
+    assert_failure 7
+}
+
+@test "run: a signal ends the process and the exit code says which" {
+    # without a pid namespace sh is not an init, so its own SIGKILL ends it
+    FILTER='.linux.namespaces |= map(select(.type != "pid"))' in_container sh -c 'kill -KILL $$'
+    assert_failure 137
+}
+
+@test "process: hostname, user, cwd, env, umask, rlimits" {
+    FILTER='.process.user = {"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63}
+            | .process.cwd = "/tmp" | .process.env += ["GREETING=hi"]
+            | .process.rlimits = [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654}]' \
+        in_container sh -c 'hostname; id -u; id -g; id -G; pwd; echo $GREETING; umask; ulimit -n; ulimit -Hn'
+    assert_success
+    assert_output "zltest
+1000
+1000
+1000 10 20
+/tmp
+hi
+0077
+321
+654"
+}
+
+@test "process: capabilities are exactly the configured ones, no_new_privs set" {
+    in_container sh -c 'grep -E "^(CapBnd|CapEff|CapPrm|CapAmb|CapInh|NoNewPrivs)" /proc/self/status'
+    assert_success
+    # AUDIT_WRITE (29), KILL (5), NET_BIND_SERVICE (10)
+    assert_line --regexp '^CapBnd:\s+0000000020000420$'
+    assert_line --regexp '^CapEff:\s+0000000020000420$'
+    assert_line --regexp '^CapAmb:\s+0000000000000000$'
+    assert_line --regexp '^NoNewPrivs:\s+1$'
+}
+
+@test "process: a missing program fails create with its name" {
+    FILTER='.process.args = ["/bin/nope"]' make_bundle "$BUNDLE" '.process.args = ["/bin/nope"]'
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_failure
+    assert_stderr_has "/bin/nope"
+    [ ! -d "$RT_ROOT/$CID" ]
+}
+
+@test "rootfs: read-only root, writable tmpfs, mounts in order, pivot done" {
+    in_container sh -c 'touch /x 2>&1 || echo ro; touch /tmp/x && echo tmp-ok; grep -c " / " /proc/self/mountinfo; ls /'
+    assert_success
+    assert_line "ro"
+    assert_line "tmp-ok"
+    refute_output --partial "zlayer"
+}
+
+@test "rootfs: masked paths unreadable, read-only paths not writable, /proc not remountable" {
+    # /proc/timer_list and /sys/firmware exist on the host and are masked in the base config
+    [ -e /proc/timer_list ] && [ -d /sys/firmware ] || skip "nothing to mask on this kernel"
+    in_container sh -c 'cat /proc/timer_list 2>/dev/null | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null || echo ro-sys; /bin/testinit try remount-proc; /bin/testinit try mount'
+    assert_success
+    assert_line --index 0 "0"
+    assert_line --index 1 "0"
+    assert_line "ro-sys"
+    assert_line --regexp '^remount-proc: E(PERM|ACCES|ROFS)$'
+    assert_line --regexp '^mount: EPERM$'
+}
+
+@test "rootfs: bind mounts ro and rw, tmpfs size" {
+    mkdir -p "$BATS_TEST_TMPDIR/host-ro" "$BATS_TEST_TMPDIR/host-rw"
+    echo data >"$BATS_TEST_TMPDIR/host-ro/file"
+    FILTER=".mounts += [
+        {\"destination\": \"/data/ro\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/host-ro\", \"options\": [\"rbind\", \"ro\"]},
+        {\"destination\": \"/data/rw\", \"type\": \"bind\", \"source\": \"$BATS_TEST_TMPDIR/host-rw\", \"options\": [\"rbind\", \"rw\"]},
+        {\"destination\": \"/data/small\", \"type\": \"tmpfs\", \"source\": \"tmpfs\", \"options\": [\"size=1m\"]}]" \
+        in_container sh -c 'cat /data/ro/file; touch /data/ro/x 2>/dev/null || echo ro-denied; echo w > /data/rw/out; head -c 2000000 /dev/zero > /data/small/big 2>/dev/null || echo full'
+    assert_success
+    assert_line "data"
+    assert_line "ro-denied"
+    assert_line "full"
+    [ "$(cat "$BATS_TEST_TMPDIR/host-rw/out")" = "w" ]
+}
+
+@test "rootfs: default devices exist and work; others do not" {
+    in_container sh -c 'echo x > /dev/null && echo null-ok; head -c 4 /dev/zero | wc -c; ls /dev'
+    assert_success
+    assert_line "null-ok"
+    assert_line "4"
+    refute_line "sda"
+}
+
+@test "security: symlinks in the rootfs cannot redirect mounts to the host" {
+    local evil="$BATS_TEST_TMPDIR/evil"
+    cp -a "$ROOTFS" "$evil"
+    local host="$BATS_TEST_TMPDIR/host-target"
+    mkdir -p "$host"
+    # an absolute link and a relative one climbing out of the rootfs
+    ln -s "$host" "$evil/abs"
+    ln -s ../../../../../../../../"$host" "$evil/rel"
+    make_bundle "$BUNDLE" ".mounts += [
+        {\"destination\": \"/abs/m1\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"},
+        {\"destination\": \"/rel/m2\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"}]
+        | .process.args = [\"/bin/testinit\", \"true\"]"
+    ln -sfn "$evil" "$BUNDLE/rootfs"
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_success
+    # nothing was created or mounted on the host side
+    [ -z "$(ls -A "$host")" ]
+    ! grep -q "$host" /proc/self/mountinfo
+}
+
+@test "security: a container cannot see host processes or load modules" {
+    in_container sh -c 'ls /proc | grep -c "^[0-9]"; /bin/testinit try init_module'
+    assert_success
+    assert_line --index 0 --regexp '^[1-3]$'
+    assert_line --regexp '^init_module: E(PERM|NOSYS)$'
+}
+
+@test "cgroups: limits read back inside and outside; a fork bomb stops at pids.max" {
+    FILTER='.linux.resources.memory = {"limit": 67108864} | .linux.resources.pids = {"limit": 20}
+            | .linux.resources.cpu = {"shares": 512, "quota": 50000, "period": 100000}' \
+        in_container /bin/testinit forkbomb 100
+    assert_success
+    local n=${output#forked }
+    [ "$n" -lt 20 ]
+}
+
+@test "cgroups: a memory hog is OOM-killed" {
+    FILTER='.linux.resources.memory = {"limit": 33554432, "swap": 33554432}' \
+        in_container /bin/testinit memhog 256
+    assert_failure 137
+}
+
+@test "lifecycle: create, state, start, kill, delete" {
+    make_bundle "$BUNDLE" '.process.args = ["/bin/testinit", "pause"]'
+    run rt_create --bundle "$BUNDLE" --pid-file "$BATS_TEST_TMPDIR/pid" "$CID"
+    assert_success
+    run_rt state "$CID"
+    assert_success
+    [ "$(echo "$output" | jq -r .status)" = created ]
+    local pid
+    pid=$(cat "$BATS_TEST_TMPDIR/pid")
+    [ "$(echo "$output" | jq -r .pid)" = "$pid" ]
+    # limits are in the host's view of its cgroup
+    grep -q "zlayer/$CID" "/proc/$pid/cgroup"
+    run_rt start "$CID"
+    assert_success
+    run_rt state "$CID"
+    [ "$(echo "$output" | jq -r .status)" = running ]
+    run_rt start "$CID"
+    assert_failure
+    run_rt delete "$CID"
+    assert_failure
+    assert_stderr_has "running"
+    run_rt kill "$CID" TERM
+    assert_success
+    local i
+    for i in $(seq 50); do
+        [ "$("$ZLAYER" runtime --root "$RT_ROOT" state "$CID" | jq -r .status)" = stopped ] && break
+        sleep 0.1
+    done
+    run_rt state "$CID"
+    [ "$(echo "$output" | jq -r .status)" = stopped ]
+    run_rt delete "$CID"
+    assert_success
+    run_rt state "$CID"
+    assert_failure
+    assert_stderr_has "does not exist"
+}
+
+@test "lifecycle: ids are validated and unique" {
+    make_bundle "$BUNDLE" '.process.args = ["/bin/testinit", "pause"]'
+    run rt_create --bundle "$BUNDLE" "../escape"
+    assert_failure
+    run rt_create --bundle "$BUNDLE" "$CID"
+    assert_success
+    run rt_create --bundle "$BUNDLE" "$CID"
+    assert_failure
+    assert_output --partial "already exists"
+    run_rt delete --force "$CID"
+    assert_success
+}
+
+@test "config: malformed or unsupported config.json is refused with the JSON path, nothing created" {
+    make_bundle "$BUNDLE" '.process.args = [1]'
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_failure
+    assert_stderr_has "process.args[0]"
+    make_bundle "$BUNDLE" '.linux.intelRdt = {"closID": "x"}'
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_failure
+    assert_stderr_has "linux.intelRdt"
+    make_bundle "$BUNDLE" '.linux.sysctl = {"kernel.panic": "1"}'
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_failure
+    assert_stderr_has "kernel.panic"
+    [ ! -d "$RT_ROOT/$CID" ]
+}
+
+@test "create failing half-way undoes everything and names the step" {
+    make_bundle "$BUNDLE" '.mounts += [{"destination": "/data/x", "type": "bind", "source": "/nonexistent-zl"}]'
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_failure
+    assert_stderr_has "/nonexistent-zl"
+    [ ! -d "$RT_ROOT/$CID" ]
+    [ ! -d "/sys/fs/cgroup/pids/zlayer/$CID" ]
+}
+
+@test "run -d: the monitor outlives its caller, logs output as JSON lines, records the exit" {
+    make_bundle "$BUNDLE" '.process.args = ["sh", "-c", "echo out; echo err >&2; sleep 1; exit 3"]'
+    local log="$BATS_TEST_TMPDIR/c.log"
+    run_rt run -d --log-file "$log" --bundle "$BUNDLE" "$CID"
+    assert_success
+    run_rt state "$CID"
+    [ "$(echo "$output" | jq -r .status)" = running ]
+    local i
+    for i in $(seq 50); do
+        [ "$("$ZLAYER" runtime --root "$RT_ROOT" state "$CID" | jq -r .status)" = stopped ] && break
+        sleep 0.1
+    done
+    run jq -r '.stream + ":" + .log' "$log"
+    assert_line "stdout:out"
+    assert_line "stderr:err"
+    [ "$(jq -r .exit_status "$RT_ROOT/$CID/state.json")" = $((3 << 8)) ]
+    run_rt delete "$CID"
+    assert_success
+}
+
+@test "hooks: prestart and poststop run with the state on stdin" {
+    local out="$BATS_TEST_TMPDIR/hooks"
+    make_bundle "$BUNDLE" ".hooks = {
+        \"prestart\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $out.pre\"]}],
+        \"poststop\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $out.post\"]}]}"
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_success
+    [ "$(jq -r .id "$out.pre")" = "$CID" ]
+    [ "$(jq -r .status "$out.post")" = stopped ]
+}

@@ -34,6 +34,8 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "  start ID | state ID | kill ID [SIGNAL] [--all] | delete [--force] ID\n"
      "  run [--bundle DIR] [-d] [--log-file F] ID   create + start; -d leaves a monitor\n"
      "                                             writing the output to F as JSON lines\n"
+     "  exec [--process F | [-e K=V] [-u UID[:GID]] [--cwd D] ID CMD...] [-t] [-d]\n"
+     "       [--pid-file F] [--console-socket S]\n"
      "  ps ID | list | features\n\n"
      "State lives under --root (default $ZLAYER_RUNTIME_DIR/containers, /run/zlayer/containers)."},
     {"version", zl_cli_cmd_version, "Print the version", "version [-f|--format table|json]",

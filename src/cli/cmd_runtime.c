@@ -113,6 +113,77 @@ static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+static int cmd_exec(struct rt *r, int argc, char **argv)
+{
+    static const struct option longs[] = {
+        {"process", required_argument, NULL, 'p'},  {"tty", no_argument, NULL, 't'},
+        {"detach", no_argument, NULL, 'd'},         {"pid-file", required_argument, NULL, 'P'},
+        {"console-socket", required_argument, NULL, 'c'}, {"cwd", required_argument, NULL, 'w'},
+        {"env", required_argument, NULL, 'e'},      {"user", required_argument, NULL, 'u'},
+        {"no-new-privs", no_argument, NULL, 'n'},   {"preserve-fds", required_argument, NULL, 'f'},
+        {NULL, 0, NULL, 0},
+    };
+    struct zl_runtime_exec_opts o = {.root = r->root};
+    char **env = zl_xcalloc((size_t)argc + 1, sizeof(char *));
+    size_t nenv = 0;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+:tde:u:w:", longs, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            o.process_file = optarg;
+            break;
+        case 't':
+            o.tty = true;
+            break;
+        case 'd':
+            o.detach = true;
+            break;
+        case 'P':
+            o.pid_file = optarg;
+            break;
+        case 'c':
+            o.console_socket = optarg;
+            break;
+        case 'w':
+            o.cwd = optarg;
+            break;
+        case 'e':
+            env[nenv++] = optarg;
+            break;
+        case 'u':
+            o.user = optarg;
+            break;
+        case 'n':
+        case 'f':
+            break;
+        default:
+            free(env);
+            return zl_cli_usage(r->cli, "runtime", "unknown or incomplete flag '%s'",
+                                argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) {
+        free(env);
+        return zl_cli_usage(r->cli, "runtime", "exec needs a container id");
+    }
+    o.id = argv[optind++];
+    if (optind < argc && !strcmp(argv[optind], "--"))
+        optind++;
+    o.args = argv + optind;
+    o.env = env;
+    struct zl_err err;
+    int status = 0;
+    int rc = zl_runtime_exec(&o, &status, &err);
+    free(env);
+    if (rc < 0)
+        return rt_fail(r, err.msg);
+    if (o.detach)
+        return ZL_EXIT_OK;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static int cmd_simple(struct rt *r, int argc, char **argv)
 {
     const char *cmd = argv[0];
@@ -241,6 +312,8 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
     else if (!strcmp(argv[i], "start") || !strcmp(argv[i], "delete") ||
              !strcmp(argv[i], "kill") || !strcmp(argv[i], "state") || !strcmp(argv[i], "ps"))
         rc = cmd_simple(&r, argc - i, argv + i);
+    else if (!strcmp(argv[i], "exec"))
+        rc = cmd_exec(&r, argc - i, argv + i);
     else if (!strcmp(argv[i], "list"))
         rc = cmd_list(&r);
     else if (!strcmp(argv[i], "features"))

@@ -90,7 +90,7 @@ static int mkdir_p(const char *path, mode_t mode)
     return rc;
 }
 
-static int connect_console(const char *path, struct zl_err *err)
+int zl_runtime__console_connect(const char *path, struct zl_err *err)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
@@ -284,7 +284,7 @@ int zl_runtime__create(struct creation *k, const int stdio[3], bool wait_fifo, s
         free(fifo);
     }
     if (rc == 0 && k->o->console_socket && k->cfg->terminal) {
-        k->console = connect_console(k->o->console_socket, err);
+        k->console = zl_runtime__console_connect(k->o->console_socket, err);
         rc = k->console < 0 ? -1 : 0;
     }
     if (rc == 0)

@@ -77,8 +77,9 @@ static int write_sysctls(const struct zl_oci_config *c, struct zl_err *err)
     return 0;
 }
 
-/* A pty from the container's devpts; the master goes to the console socket. */
-static int setup_console(int console_fd, struct zl_err *err)
+/* A pty from the container's devpts; the master goes to the console socket, the slave
+ * becomes our controlling terminal and stdio (and, for the init, /dev/console). */
+int zl_runtime__console_setup(int console_fd, bool bind_console, struct zl_err *err)
 {
     int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0)
@@ -89,7 +90,7 @@ static int setup_console(int console_fd, struct zl_err *err)
         return zl_err_sys(err, errno, "allocate a pty");
     }
     int slave = open(name, O_RDWR | O_NOCTTY);
-    if (slave < 0 || mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0) {
+    if (slave < 0 || (bind_console && mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)) {
         close(master);
         return zl_err_sys(err, errno, "set up /dev/console");
     }
@@ -146,7 +147,7 @@ static const char *env_get(char *const *env, const char *name)
 }
 
 /* Resolve args[0] through the container's PATH now, so a missing program fails `create`. */
-static char *find_program(const struct zl_oci_config *c, struct zl_err *err)
+char *zl_runtime__find_program(const struct zl_oci_config *c, struct zl_err *err)
 {
     const char *prog = c->args[0];
     if (strchr(prog, '/')) {
@@ -203,10 +204,15 @@ static int prepare(struct zl_init_args *a, struct zl_err *err)
         return zl_err_sys(err, errno, "setdomainname %s", c->domainname);
     if (write_sysctls(c, err) < 0)
         return -1;
-    if (c->terminal && a->console_fd >= 0 && setup_console(a->console_fd, err) < 0)
+    if (c->terminal && a->console_fd >= 0 && zl_runtime__console_setup(a->console_fd, true, err) < 0)
         return -1;
     if (zl_runtime__rootfs_finish(c, err) < 0)
         return -1;
+    return zl_runtime__process_setup(c, err);
+}
+
+int zl_runtime__process_setup(const struct zl_oci_config *c, struct zl_err *err)
+{
     if (set_limits(c, err) < 0)
         return -1;
     if (c->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -240,7 +246,7 @@ int zl_runtime__init(void *arg)
         _exit(127); /* the runtime gave up */
     if (prepare(a, &err) < 0)
         die(a->sync_fd, &err);
-    char *prog = find_program(c, &err);
+    char *prog = zl_runtime__find_program(c, &err);
     if (!prog)
         die(a->sync_fd, &err);
     char ready = ZL_SYNC_READY;

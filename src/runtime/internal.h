@@ -180,6 +180,8 @@ int zl_runtime__config_load(const char *bundle, struct zl_oci_config **out, stru
 int zl_runtime__config_parse(const char *text, size_t len, const char *bundle,
                              struct zl_oci_config **out, struct zl_err *err);
 void zl_runtime__config_free(struct zl_oci_config *c);
+int zl_runtime__config_set_process(struct zl_oci_config *c, const char *text, size_t len,
+                                   struct zl_err *err);
 /* Capability name ("CAP_NET_ADMIN" or "NET_ADMIN") -> number, or -1. */
 int zl_runtime__cap_from_name(const char *name);
 
@@ -267,6 +269,15 @@ struct zl_init_args {
     int stdio[3];     /* dup'ed onto 0, 1, 2 when >= 0 */
     bool no_pivot;
 };
+
+/* Shared by the init and exec: rlimits, no_new_privs, seccomp (when it must come before the
+ * user switch), user and groups, capabilities, umask, cwd. */
+int zl_runtime__process_setup(const struct zl_oci_config *c, struct zl_err *err);
+/* args[0] looked up in the process's PATH (caller frees). */
+char *zl_runtime__find_program(const struct zl_oci_config *c, struct zl_err *err);
+int zl_runtime__console_setup(int console_fd, bool bind_console, struct zl_err *err);
+/* Connect to an OCI console socket (AF_UNIX stream). Returns the fd or -1. */
+int zl_runtime__console_connect(const char *path, struct zl_err *err);
 
 /* The function run in the cloned child; never returns on success (execs). */
 int zl_runtime__init(void *arg);

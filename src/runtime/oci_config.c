@@ -964,6 +964,59 @@ int zl_runtime__config_load(const char *bundle, struct zl_oci_config **out, stru
     return rc;
 }
 
+static void free_process(struct zl_oci_config *c)
+{
+    free(c->additional_gids);
+    free_strv(c->args);
+    free_strv(c->env);
+    free(c->cwd);
+    free(c->rlimits);
+    c->additional_gids = NULL;
+    c->args = c->env = NULL;
+    c->cwd = NULL;
+    c->rlimits = NULL;
+}
+
+/* Replace the process part of a loaded config with a standalone OCI process object (exec
+ * --process FILE). */
+int zl_runtime__config_set_process(struct zl_oci_config *c, const char *text, size_t len,
+                                   struct zl_err *err)
+{
+    json_error_t jerr;
+    json_t *proc = json_loadb(text, len, 0, &jerr);
+    if (!proc)
+        return zl_err_set(err, ZL_EINVAL, "process.json:%d:%d: %s", jerr.line, jerr.column,
+                          jerr.text);
+    json_t *root = json_pack("{s:o}", "process", proc);
+    struct zl_oci_config fresh = {0};
+    struct p p = {.err = err, .bundle = "."};
+    int rc = parse_process(&p, root, &fresh);
+    json_decref(root);
+    if (rc < 0) {
+        free_process(&fresh);
+        return rc;
+    }
+    free_process(c);
+    c->terminal = fresh.terminal;
+    c->uid = fresh.uid;
+    c->gid = fresh.gid;
+    c->additional_gids = fresh.additional_gids;
+    c->nadditional_gids = fresh.nadditional_gids;
+    c->has_umask = fresh.has_umask;
+    c->umask = fresh.umask;
+    c->args = fresh.args;
+    c->env = fresh.env;
+    c->cwd = fresh.cwd;
+    c->caps = fresh.caps;
+    c->has_caps = fresh.has_caps;
+    c->rlimits = fresh.rlimits;
+    c->nrlimits = fresh.nrlimits;
+    c->no_new_privileges = fresh.no_new_privileges;
+    c->has_oom_score_adj = fresh.has_oom_score_adj;
+    c->oom_score_adj = fresh.oom_score_adj;
+    return 0;
+}
+
 static void free_resources(struct zl_oci_resources *r)
 {
     free(r->devices);
@@ -980,11 +1033,7 @@ void zl_runtime__config_free(struct zl_oci_config *c)
         return;
     free(c->oci_version);
     free(c->root_path);
-    free(c->additional_gids);
-    free_strv(c->args);
-    free_strv(c->env);
-    free(c->cwd);
-    free(c->rlimits);
+    free_process(c);
     free(c->hostname);
     free(c->domainname);
     for (size_t i = 0; i < c->nmounts; i++) {

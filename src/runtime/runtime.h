@@ -51,6 +51,24 @@ int zl_runtime_list_json(const char *root, char **json, struct zl_err *err);
 /* Pids of the container's processes (caller frees). */
 int zl_runtime_ps(const char *root, const char *id, pid_t **pids, size_t *n, struct zl_err *err);
 
+struct zl_runtime_exec_opts {
+    const char *root, *id;
+    const char *process_file;   /* an OCI process object (JSON), or NULL */
+    char **args;                /* the command when there is no process file (NULL-terminated) */
+    char **env;                 /* extra KEY=VALUE (NULL-terminated), or NULL */
+    const char *cwd;            /* or NULL: the container's */
+    const char *user;           /* "UID[:GID]", or NULL: the container's */
+    bool tty;                   /* a pty: to the console socket if given, else relayed here */
+    bool detach;                /* do not wait */
+    const char *pid_file;       /* or NULL */
+    const char *console_socket; /* or NULL */
+};
+
+/* Run a process in a running container: its namespaces and cgroup, the capabilities, seccomp
+ * filter and user of its config unless overridden. Not detached: waits and stores the exit
+ * status (wait(2) encoding) in *status. */
+int zl_runtime_exec(const struct zl_runtime_exec_opts *o, int *status, struct zl_err *err);
+
 /* Signal name ("TERM", "SIGKILL") or number -> number, or -1. */
 int zl_runtime_signal_parse(const char *s);
 

@@ -259,3 +259,98 @@ hi
     [ "$(jq -r .id "$out.pre")" = "$CID" ]
     [ "$(jq -r .status "$out.post")" = stopped ]
 }
+
+# start_paused: a detached container running `testinit pause`.
+start_paused() {
+    make_bundle "$BUNDLE" "${1:-.} | .process.args = [\"/bin/testinit\", \"pause\"]"
+    run_rt run -d --bundle "$BUNDLE" "$CID"
+    assert_success
+}
+
+@test "exec: namespaces, cgroup, capabilities, user and exit code of the container" {
+    start_paused
+    local pid
+    pid=$("$ZLAYER" runtime --root "$RT_ROOT" state "$CID" | jq -r .pid)
+    run_rt exec "$CID" sh -c 'hostname; ls /proc | grep -c "^[0-9]"; grep -E "^CapEff" /proc/self/status; cat /proc/self/cgroup | grep pids; exit 5'
+    assert_failure 5
+    assert_line --index 0 "zltest"
+    assert_line --index 1 --regexp '^[2-4]$'
+    assert_line --regexp '^CapEff:\s+0000000020000420$'
+    assert_line --partial "zlayer/$CID"
+    run_rt exec -u 1000:1000 --cwd /tmp -e FOO=bar "$CID" sh -c 'id -u; pwd; echo $FOO'
+    assert_success
+    assert_output "1000
+/tmp
+bar"
+    run_rt exec "$CID" /bin/nope
+    assert_failure
+    assert_stderr_has "/bin/nope"
+    run_rt delete --force "$CID"
+    assert_success
+}
+
+@test "exec: with a terminal from the container's devpts" {
+    start_paused
+    run_rt exec -t "$CID" sh -c 'tty; [ -t 0 ] && echo is-a-tty; exit 3'
+    assert_failure 3
+    assert_line --partial "/dev/pts/"
+    assert_line --partial "is-a-tty"
+    run_rt delete --force "$CID"
+    assert_success
+}
+
+@test "exec: --process takes an OCI process object" {
+    start_paused
+    cat >"$BATS_TEST_TMPDIR/p.json" <<'JSON'
+{"args": ["sh", "-c", "id -u; echo $X"], "env": ["PATH=/bin", "X=from-process"], "cwd": "/",
+ "user": {"uid": 2000, "gid": 2000}}
+JSON
+    run_rt exec --process "$BATS_TEST_TMPDIR/p.json" "$CID"
+    assert_success
+    assert_output "2000
+from-process"
+    run_rt delete --force "$CID"
+    assert_success
+}
+
+@test "user namespace: root inside maps to an unprivileged id outside" {
+    # the mapped root must be able to reach the rootfs: a world-traversable copy
+    local pub
+    pub=$(mktemp -d /tmp/zl-userns-XXXXXX)
+    chmod 755 "$pub"
+    cp -a "$ROOTFS" "$pub/rootfs"
+    FILTER="(.root.path = \"$pub/rootfs\") | "'.linux.namespaces += [{"type": "user"}]
+            | .linux.uidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            | .linux.gidMappings = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+            | .root.readonly = false
+            | .mounts |= map(select(.type != "sysfs"))' \
+        in_container sh -c 'id -u; cat /proc/self/uid_map'
+    rm -rf "$pub"
+    assert_success
+    assert_line --index 0 "0"
+    assert_line --index 1 --regexp '^\s+0\s+100000\s+65536$'
+}
+
+@test "the monitor survives its caller being killed; state and delete still work" {
+    make_bundle "$BUNDLE" '.process.args = ["/bin/testinit", "pause"]'
+    # the caller is a shell we kill as soon as run -d returns
+    run bash -c "\"$ZLAYER\" runtime --root \"$RT_ROOT\" run -d --bundle \"$BUNDLE\" \"$CID\" </dev/null >/dev/null 2>&1; kill -9 \$\$"
+    [ "$status" -eq 137 ]
+    run_rt state "$CID"
+    assert_success
+    [ "$(echo "$output" | jq -r .status)" = running ]
+    local mon
+    mon=$(jq -r .monitor_pid "$RT_ROOT/$CID/state.json")
+    kill -0 "$mon"
+    run_rt kill "$CID" TERM
+    assert_success
+    local i
+    for i in $(seq 50); do
+        kill -0 "$mon" 2>/dev/null || break
+        sleep 0.1
+    done
+    ! kill -0 "$mon" 2>/dev/null
+    [ "$(jq -r .exit_status "$RT_ROOT/$CID/state.json")" = $(((128 + 15) << 8)) ]
+    run_rt delete "$CID"
+    assert_success
+}

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,8 @@
 
 /* What the root tests made, so that the group teardown can remove it whatever failed. */
 static struct {
-    char top[64]; /* "/zlayer-test-<pid>" */
-    pid_t child;
+    char top[64];      /* "/zlayer-test-<pid>" */
+    pid_t children[4]; /* 0: free slot */
 } T;
 
 /* ---------------- pure parts ---------------- */
@@ -235,19 +236,34 @@ static pid_t spawn(int *go, int *ready)
     }
     close(a[0]);
     close(b[1]);
-    T.child = pid;
+    for (size_t i = 0; i < ZL_ARRAY_LEN(T.children); i++)
+        if (T.children[i] == 0) {
+            T.children[i] = pid;
+            break;
+        }
     *go = a[1];
     *ready = b[0];
     return pid;
 }
 
+/* Let the child run and wait (boundedly) until it has touched its memory. */
 static void release(int go, int ready)
 {
     char c = 'g';
+    struct pollfd p = {.fd = ready, .events = POLLIN};
     assert_int_equal(write(go, &c, 1), 1);
-    assert_int_equal(read(ready, &c, 1), 1);
     close(go);
+    bool ok = poll(&p, 1, 5000) == 1 && read(ready, &c, 1) == 1;
     close(ready);
+    if (!ok)
+        fail_msg("the child did not start in its cgroup");
+}
+
+static void forget(pid_t pid)
+{
+    for (size_t i = 0; i < ZL_ARRAY_LEN(T.children); i++)
+        if (T.children[i] == pid)
+            T.children[i] = 0;
 }
 
 /* waitpid with a bound: returns the status. */
@@ -257,7 +273,7 @@ static int reap(pid_t pid)
     for (int i = 0; i < 500; i++) {
         pid_t r = waitpid(pid, &status, WNOHANG);
         if (r == pid) {
-            T.child = 0;
+            forget(pid);
             return status;
         }
         assert_int_equal(r, 0);
@@ -604,11 +620,12 @@ static int teardown(void **state)
     if (geteuid() != 0)
         return 0;
     for_each_top(thaw_tree);
-    if (T.child > 0) {
-        kill(T.child, SIGKILL);
-        waitpid(T.child, NULL, 0);
-        T.child = 0;
-    }
+    for (size_t i = 0; i < ZL_ARRAY_LEN(T.children); i++)
+        if (T.children[i] > 0) {
+            kill(T.children[i], SIGKILL);
+            waitpid(T.children[i], NULL, 0);
+            T.children[i] = 0;
+        }
     for_each_top(remove_tree);
     return 0;
 }

@@ -27,7 +27,8 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "                (durations, memory sizes, network modes); the YAML dump loads back to\n"
      "                the same dump. Nothing is printed to stdout when the spec is invalid."},
     {"runtime", zl_cli_cmd_runtime, "Run OCI bundles (the OCI runtime command line)",
-     "runtime [--root DIR] [--log FILE] [--log-format text|json] COMMAND ...",
+     "runtime [--root DIR] [--backend native|crun|runc|PATH] [--log FILE] [--log-format text|json] "
+     "COMMAND ...",
      "Commands, as podman, containerd and other OCI tools call them (also available as the\n"
      "binary invoked under the name zlayer-runtime):\n"
      "  create [--bundle DIR] [--pid-file F] [--console-socket S] [--no-pivot] ID\n"
@@ -37,7 +38,9 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "  exec [--process F | [-e K=V] [-u UID[:GID]] [--cwd D] ID CMD...] [-t] [-d]\n"
      "       [--pid-file F] [--console-socket S]\n"
      "  ps ID | list | features\n\n"
-     "State lives under --root (default $ZLAYER_RUNTIME_DIR/containers, /run/zlayer/containers)."},
+     "State lives under --root (default $ZLAYER_RUNTIME_DIR/containers, /run/zlayer/containers).\n"
+     "--backend (or $ZLAYER_RUNTIME_BACKEND) drives an external OCI runtime instead of the native\n"
+     "one for create, start, run, state, kill, delete and exec."},
     {"version", zl_cli_cmd_version, "Print the version", "version [-f|--format table|json]",
      "Prints zlayer's version."},
     {"help", zl_cli_cmd_help, "Show help for a command", "help [COMMAND]",

@@ -15,6 +15,8 @@
 
 struct rt {
     struct zl_cli *cli;
+    struct zl_runtime_backend *be;
+    const char *backend;
     char *root;
     const char *log;
     bool log_json;
@@ -104,9 +106,9 @@ static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
     o.id = argv[optind];
     struct zl_err err;
     if (!run)
-        return zl_runtime_create(&o, &err) < 0 ? rt_fail(r, err.msg) : ZL_EXIT_OK;
+        return zl_runtime_backend_create(r->be, &o, &err) < 0 ? rt_fail(r, err.msg) : ZL_EXIT_OK;
     int status = 0;
-    if (zl_runtime_run(&o, detach, &status, &err) < 0)
+    if (zl_runtime_backend_run(r->be, &o, detach, &status, &err) < 0)
         return rt_fail(r, err.msg);
     if (detach)
         return ZL_EXIT_OK;
@@ -175,7 +177,7 @@ static int cmd_exec(struct rt *r, int argc, char **argv)
     o.env = env;
     struct zl_err err;
     int status = 0;
-    int rc = zl_runtime_exec(&o, &status, &err);
+    int rc = zl_runtime_backend_exec(r->be, &o, &status, &err);
     free(env);
     if (rc < 0)
         return rt_fail(r, err.msg);
@@ -203,17 +205,19 @@ static int cmd_simple(struct rt *r, int argc, char **argv)
     struct zl_err err;
     int rc = 0;
     if (!strcmp(cmd, "start")) {
-        rc = zl_runtime_start(r->root, id, &err);
+        rc = zl_runtime_backend_start(r->be, id, &err);
     } else if (!strcmp(cmd, "delete")) {
-        rc = zl_runtime_delete(r->root, id, force, &err);
+        rc = zl_runtime_backend_delete(r->be, id, force, &err);
     } else if (!strcmp(cmd, "kill")) {
         int sig = i + 1 < argc ? zl_runtime_signal_parse(argv[i + 1]) : SIGTERM;
         if (sig < 0)
             return zl_cli_usage(r->cli, "runtime", "unknown signal '%s'", argv[i + 1]);
-        rc = zl_runtime_kill(r->root, id, sig, all, &err);
+        rc = zl_runtime_backend_kill(r->be, id, sig, all, &err);
     } else if (!strcmp(cmd, "state")) {
         char *json = NULL;
-        rc = zl_runtime_state_json(r->root, id, &json, &err);
+        rc = zl_runtime_backend_state(r->be, id, &json, &err);
+        if (rc == 0 && json && json[0] && json[strlen(json) - 1] == '\n')
+            json[strlen(json) - 1] = '\0';
         if (rc == 0)
             printf("%s\n", json);
         free(json);
@@ -275,7 +279,8 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
         const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
         size_t klen = eq ? (size_t)(eq - a) : strlen(a);
         bool takes = !strncmp(a, "--root", klen) || !strncmp(a, "--log", klen) ||
-                     !strncmp(a, "--log-format", klen) || !strncmp(a, "--log-level", klen);
+                     !strncmp(a, "--log-format", klen) || !strncmp(a, "--log-level", klen) ||
+                     !strncmp(a, "--backend", klen);
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             zl_cli_print_help(zl_cli_find("runtime"));
             return ZL_EXIT_OK;
@@ -300,10 +305,20 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
             r.log_json = !strcmp(val, "json");
         } else if (!strncmp(a, "--log", klen) && klen == 5) {
             r.log = val;
+        } else if (!strncmp(a, "--backend", klen) && klen == 9) {
+            r.backend = val;
         }
     }
     if (!r.root)
         r.root = zl_runtime_default_root();
+    if (!r.backend)
+        r.backend = getenv("ZLAYER_RUNTIME_BACKEND");
+    struct zl_err err;
+    r.be = zl_runtime_backend_new(r.backend, r.root, &err);
+    if (!r.be) {
+        free(r.root);
+        return zl_cli_fail(cli, "%s", err.msg);
+    }
     int rc;
     if (i >= argc)
         rc = zl_cli_usage(cli, "runtime", "missing command");
@@ -322,6 +337,7 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
         rc = printf("zlayer-runtime version %s\nspec: 1.1.0\n", ZL_VERSION) < 0;
     else
         rc = zl_cli_usage(cli, "runtime", "unknown runtime command '%s'", argv[i]);
+    zl_runtime_backend_free(r.be);
     free(r.root);
     return rc;
 }

@@ -321,7 +321,9 @@ static int make_device(int rootfd, const char *path, mode_t type, dev_t dev, mod
     int rc = 0;
     if (!userns) {
         unlinkat(pfd, name, 0);
+        /* the mode exactly as asked, whatever our umask */
         if (mknodat(pfd, name, type | (mode & 07777), dev) < 0 ||
+            fchmodat(pfd, name, mode & 07777, 0) < 0 ||
             fchownat(pfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
             rc = zl_err_sys(err, errno, "create device %s", path);
     } else {
@@ -440,8 +442,7 @@ static int mask(const char *path, struct zl_err *err)
     if (stat(path, &st) < 0)
         return 0; /* nothing to hide */
     int rc = S_ISDIR(st.st_mode)
-                 ? mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                         "size=0")
+                 ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
                  : mount("/dev/null", path, NULL, MS_BIND, NULL);
     if (rc < 0 && errno != ENOENT)
         return zl_err_sys(err, errno, "mask %s", path);
@@ -450,18 +451,19 @@ static int mask(const char *path, struct zl_err *err)
 
 int zl_runtime__rootfs_finish(const struct zl_oci_config *c, struct zl_err *err)
 {
-    for (size_t i = 0; i < c->nmasked_paths; i++)
-        if (mask(c->masked_paths[i], err) < 0)
-            return -1;
+    /* read-only paths first, then masked ones, the order other runtimes use */
     for (size_t i = 0; i < c->nreadonly_paths; i++) {
         const char *p = c->readonly_paths[i];
         if (access(p, F_OK) < 0)
             continue;
         if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
             return zl_err_sys(err, errno, "bind %s", p);
-        if (remount_bind(p, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err) < 0)
+        if (remount_bind(p, MS_RDONLY, err) < 0)
             return -1;
     }
+    for (size_t i = 0; i < c->nmasked_paths; i++)
+        if (mask(c->masked_paths[i], err) < 0)
+            return -1;
     if (c->root_readonly && remount_bind("/", MS_RDONLY, err) < 0)
         return zl_err_wrap(err, "read-only root");
     return 0;

@@ -69,6 +69,32 @@ struct zl_runtime_exec_opts {
  * status (wait(2) encoding) in *status. */
 int zl_runtime_exec(const struct zl_runtime_exec_opts *o, int *status, struct zl_err *err);
 
+/* ---------------- backends ----------------
+ * The rest of zlayer runs containers through a backend: the native runtime above, or an
+ * external OCI runtime binary (crun, runc) driven on the same bundle and state root. */
+
+struct zl_runtime_backend;
+
+/* name: "native" (the default, also for NULL or ""), "crun", "runc", or a path to an OCI
+ * runtime binary. root: the state folder root. Caller frees with zl_runtime_backend_free. */
+struct zl_runtime_backend *zl_runtime_backend_new(const char *name, const char *root,
+                                                  struct zl_err *err);
+void zl_runtime_backend_free(struct zl_runtime_backend *b);
+const char *zl_runtime_backend_name(const struct zl_runtime_backend *b);
+int zl_runtime_backend_create(struct zl_runtime_backend *b, const struct zl_runtime_create_opts *o,
+                              struct zl_err *err);
+int zl_runtime_backend_start(struct zl_runtime_backend *b, const char *id, struct zl_err *err);
+int zl_runtime_backend_run(struct zl_runtime_backend *b, const struct zl_runtime_create_opts *o,
+                           bool detach, int *status, struct zl_err *err);
+int zl_runtime_backend_state(struct zl_runtime_backend *b, const char *id, char **json,
+                             struct zl_err *err);
+int zl_runtime_backend_kill(struct zl_runtime_backend *b, const char *id, int sig, bool all,
+                            struct zl_err *err);
+int zl_runtime_backend_delete(struct zl_runtime_backend *b, const char *id, bool force,
+                              struct zl_err *err);
+int zl_runtime_backend_exec(struct zl_runtime_backend *b, const struct zl_runtime_exec_opts *o,
+                            int *status, struct zl_err *err);
+
 /* Signal name ("TERM", "SIGKILL") or number -> number, or -1. */
 int zl_runtime_signal_parse(const char *s);
 

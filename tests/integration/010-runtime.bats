@@ -123,8 +123,7 @@ hi
     make_bundle "$BUNDLE" ".mounts += [
         {\"destination\": \"/abs/m1\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"},
         {\"destination\": \"/rel/m2\", \"type\": \"tmpfs\", \"source\": \"tmpfs\"}]
-        | .process.args = [\"/bin/testinit\", \"true\"]"
-    ln -sfn "$evil" "$BUNDLE/rootfs"
+        | .process.args = [\"/bin/testinit\", \"true\"] | .root.path = \"$evil\""
     run_rt run --bundle "$BUNDLE" "$CID"
     assert_success
     # nothing was created or mounted on the host side

@@ -29,12 +29,11 @@ base_config() {
     cat "$SRCDIR/tests/integration/base-config.json"
 }
 
-# make_bundle DIR [JQ_FILTER]: a bundle whose rootfs is the shared one.
+# make_bundle DIR [JQ_FILTER]: a bundle whose root is the shared rootfs (by absolute path).
 make_bundle() {
     local dir=$1 filter=${2:-.}
     mkdir -p "$dir"
-    ln -sfn "$ROOTFS" "$dir/rootfs"
-    base_config | jq "$filter" >"$dir/config.json"
+    base_config | jq --arg root "$ROOTFS" ".root.path = \$root | $filter" >"$dir/config.json"
 }
 
 # run_rt ARGS...: the runtime CLI with this test's state root, bounded in time.

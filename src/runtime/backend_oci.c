@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* runtime/backend_oci.c: the backend that drives an external OCI runtime binary (crun, runc)
+ * through its command line, on the same bundles and state root. */
+#include "runtime/backend.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *zl_runtime__backend_find_binary(const char *name, struct zl_err *err)
+{
+    if (strchr(name, '/')) {
+        if (access(name, X_OK) < 0) {
+            zl_err_sys(err, errno, "OCI runtime %s", name);
+            return NULL;
+        }
+        return zl_xstrdup(name);
+    }
+    const char *path = getenv("PATH");
+    char *dirs = zl_xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    char *save = NULL, *found = NULL;
+    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char *cand = zl_xasprintf("%s/%s", d, name);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+            found = cand;
+        else
+            free(cand);
+    }
+    free(dirs);
+    if (!found)
+        zl_err_set(err, ZL_ENOTFOUND, "OCI runtime '%s' not found in $PATH", name);
+    return found;
+}
+
+struct argv {
+    char *v[64];
+    int n;
+};
+
+static void add(struct argv *a, const char *s)
+{
+    if (a->n < 63)
+        a->v[a->n++] = (char *)s;
+    a->v[a->n] = NULL;
+}
+
+/* Run the runtime with args; stdout into *out when out is given, stderr into the error.
+ * stdio_fd >= 0: the child's stdout and stderr go there instead (a detached container). */
+static int call(struct zl_runtime_backend *b, struct argv *a, char **out, int stdio_fd,
+                int *status, struct zl_err *err)
+{
+    int o[2] = {-1, -1}, e[2];
+    if (pipe2(e, O_CLOEXEC) < 0 || (out && pipe2(o, O_CLOEXEC) < 0))
+        return zl_err_sys(err, errno, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (stdio_fd >= 0) {
+            dup2(stdio_fd, 1);
+            dup2(stdio_fd, 2);
+        }
+        if (out)
+            dup2(o[1], 1);
+        /* errors of the runtime itself go to the pipe unless the container owns stderr */
+        if (stdio_fd < 0)
+            dup2(e[1], 2);
+        execv(b->binary, a->v);
+        dprintf(e[1], "exec %s: %s", b->binary, strerror(errno));
+        _exit(127);
+    }
+    close(e[1]);
+    if (out)
+        close(o[1]);
+    struct zl_buf ob, eb;
+    zl_buf_init(&ob);
+    zl_buf_init(&eb);
+    struct pollfd p[2] = {{.fd = out ? o[0] : -1, .events = POLLIN}, {.fd = e[0], .events = POLLIN}};
+    char buf[4096];
+    while (p[0].fd >= 0 || p[1].fd >= 0) {
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
+                continue;
+            ssize_t n = read(p[i].fd, buf, sizeof(buf));
+            if (n <= 0) {
+                close(p[i].fd);
+                p[i].fd = -1;
+            } else {
+                zl_buf_append(i ? &eb : &ob, buf, (size_t)n);
+            }
+        }
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (status)
+        *status = st;
+    int rc = 0;
+    if (!status && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        while (eb.len && (eb.data[eb.len - 1] == '\n' || eb.data[eb.len - 1] == ' '))
+            eb.data[--eb.len] = '\0';
+        rc = zl_err_set(err, ZL_EINVAL, "%s %s: %s", b->name, a->v[3] ? a->v[3] : "",
+                        eb.len ? eb.data : "failed");
+    }
+    if (out && rc == 0)
+        *out = zl_buf_steal(&ob, NULL);
+    zl_buf_fini(&ob);
+    zl_buf_fini(&eb);
+    return rc;
+}
+
+static void base(struct zl_runtime_backend *b, struct argv *a, const char *cmd)
+{
+    a->n = 0;
+    add(a, b->binary);
+    add(a, "--root");
+    add(a, b->root);
+    add(a, cmd);
+}
+
+static void bundle_args(struct argv *a, const struct zl_runtime_create_opts *o)
+{
+    add(a, "--bundle");
+    add(a, o->bundle);
+    if (o->pid_file) {
+        add(a, "--pid-file");
+        add(a, o->pid_file);
+    }
+    if (o->console_socket) {
+        add(a, "--console-socket");
+        add(a, o->console_socket);
+    }
+    if (o->no_pivot)
+        add(a, "--no-pivot");
+}
+
+static int create(struct zl_runtime_backend *b, const struct zl_runtime_create_opts *o,
+                  struct zl_err *err)
+{
+    struct argv a;
+    base(b, &a, "create");
+    bundle_args(&a, o);
+    add(&a, o->id);
+    return call(b, &a, NULL, -1, NULL, err);
+}
+
+static int start(struct zl_runtime_backend *b, const char *id, struct zl_err *err)
+{
+    struct argv a;
+    base(b, &a, "start");
+    add(&a, id);
+    return call(b, &a, NULL, -1, NULL, err);
+}
+
+static int run(struct zl_runtime_backend *b, const struct zl_runtime_create_opts *o, bool detach,
+               int *status, struct zl_err *err)
+{
+    struct argv a;
+    base(b, &a, "run");
+    bundle_args(&a, o);
+    if (detach)
+        add(&a, "--detach");
+    add(&a, o->id);
+    if (!detach) {
+        /* the container's output is the caller's, as with the native runtime */
+        fflush(NULL);
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv(b->binary, a.v);
+            _exit(127);
+        }
+        if (pid < 0)
+            return zl_err_sys(err, errno, "fork %s", b->binary);
+        while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+            ;
+        return 0;
+    }
+    int fd = o->log_file ? open(o->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)
+                         : open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return zl_err_sys(err, errno, "open %s", o->log_file ? o->log_file : "/dev/null");
+    *status = 0;
+    int st = 0, rc = call(b, &a, NULL, fd, &st, err);
+    close(fd);
+    if (rc == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        rc = zl_err_set(err, ZL_EINVAL, "%s run -d %s failed (status %d)", b->name, o->id,
+                        WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    return rc;
+}
+
+static int state(struct zl_runtime_backend *b, const char *id, char **json, struct zl_err *err)
+{
+    struct argv a;
+    base(b, &a, "state");
+    add(&a, id);
+    return call(b, &a, json, -1, NULL, err);
+}
+
+static int kill_(struct zl_runtime_backend *b, const char *id, int sig, bool all,
+                 struct zl_err *err)
+{
+    struct argv a;
+    char num[16];
+    snprintf(num, sizeof(num), "%d", sig);
+    base(b, &a, "kill");
+    if (all)
+        add(&a, "--all");
+    add(&a, id);
+    add(&a, num);
+    return call(b, &a, NULL, -1, NULL, err);
+}
+
+static int del(struct zl_runtime_backend *b, const char *id, bool force, struct zl_err *err)
+{
+    struct argv a;
+    base(b, &a, "delete");
+    if (force)
+        add(&a, "--force");
+    add(&a, id);
+    return call(b, &a, NULL, -1, NULL, err);
+}
+
+static int exec_(struct zl_runtime_backend *b, const struct zl_runtime_exec_opts *o, int *status,
+                 struct zl_err *err)
+{
+    struct argv a;
+    base(b, &a, "exec");
+    if (o->tty)
+        add(&a, "--tty");
+    if (o->detach)
+        add(&a, "--detach");
+    if (o->pid_file) {
+        add(&a, "--pid-file");
+        add(&a, o->pid_file);
+    }
+    if (o->console_socket) {
+        add(&a, "--console-socket");
+        add(&a, o->console_socket);
+    }
+    if (o->process_file) {
+        add(&a, "--process");
+        add(&a, o->process_file);
+    }
+    if (o->cwd) {
+        add(&a, "--cwd");
+        add(&a, o->cwd);
+    }
+    if (o->user) {
+        add(&a, "--user");
+        add(&a, o->user);
+    }
+    for (size_t i = 0; o->env && o->env[i]; i++) {
+        add(&a, "--env");
+        add(&a, o->env[i]);
+    }
+    add(&a, o->id);
+    for (size_t i = 0; !o->process_file && o->args && o->args[i]; i++)
+        add(&a, o->args[i]);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(b->binary, a.v);
+        _exit(127);
+    }
+    if (pid < 0)
+        return zl_err_sys(err, errno, "fork %s", b->binary);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+const struct zl_backend_ops zl_runtime__backend_oci = {
+    .create = create,
+    .start = start,
+    .run = run,
+    .state = state,
+    .kill = kill_,
+    .del = del,
+    .exec = exec_,
+};

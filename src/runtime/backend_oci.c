@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,69 +51,100 @@ static void add(struct argv *a, const char *s)
     a->v[a->n] = NULL;
 }
 
-/* Run the runtime with args; stdout into *out when out is given, stderr into the error.
- * stdio_fd >= 0: the child's stdout and stderr go there instead (a detached container). */
+/* The last line the runtime logged, with runc's `msg="..."` taken out when present. */
+static void last_log_line(const char *path, char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "re");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f))
+        if (line[0] != '\n') {
+            size_t n = strnlen(line, cap - 1);
+            memcpy(out, line, n);
+            out[n] = '\0';
+        }
+    if (f)
+        fclose(f);
+    char *m = strstr(out, "msg=\"");
+    if (m) {
+        memmove(out, m + 5, strlen(m + 5) + 1);
+        char *q = strrchr(out, '"');
+        if (q)
+            *q = '\0';
+    }
+    size_t n = strlen(out);
+    while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+        out[--n] = '\0';
+}
+
+/* Run the runtime. Its own errors go to a --log file we read afterwards: its stdio may be
+ * inherited by a container that outlives the call, so no pipe of ours may be given to it
+ * except stdout for commands that start no process (state). stdio_fd >= 0: the container's
+ * stdout and stderr. status: when given, the exit status is returned instead of judged. */
 static int call(struct zl_runtime_backend *b, struct argv *a, char **out, int stdio_fd,
                 int *status, struct zl_err *err)
 {
-    int o[2] = {-1, -1}, e[2];
-    if (pipe2(e, O_CLOEXEC) < 0 || (out && pipe2(o, O_CLOEXEC) < 0))
+    char logpath[] = "/tmp/zlayer-oci-log-XXXXXX";
+    int logfd = mkstemp(logpath);
+    if (logfd < 0)
+        return zl_err_sys(err, errno, "temporary log file");
+    close(logfd);
+    int o[2] = {-1, -1};
+    if (out && pipe2(o, O_CLOEXEC) < 0) {
+        unlink(logpath);
         return zl_err_sys(err, errno, "pipe");
+    }
+    /* argv: binary --log FILE <the rest> */
+    struct argv full = {.n = 0};
+    add(&full, a->v[0]);
+    add(&full, "--log");
+    add(&full, logpath);
+    for (int i = 1; i < a->n; i++)
+        add(&full, a->v[i]);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        if (stdio_fd >= 0) {
-            dup2(stdio_fd, 1);
-            dup2(stdio_fd, 2);
-        }
-        if (out)
-            dup2(o[1], 1);
-        /* errors of the runtime itself go to the pipe unless the container owns stderr */
-        if (stdio_fd < 0)
-            dup2(e[1], 2);
-        execv(b->binary, a->v);
-        dprintf(e[1], "exec %s: %s", b->binary, strerror(errno));
+        int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int sink = stdio_fd >= 0 ? stdio_fd : nul;
+        dup2(nul, 0);
+        dup2(out ? o[1] : sink, 1);
+        dup2(sink, 2);
+        execv(b->binary, full.v);
         _exit(127);
     }
-    close(e[1]);
     if (out)
         close(o[1]);
-    struct zl_buf ob, eb;
+    struct zl_buf ob;
     zl_buf_init(&ob);
-    zl_buf_init(&eb);
-    struct pollfd p[2] = {{.fd = out ? o[0] : -1, .events = POLLIN}, {.fd = e[0], .events = POLLIN}};
     char buf[4096];
-    while (p[0].fd >= 0 || p[1].fd >= 0) {
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+    ssize_t n;
+    while (out && (n = read(o[0], buf, sizeof(buf))) != 0) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
             break;
-        for (int i = 0; i < 2; i++) {
-            if (p[i].fd < 0 || !(p[i].revents & (POLLIN | POLLHUP)))
-                continue;
-            ssize_t n = read(p[i].fd, buf, sizeof(buf));
-            if (n <= 0) {
-                close(p[i].fd);
-                p[i].fd = -1;
-            } else {
-                zl_buf_append(i ? &eb : &ob, buf, (size_t)n);
-            }
-        }
+        zl_buf_append(&ob, buf, (size_t)n);
     }
+    if (out)
+        close(o[0]);
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
-    if (status)
-        *status = st;
     int rc = 0;
-    if (!status && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-        while (eb.len && (eb.data[eb.len - 1] == '\n' || eb.data[eb.len - 1] == ' '))
-            eb.data[--eb.len] = '\0';
+    if (pid < 0) {
+        rc = zl_err_sys(err, errno, "fork %s", b->binary);
+    } else if (status) {
+        *status = st;
+    } else if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+        char msg[sizeof(err->msg) - 64];
+        last_log_line(logpath, msg, sizeof(msg));
         rc = zl_err_set(err, ZL_EINVAL, "%s %s: %s", b->name, a->v[3] ? a->v[3] : "",
-                        eb.len ? eb.data : "failed");
+                        msg[0] ? msg : "failed");
     }
+    unlink(logpath);
     if (out && rc == 0)
         *out = zl_buf_steal(&ob, NULL);
     zl_buf_fini(&ob);
-    zl_buf_fini(&eb);
     return rc;
 }
 

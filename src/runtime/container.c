@@ -279,7 +279,10 @@ int zl_runtime__create(struct creation *k, const int stdio[3], bool wait_fifo, s
     int rc = 0;
     if (wait_fifo) {
         char *fifo = zl_xasprintf("%s/exec.fifo", k->dir);
-        if (mkfifo(fifo, 0600) < 0 || (k->fifo = open(fifo, O_PATH | O_CLOEXEC)) < 0)
+        /* writable by the container's user, whoever it is: only this folder's owner can
+         * reach the path, and the init already holds it open (O_PATH) */
+        if (mkfifo(fifo, 0622) < 0 || chmod(fifo, 0622) < 0 ||
+            (k->fifo = open(fifo, O_PATH | O_CLOEXEC)) < 0)
             rc = zl_err_sys(err, errno, "exec fifo %s", fifo);
         free(fifo);
     }

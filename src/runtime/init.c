@@ -258,8 +258,10 @@ int zl_runtime__init(void *arg)
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", a->fifo_fd);
         int w = open(path, O_WRONLY | O_CLOEXEC);
-        if (w < 0 || write(w, "0", 1) != 1)
+        if (w < 0 || write(w, "0", 1) != 1) {
+            fprintf(stderr, "zlayer: wait for start: %s\n", strerror(errno));
             _exit(127);
+        }
         close(w);
         close(a->fifo_fd);
     }

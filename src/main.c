@@ -37,7 +37,7 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "                                             writing the output to F as JSON lines\n"
      "  exec [--process F | [-e K=V] [-u UID[:GID]] [--cwd D] ID CMD...] [-t] [-d]\n"
      "       [--pid-file F] [--console-socket S]\n"
-     "  ps ID | list | features\n\n"
+     "  ps ID | stats ID | list | features\n\n"
      "State lives under --root (default $ZLAYER_RUNTIME_DIR/containers, /run/zlayer/containers).\n"
      "--backend (or $ZLAYER_RUNTIME_BACKEND) drives an external OCI runtime instead of the native\n"
      "one for create, start, run, state, kill, delete and exec."},

@@ -221,6 +221,12 @@ static int cmd_simple(struct rt *r, int argc, char **argv)
         if (rc == 0)
             printf("%s\n", json);
         free(json);
+    } else if (!strcmp(cmd, "stats")) {
+        char *json = NULL;
+        rc = zl_runtime_stats_json(r->root, id, &json, &err);
+        if (rc == 0)
+            printf("%s\n", json);
+        free(json);
     } else if (!strcmp(cmd, "ps")) {
         pid_t *pids = NULL;
         size_t n = 0;
@@ -253,7 +259,8 @@ static int cmd_features(void)
     puts("{\n"
          "  \"ociVersionMin\": \"1.0.0\",\n"
          "  \"ociVersionMax\": \"1.1.0\",\n"
-         "  \"hooks\": [\"prestart\", \"createRuntime\", \"poststart\", \"poststop\"],\n"
+         "  \"hooks\": [\"prestart\", \"createRuntime\", \"createContainer\", "
+         "\"startContainer\", \"poststart\", \"poststop\"],\n"
          "  \"mountOptions\": [\"ro\", \"rw\", \"nosuid\", \"suid\", \"nodev\", \"dev\", "
          "\"noexec\", \"exec\", \"bind\", \"rbind\", \"private\", \"rprivate\", \"slave\", "
          "\"rslave\", \"shared\", \"rshared\", \"noatime\", \"relatime\", \"strictatime\"],\n"
@@ -325,7 +332,8 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
     else if (!strcmp(argv[i], "create") || !strcmp(argv[i], "run"))
         rc = cmd_create_run(&r, argc - i, argv + i, argv[i][0] == 'r');
     else if (!strcmp(argv[i], "start") || !strcmp(argv[i], "delete") ||
-             !strcmp(argv[i], "kill") || !strcmp(argv[i], "state") || !strcmp(argv[i], "ps"))
+             !strcmp(argv[i], "kill") || !strcmp(argv[i], "state") || !strcmp(argv[i], "ps") ||
+             !strcmp(argv[i], "stats"))
         rc = cmd_simple(&r, argc - i, argv + i);
     else if (!strcmp(argv[i], "exec"))
         rc = cmd_exec(&r, argc - i, argv + i);

@@ -297,9 +297,16 @@ int zl_runtime__create(struct creation *k, const int stdio[3], bool wait_fifo, s
     if (rc == 0)
         rc = configure(k, err);
     if (rc == 0) {
-        char go = ZL_SYNC_GO;
-        if (write(k->sync, &go, 1) != 1)
-            rc = zl_err_sys(err, errno, "signal the container process");
+        /* "go", with the state the init hands to createContainer/startContainer hooks */
+        char *json = zl_runtime__state_oci_json(&k->st, ZL_STATUS_CREATING);
+        size_t n = strlen(json);
+        char *msg = zl_xmalloc(n + 1);
+        msg[0] = ZL_SYNC_GO;
+        memcpy(msg + 1, json, n);
+        if (n + 1 > ZL_SYNC_MAX || write(k->sync, msg, n + 1) != (ssize_t)(n + 1))
+            rc = zl_err_sys(err, errno ? errno : E2BIG, "signal the container process");
+        free(msg);
+        free(json);
     }
     if (rc == 0)
         rc = await_ready(k, err);
@@ -549,6 +556,43 @@ int zl_runtime_list_json(const char *root, char **json, struct zl_err *err)
     *json = json_dumps(arr, JSON_INDENT(2));
     json_decref(arr);
     return 0;
+}
+
+int zl_runtime_stats_json(const char *root, const char *id, char **json, struct zl_err *err)
+{
+    struct zl_cstate st;
+    char *dir = NULL;
+    enum zl_runtime_status status;
+    if (load(root, id, &st, &dir, &status, err) < 0)
+        return -1;
+    struct zl_cgroup *cg = NULL;
+    struct zl_cgroup_stats s;
+    int rc = st.cgroup_path ? zl_runtime__cgroup_open(st.cgroup_path, &cg, err)
+                            : zl_err_set(err, ZL_EINVAL, "container %s has no cgroup", id);
+    if (rc == 0)
+        rc = zl_runtime__cgroup_stats(cg, &s, err);
+    if (rc == 0) {
+        /* "unlimited" is UINT64_MAX, which JSON integers cannot hold: write null */
+        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", id, "status",
+                              zl_runtime_status_name(status), "cpu_usage_ns",
+                              (json_int_t)s.cpu_usage_ns, "memory_usage",
+                              (json_int_t)s.memory_usage, "pids_current",
+                              (json_int_t)s.pids_current, "io_read_bytes",
+                              (json_int_t)s.io_read_bytes, "io_write_bytes",
+                              (json_int_t)s.io_write_bytes, "oom_kills", (json_int_t)s.oom_kills);
+        json_object_set_new(j, "memory_limit", s.memory_limit == UINT64_MAX
+                                                   ? json_null()
+                                                   : json_integer((json_int_t)s.memory_limit));
+        json_object_set_new(j, "pids_limit", s.pids_limit == UINT64_MAX
+                                                 ? json_null()
+                                                 : json_integer((json_int_t)s.pids_limit));
+        *json = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+    }
+    zl_runtime__cgroup_free(cg);
+    zl_runtime__state_fini(&st);
+    free(dir);
+    return rc;
 }
 
 int zl_runtime_ps(const char *root, const char *id, pid_t **pids, size_t *n, struct zl_err *err)

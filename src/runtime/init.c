@@ -195,7 +195,7 @@ static int prepare(struct zl_init_args *a, struct zl_err *err)
         return zl_err_sys(err, errno, "become root in the user namespace");
     if (wants_new(c, CLONE_NEWCGROUP) && unshare(CLONE_NEWCGROUP) < 0)
         return zl_err_sys(err, errno, "new cgroup namespace");
-    if (zl_runtime__rootfs_setup(c, a->no_pivot, err) < 0)
+    if (zl_runtime__rootfs_setup(c, a->no_pivot, a->state_json, err) < 0)
         return zl_err_wrap(err, "rootfs");
     if (c->hostname && *c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         return zl_err_sys(err, errno, "sethostname %s", c->hostname);
@@ -238,12 +238,15 @@ int zl_runtime__init(void *arg)
     struct zl_init_args *a = arg;
     const struct zl_oci_config *c = a->cfg;
     struct zl_err err;
-    char go = 0;
     for (int fd = 0; fd < 3; fd++)
         if (a->stdio[fd] >= 0 && dup2(a->stdio[fd], fd) < 0)
             _exit(127);
-    if (read(a->sync_fd, &go, 1) != 1 || go != ZL_SYNC_GO)
+    char *go = zl_xmalloc(ZL_SYNC_MAX + 1);
+    ssize_t n = read(a->sync_fd, go, ZL_SYNC_MAX);
+    if (n < 1 || go[0] != ZL_SYNC_GO)
         _exit(127); /* the runtime gave up */
+    go[n] = '\0';
+    a->state_json = go + 1;
     if (prepare(a, &err) < 0)
         die(a->sync_fd, &err);
     char *prog = zl_runtime__find_program(c, &err);
@@ -265,7 +268,10 @@ int zl_runtime__init(void *arg)
         close(w);
         close(a->fifo_fd);
     }
-    if (c->seccomp && c->no_new_privileges && zl_runtime__seccomp_load(c->seccomp, &err) < 0) {
+    /* startContainer hooks: inside the container, after start, before the program */
+    if (zl_runtime__hooks_run(&c->hooks[ZL_HOOK_START_CONTAINER], a->state_json, "startContainer",
+                              &err) < 0 ||
+        (c->seccomp && c->no_new_privileges && zl_runtime__seccomp_load(c->seccomp, &err) < 0)) {
         fprintf(stderr, "zlayer: %s\n", err.msg);
         _exit(127);
     }

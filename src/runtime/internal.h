@@ -268,6 +268,7 @@ struct zl_init_args {
     int console_fd;   /* connected console socket, or -1 */
     int stdio[3];     /* dup'ed onto 0, 1, 2 when >= 0 */
     bool no_pivot;
+    const char *state_json; /* received with "go": for createContainer/startContainer hooks */
 };
 
 /* Shared by the init and exec: rlimits, no_new_privs, seccomp (when it must come before the
@@ -282,11 +283,14 @@ int zl_runtime__console_connect(const char *path, struct zl_err *err);
 /* The function run in the cloned child; never returns on success (execs). */
 int zl_runtime__init(void *arg);
 /* Set up the root filesystem in the new mount namespace and switch to it. */
-int zl_runtime__rootfs_setup(const struct zl_oci_config *c, bool no_pivot, struct zl_err *err);
+int zl_runtime__rootfs_setup(const struct zl_oci_config *c, bool no_pivot, const char *state_json,
+                             struct zl_err *err);
 /* After the switch: masked paths, read-only paths, read-only root. */
 int zl_runtime__rootfs_finish(const struct zl_oci_config *c, struct zl_err *err);
 
 /* ---------------- sync messages between runtime and init ---------------- */
+
+#define ZL_SYNC_MAX 65536 /* largest message: "go" carries the state JSON */
 
 enum {
     ZL_SYNC_GO = 1,    /* runtime -> init: namespaces and cgroups are ready */

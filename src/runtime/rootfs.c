@@ -406,7 +406,8 @@ static int switch_root(const char *root, bool no_pivot, struct zl_err *err)
     return 0;
 }
 
-int zl_runtime__rootfs_setup(const struct zl_oci_config *c, bool no_pivot, struct zl_err *err)
+int zl_runtime__rootfs_setup(const struct zl_oci_config *c, bool no_pivot, const char *state_json,
+                             struct zl_err *err)
 {
     /* nothing we mount may propagate back to the host */
     unsigned long prop = c->rootfs_propagation ? c->rootfs_propagation : MS_SLAVE | MS_REC;
@@ -433,6 +434,10 @@ int zl_runtime__rootfs_setup(const struct zl_oci_config *c, bool no_pivot, struc
     close(rootfd);
     if (rc < 0)
         return rc;
+    /* createContainer hooks: in the container's namespaces, before the root changes */
+    if (zl_runtime__hooks_run(&c->hooks[ZL_HOOK_CREATE_CONTAINER], state_json, "createContainer",
+                              err) < 0)
+        return -1;
     return switch_root(c->root_path, no_pivot, err);
 }
 

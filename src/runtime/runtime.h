@@ -48,6 +48,10 @@ int zl_runtime_kill(const char *root, const char *id, int sig, bool all, struct 
 int zl_runtime_delete(const char *root, const char *id, bool force, struct zl_err *err);
 /* JSON array of {id, pid, status, bundle, created} (caller frees). */
 int zl_runtime_list_json(const char *root, char **json, struct zl_err *err);
+/* Resource use from the container's cgroup as JSON: cpu_usage_ns, memory_usage,
+ * memory_limit, pids_current, pids_limit, io_read_bytes, io_write_bytes, oom_kills (caller
+ * frees). */
+int zl_runtime_stats_json(const char *root, const char *id, char **json, struct zl_err *err);
 /* Pids of the container's processes (caller frees). */
 int zl_runtime_ps(const char *root, const char *id, pid_t **pids, size_t *n, struct zl_err *err);
 

@@ -353,3 +353,45 @@ from-process"
     run_rt delete "$CID"
     assert_success
 }
+
+@test "hooks: createContainer sees the container's mounts, startContainer runs inside" {
+    local out="$BATS_TEST_TMPDIR/hooks"
+    make_bundle "$BUNDLE" ".hooks = {
+        \"createContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $out.create; grep -c ' $ROOTFS/tmp ' /proc/self/mountinfo >> $out.create\"]}],
+        \"startContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"hostname > /tmp/started\"]}]}
+        | .process.args = [\"cat\", \"/tmp/started\"]"
+    run_rt run --bundle "$BUNDLE" "$CID"
+    assert_success
+    assert_output zltest
+    [ "$(jq -rs ".[0].id" "$out.create")" = "$CID" ]
+    [ "$(tail -1 "$out.create")" = 1 ]
+}
+
+@test "sysctls: namespaced ones are set inside" {
+    FILTER='.linux.sysctl = {"net.ipv4.ip_forward": "1", "kernel.shmmni": "1234"}' \
+        in_container sh -c 'cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni'
+    assert_success
+    assert_output "1
+1234"
+}
+
+@test "stats and OOM: the monitor records an OOM kill; stats read the cgroup" {
+    make_bundle "$BUNDLE" '.linux.resources.memory = {"limit": 33554432, "swap": 33554432}
+                           | .linux.resources.pids = {"limit": 64}
+                           | .process.args = ["sh", "-c", "sleep 1; /bin/testinit memhog 256"]'
+    run_rt run -d --bundle "$BUNDLE" "$CID"
+    assert_success
+    run_rt stats "$CID"
+    assert_success
+    [ "$(echo "$output" | jq -r .memory_limit)" = 33554432 ]
+    [ "$(echo "$output" | jq -r .pids_limit)" = 64 ]
+    [ "$(echo "$output" | jq -r .pids_current)" -ge 1 ]
+    local i
+    for i in $(seq 100); do
+        [ "$(jq -r .has_exit "$RT_ROOT/$CID/state.json")" = true ] && break
+        sleep 0.1
+    done
+    [ "$(jq -r .oom_killed "$RT_ROOT/$CID/state.json")" = true ]
+    run_rt delete "$CID"
+    assert_success
+}

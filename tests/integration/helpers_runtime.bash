@@ -80,5 +80,11 @@ rt_teardown() {
     if grep -q "$BATS_TEST_TMPDIR" /proc/self/mountinfo; then
         leftover="$leftover mounts"
     fi
+    # no monitor or container process of this test may survive it
+    local p
+    for p in $(pgrep -f -- "--root $RT_ROOT" 2>/dev/null); do
+        leftover="$leftover process:$p"
+        kill -9 "$p" 2>/dev/null
+    done
     [ -z "$leftover" ] || { echo "left behind:$leftover" >&2; return 1; }
 }

@@ -357,14 +357,14 @@ from-process"
 @test "hooks: createContainer sees the container's mounts, startContainer runs inside" {
     local out="$BATS_TEST_TMPDIR/hooks"
     make_bundle "$BUNDLE" ".hooks = {
-        \"createContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $out.create; grep -c ' $ROOTFS/tmp ' /proc/self/mountinfo >> $out.create\"]}],
+        \"createContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"cat > $out.create; grep -c '/rootfs/tmp ' /proc/self/mountinfo > $out.mounts\"]}],
         \"startContainer\": [{\"path\": \"/bin/sh\", \"args\": [\"sh\", \"-c\", \"hostname > /tmp/started\"]}]}
         | .process.args = [\"cat\", \"/tmp/started\"]"
     run_rt run --bundle "$BUNDLE" "$CID"
     assert_success
     assert_output zltest
-    [ "$(jq -rs ".[0].id" "$out.create")" = "$CID" ]
-    [ "$(tail -1 "$out.create")" = 1 ]
+    [ "$(jq -r .id "$out.create")" = "$CID" ]
+    [ "$(cat "$out.mounts")" = 1 ]
 }
 
 @test "sysctls: namespaced ones are set inside" {

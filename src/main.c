@@ -15,7 +15,7 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "field, cross-field and dependency rule. Problems are printed to stderr as\n"
      "FILE:LINE:COL: PATH: MESSAGE [RULE], in file order. Without FILE the spec is found in\n"
      "the current folder (.zlayer.yml, .zlayer.yaml, zlayer.yml, zlayer.yaml, or a single\n"
-     "*.zlayer.yml / zlayer.*.yml); '-' reads standard input.\n\n"
+     "*.zlayer.yml, *.zlayer.yaml, zlayer.*.yml or zlayer.*.yaml); '-' reads standard input.\n\n"
      "  --strict        recommended rules (R-*) are errors instead of warnings\n"
      "  -f, --format    table (default) or json summary on success\n"
      "  -q, --quiet     print nothing on success\n\n"
@@ -109,17 +109,35 @@ int zl_cli_cmd_help(struct zl_cli *cli, int argc, char **argv)
     return ZL_EXIT_OK;
 }
 
+/* Output that could not be written (a full disk, a closed pipe) is a failure. */
+static int finish(struct zl_cli *cli, int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (rc == ZL_EXIT_OK)
+            rc = zl_cli_fail(cli, "cannot write to standard output: %s", strerror(errno));
+    }
+    return rc;
+}
+
+static int run_main(struct zl_cli *cli, int argc, char **argv);
+
 int main(int argc, char **argv)
 {
     struct zl_cli cli = {.prog = "zlayer"};
+    return finish(&cli, run_main(&cli, argc, argv));
+}
+
+static int run_main(struct zl_cli *clip, int argc, char **argv)
+{
+    struct zl_cli *cli = clip;
     const char *base = strrchr(argv[0], '/');
     base = base ? base + 1 : argv[0];
     if (!strcmp(base, "zlayer-runtime")) {
         /* the OCI runtime name: `zlayer-runtime create ...` == `zlayer runtime create ...` */
-        cli.prog = "zlayer-runtime";
-        cli.color_err = false;
+        cli->prog = "zlayer-runtime";
+        cli->color_err = false;
         argv[0] = "runtime";
-        return zl_cli_cmd_runtime(&cli, argc, argv);
+        return zl_cli_cmd_runtime(cli, argc, argv);
     }
     bool color = getenv("NO_COLOR") == NULL || getenv("NO_COLOR")[0] == '\0';
     int i = 1;
@@ -134,10 +152,10 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "--no-color")) {
             color = false;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            cli.quiet = true;
+            cli->quiet = true;
         } else {
-            cli.color_err = color && isatty(STDERR_FILENO);
-            return zl_cli_usage(&cli, NULL, "unknown flag '%s'", a);
+            cli->color_err = color && isatty(STDERR_FILENO);
+            return zl_cli_usage(cli, NULL, "unknown flag '%s'", a);
         }
     }
     /* Commands take --no-color too, wherever it is written. */
@@ -147,20 +165,15 @@ int main(int argc, char **argv)
             memmove(&argv[j], &argv[j + 1], (size_t)(argc - j) * sizeof(*argv));
             argc--, j--;
         }
-    cli.color_out = color && isatty(STDOUT_FILENO);
-    cli.color_err = color && isatty(STDERR_FILENO);
+    cli->color_out = color && isatty(STDOUT_FILENO);
+    cli->color_err = color && isatty(STDERR_FILENO);
     if (i >= argc) {
         print_main_help();
         return ZL_EXIT_USAGE;
     }
     const struct zl_cli_cmd *cmd = zl_cli_find(argv[i]);
     if (!cmd)
-        return zl_cli_usage(&cli, NULL, "unknown command '%s'", argv[i]);
-    int rc = cmd->run(&cli, argc - i, argv + i);
-    /* output that could not be written (a full disk, a closed pipe) is a failure */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (rc == ZL_EXIT_OK)
-            rc = zl_cli_fail(&cli, "cannot write to standard output: %s", strerror(errno));
-    }
+        return zl_cli_usage(cli, NULL, "unknown command '%s'", argv[i]);
+    int rc = cmd->run(cli, argc - i, argv + i);
     return rc;
 }

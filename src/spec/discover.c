@@ -55,8 +55,8 @@ int zl_spec_discover(const char *dir, char **path, struct zl_err *err)
     if (n == 0) {
         rc = zl_err_set(err, ZL_ENOTFOUND,
                         "no deployment spec found in %s (looked for .zlayer.yml, .zlayer.yaml, "
-                        "zlayer.yml, zlayer.yaml, *.zlayer.yml, zlayer.*.yml); give the file as "
-                        "an argument",
+                        "zlayer.yml, zlayer.yaml, *.zlayer.yml, *.zlayer.yaml, zlayer.*.yml, "
+                        "zlayer.*.yaml); give the file as an argument",
                         strcmp(dir, ".") == 0 ? "the current folder" : dir);
     } else if (n > 1) {
         struct zl_buf b;

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---------------- YAML ---------------- */
 
@@ -21,6 +22,11 @@ static bool plain_safe(const char *s)
         if (ch == ':' && (p[1] == '\0' || p[1] == ' '))
             return false;
     }
+    /* words YAML 1.1 tools read as booleans stay quoted, for their sake */
+    static const char *const yaml11[] = {"y", "n", "yes", "no", "on", "off"};
+    for (size_t i = 0; i < ZL_ARRAY_LEN(yaml11); i++)
+        if (!strcasecmp(s, yaml11[i]))
+            return false;
     struct zl_ynode n = {.kind = ZL_Y_SCALAR, .style = ZL_Y_PLAIN, .text = s, .len = strlen(s)};
     return zl_spec__core_of(&n) == CORE_STR;
 }

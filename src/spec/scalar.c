@@ -211,7 +211,8 @@ struct zl_sval *zl_spec__new_val(struct zl_spec__ctx *c, enum zl_sv_kind kind, c
 
 bool zl_spec__budget(struct zl_spec__ctx *c, const struct zl_ynode *n)
 {
-    if (c->count < (c->budget ? c->budget : ZL_SPEC_MAX_NODES))
+    /* defaults are small and typed once: they never count against the document */
+    if (c->in_default || c->count < (c->budget ? c->budget : ZL_SPEC_MAX_NODES))
         return true;
     if (!c->over)
         ERR(c, n, NULL, "P-1", "use fewer nested aliases, or write the values out",

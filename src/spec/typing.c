@@ -307,6 +307,17 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
     return ok ? v : NULL;
 }
 
+static bool count_any(struct zl_spec__ctx *c, const struct zl_ynode *n)
+{
+    if (!zl_spec__budget(c, n))
+        return false;
+    c->count++;
+    for (size_t i = 0; i < n->n; i++)
+        if (!count_any(c, n->vals[i]))
+            return false;
+    return true;
+}
+
 struct zl_sval *zl_spec__type_node(struct zl_spec__ctx *c, const struct zl_type *t,
                                    const struct zl_field *f, const struct zl_ynode *n,
                                    const struct zl_spec__path *p, bool in_union)
@@ -330,6 +341,10 @@ struct zl_sval *zl_spec__type_node(struct zl_spec__ctx *c, const struct zl_type 
     case TK_MAP:
         return type_map(c, t, f, n, p, in_union);
     case TK_ANY: {
+        /* kept as YAML, but its aliases count against the budget as if expanded, since a
+         * dump writes them out */
+        if (!count_any(c, n))
+            return NULL;
         struct zl_sval *v = zl_spec__new_val(c, ZL_SV_ANY, n, t);
         v->yaml = n;
         return v;

@@ -62,10 +62,14 @@ static int need_id(struct rt *r, const char *cmd, int argc, char **argv, int at)
 static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
 {
     static const struct option longs[] = {
-        {"bundle", required_argument, NULL, 'b'},   {"pid-file", required_argument, NULL, 'p'},
-        {"console-socket", required_argument, NULL, 'c'}, {"no-pivot", no_argument, NULL, 'n'},
-        {"detach", no_argument, NULL, 'd'},         {"log-file", required_argument, NULL, 'l'},
-        {"no-new-keyring", no_argument, NULL, 'k'}, {"preserve-fds", required_argument, NULL, 'f'},
+        {"bundle", required_argument, NULL, 'b'},
+        {"pid-file", required_argument, NULL, 'p'},
+        {"console-socket", required_argument, NULL, 'c'},
+        {"no-pivot", no_argument, NULL, 'n'},
+        {"detach", no_argument, NULL, 'd'},
+        {"log-file", required_argument, NULL, 'l'},
+        {"no-new-keyring", no_argument, NULL, 'k'},
+        {"preserve-fds", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     struct zl_runtime_create_opts o = {.root = r->root, .bundle = "."};
@@ -118,11 +122,16 @@ static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
 static int cmd_exec(struct rt *r, int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"process", required_argument, NULL, 'p'},  {"tty", no_argument, NULL, 't'},
-        {"detach", no_argument, NULL, 'd'},         {"pid-file", required_argument, NULL, 'P'},
-        {"console-socket", required_argument, NULL, 'c'}, {"cwd", required_argument, NULL, 'w'},
-        {"env", required_argument, NULL, 'e'},      {"user", required_argument, NULL, 'u'},
-        {"no-new-privs", no_argument, NULL, 'n'},   {"preserve-fds", required_argument, NULL, 'f'},
+        {"process", required_argument, NULL, 'p'},
+        {"tty", no_argument, NULL, 't'},
+        {"detach", no_argument, NULL, 'd'},
+        {"pid-file", required_argument, NULL, 'P'},
+        {"console-socket", required_argument, NULL, 'c'},
+        {"cwd", required_argument, NULL, 'w'},
+        {"env", required_argument, NULL, 'e'},
+        {"user", required_argument, NULL, 'u'},
+        {"no-new-privs", no_argument, NULL, 'n'},
+        {"preserve-fds", required_argument, NULL, 'f'},
         {NULL, 0, NULL, 0},
     };
     struct zl_runtime_exec_opts o = {.root = r->root};
@@ -331,9 +340,8 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
         rc = zl_cli_usage(cli, "runtime", "missing command");
     else if (!strcmp(argv[i], "create") || !strcmp(argv[i], "run"))
         rc = cmd_create_run(&r, argc - i, argv + i, argv[i][0] == 'r');
-    else if (!strcmp(argv[i], "start") || !strcmp(argv[i], "delete") ||
-             !strcmp(argv[i], "kill") || !strcmp(argv[i], "state") || !strcmp(argv[i], "ps") ||
-             !strcmp(argv[i], "stats"))
+    else if (!strcmp(argv[i], "start") || !strcmp(argv[i], "delete") || !strcmp(argv[i], "kill") ||
+             !strcmp(argv[i], "state") || !strcmp(argv[i], "ps") || !strcmp(argv[i], "stats"))
         rc = cmd_simple(&r, argc - i, argv + i);
     else if (!strcmp(argv[i], "exec"))
         rc = cmd_exec(&r, argc - i, argv + i);

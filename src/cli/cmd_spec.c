@@ -21,8 +21,10 @@ static int parse(struct zl_cli *cli, const char *cmd, unsigned formats, int argc
                  struct spec_opts *o, int *rc)
 {
     static const struct option longs[] = {
-        {"strict", no_argument, NULL, 's'}, {"format", required_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},  {"help", no_argument, NULL, 'h'},
+        {"strict", no_argument, NULL, 's'},
+        {"format", required_argument, NULL, 'f'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     optind = 0;
@@ -63,8 +65,7 @@ static int parse(struct zl_cli *cli, const char *cmd, unsigned formats, int argc
 }
 
 /* Find, read and load the spec; prints diagnostics. Returns an exit code. */
-static int load(struct zl_cli *cli, const struct spec_opts *o, struct zl_spec **spec,
-                char **name)
+static int load(struct zl_cli *cli, const struct spec_opts *o, struct zl_spec **spec, char **name)
 {
     struct zl_err err;
     char *path = NULL;
@@ -111,8 +112,8 @@ static void summary(struct zl_cli *cli, const struct zl_spec *s, const char *fil
         for (size_t i = 0; i < svcs->n; i++)
             json_array_append_new(names, json_string(svcs->keys[i]));
         json_t *j = json_pack("{s:s, s:b, s:s, s:o, s:I, s:I}", "file", file, "valid", 1,
-                              "deployment", zl_spec_deployment(s), "services", names,
-                              "externals", (json_int_t)next, "tunnels", (json_int_t)ntun);
+                              "deployment", zl_spec_deployment(s), "services", names, "externals",
+                              (json_int_t)next, "tunnels", (json_int_t)ntun);
         json_dumpf(j, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
         json_decref(j);

@@ -81,8 +81,8 @@ static void last_log_line(const char *path, char *out, size_t cap)
  * inherited by a container that outlives the call, so no pipe of ours may be given to it
  * except stdout for commands that start no process (state). stdio_fd >= 0: the container's
  * stdout and stderr. status: when given, the exit status is returned instead of judged. */
-static int call(struct zl_runtime_backend *b, struct argv *a, char **out, int stdio_fd,
-                int *status, struct zl_err *err)
+static int call(struct zl_runtime_backend *b, struct argv *a, char **out, int stdio_fd, int *status,
+                struct zl_err *err)
 {
     char logpath[] = "/tmp/zlayer-oci-log-XXXXXX";
     int logfd = mkstemp(logpath);

@@ -184,15 +184,16 @@ static int do_clone(struct creation *k, const int stdio[3], bool wait_fifo, stru
         .stdio = {stdio[0], stdio[1], stdio[2]},
         .no_pivot = k->o->no_pivot,
     };
-    void *stack = mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *stack =
+        mmap(NULL, STACK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (stack == MAP_FAILED) {
         close(sv[0]);
         close(sv[1]);
         return zl_err_sys(err, errno, "allocate a stack");
     }
     fflush(NULL);
-    k->pid = clone(zl_runtime__init, (char *)stack + STACK_SIZE, clone_flags(k->cfg) | SIGCHLD,
-                   &args);
+    k->pid =
+        clone(zl_runtime__init, (char *)stack + STACK_SIZE, clone_flags(k->cfg) | SIGCHLD, &args);
     int e = errno;
     munmap(stack, STACK_SIZE);
     close(sv[1]);
@@ -208,10 +209,9 @@ static int do_clone(struct creation *k, const int stdio[3], bool wait_fifo, stru
 static int configure(struct creation *k, struct zl_err *err)
 {
     struct zl_oci_config *c = k->cfg;
-    if (c->nuid_mappings && (write_idmap(k->pid, "uid_map", c->uid_mappings, c->nuid_mappings,
-                                         err) < 0 ||
-                             write_idmap(k->pid, "gid_map", c->gid_mappings, c->ngid_mappings,
-                                         err) < 0))
+    if (c->nuid_mappings &&
+        (write_idmap(k->pid, "uid_map", c->uid_mappings, c->nuid_mappings, err) < 0 ||
+         write_idmap(k->pid, "gid_map", c->gid_mappings, c->ngid_mappings, err) < 0))
         return zl_err_wrap(err, "user namespace mappings");
     char *cgpath = c->cgroups_path && *c->cgroups_path ? zl_xstrdup(c->cgroups_path)
                                                        : zl_xasprintf("/zlayer/%s", k->o->id);
@@ -485,8 +485,8 @@ int zl_runtime_delete(const char *root, const char *id, bool force, struct zl_er
         zl_runtime__cgroup_open(st.cgroup_path, &cg, err);
     if (status == ZL_STATUS_RUNNING || status == ZL_STATUS_CREATED) {
         if (!force) {
-            rc = zl_err_set(err, ZL_EINVAL, "container %s is %s: stop it first or use --force",
-                            id, zl_runtime_status_name(status));
+            rc = zl_err_set(err, ZL_EINVAL, "container %s is %s: stop it first or use --force", id,
+                            zl_runtime_status_name(status));
             goto out;
         }
         if (cg)
@@ -573,19 +573,18 @@ int zl_runtime_stats_json(const char *root, const char *id, char **json, struct 
         rc = zl_runtime__cgroup_stats(cg, &s, err);
     if (rc == 0) {
         /* "unlimited" is UINT64_MAX, which JSON integers cannot hold: write null */
-        json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", id, "status",
-                              zl_runtime_status_name(status), "cpu_usage_ns",
-                              (json_int_t)s.cpu_usage_ns, "memory_usage",
-                              (json_int_t)s.memory_usage, "pids_current",
-                              (json_int_t)s.pids_current, "io_read_bytes",
-                              (json_int_t)s.io_read_bytes, "io_write_bytes",
-                              (json_int_t)s.io_write_bytes, "oom_kills", (json_int_t)s.oom_kills);
-        json_object_set_new(j, "memory_limit", s.memory_limit == UINT64_MAX
-                                                   ? json_null()
-                                                   : json_integer((json_int_t)s.memory_limit));
-        json_object_set_new(j, "pids_limit", s.pids_limit == UINT64_MAX
-                                                 ? json_null()
-                                                 : json_integer((json_int_t)s.pids_limit));
+        json_t *j = json_pack(
+            "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "id", id, "status",
+            zl_runtime_status_name(status), "cpu_usage_ns", (json_int_t)s.cpu_usage_ns,
+            "memory_usage", (json_int_t)s.memory_usage, "pids_current", (json_int_t)s.pids_current,
+            "io_read_bytes", (json_int_t)s.io_read_bytes, "io_write_bytes",
+            (json_int_t)s.io_write_bytes, "oom_kills", (json_int_t)s.oom_kills);
+        json_object_set_new(
+            j, "memory_limit",
+            s.memory_limit == UINT64_MAX ? json_null() : json_integer((json_int_t)s.memory_limit));
+        json_object_set_new(j, "pids_limit",
+                            s.pids_limit == UINT64_MAX ? json_null()
+                                                       : json_integer((json_int_t)s.pids_limit));
         *json = json_dumps(j, JSON_INDENT(2));
         json_decref(j);
     }

@@ -25,8 +25,8 @@ static const struct {
     const char *name;
     int type;
 } ns_order[] = {
-    {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},
-    {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID},       {"cgroup", CLONE_NEWCGROUP},
+    {"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+    {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID}, {"cgroup", CLONE_NEWCGROUP},
     {"mnt", CLONE_NEWNS},
 };
 
@@ -34,7 +34,7 @@ struct exec_ctx {
     struct zl_oci_config *cfg;
     struct zl_cgroup *cg;
     int nsfd[ZL_ARRAY_LEN(ns_order)];
-    int report; /* write end, CLOEXEC */
+    int report;  /* write end, CLOEXEC */
     int console; /* the console socket (ours or the caller's), -1 without a tty */
 };
 
@@ -261,8 +261,8 @@ static int recv_master(int sock, struct zl_err *err)
     return fd;
 }
 
-static int spawn(struct exec_ctx *x, const struct zl_runtime_exec_opts *o, pid_t cpid,
-                 pid_t *pid, struct zl_err *err)
+static int spawn(struct exec_ctx *x, const struct zl_runtime_exec_opts *o, pid_t cpid, pid_t *pid,
+                 struct zl_err *err)
 {
     if (open_namespaces(cpid, x, err) < 0)
         return -1;

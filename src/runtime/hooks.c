@@ -46,8 +46,8 @@ static int run_one(const struct zl_oci_hook *h, const char *json, const char *ki
             if (waited >= limit) {
                 kill(pid, SIGKILL);
                 waitpid(pid, &status, 0);
-                return zl_err_set(err, ZL_EINVAL, "%s hook %s timed out after %d s", kind,
-                                  h->path, h->timeout);
+                return zl_err_set(err, ZL_EINVAL, "%s hook %s timed out after %d s", kind, h->path,
+                                  h->timeout);
             }
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);

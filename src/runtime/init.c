@@ -97,8 +97,10 @@ int zl_runtime__console_setup(int console_fd, bool bind_console, struct zl_err *
     char cmsgbuf[CMSG_SPACE(sizeof(int))] = {0};
     char byte = '\0';
     struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cmsgbuf, .msg_controllen = sizeof(cmsgbuf)};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = cmsgbuf,
+                         .msg_controllen = sizeof(cmsgbuf)};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -158,7 +160,8 @@ char *zl_runtime__find_program(const struct zl_oci_config *c, struct zl_err *err
         return zl_xstrdup(prog);
     }
     const char *path = env_get(c->env, "PATH");
-    char *dirs = zl_xstrdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    char *dirs =
+        zl_xstrdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     char *save = NULL, *found = NULL;
     for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
         char *cand = zl_xasprintf("%s/%s", *d ? d : ".", prog);
@@ -199,12 +202,12 @@ static int prepare(struct zl_init_args *a, struct zl_err *err)
         return zl_err_wrap(err, "rootfs");
     if (c->hostname && *c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         return zl_err_sys(err, errno, "sethostname %s", c->hostname);
-    if (c->domainname && *c->domainname &&
-        setdomainname(c->domainname, strlen(c->domainname)) < 0)
+    if (c->domainname && *c->domainname && setdomainname(c->domainname, strlen(c->domainname)) < 0)
         return zl_err_sys(err, errno, "setdomainname %s", c->domainname);
     if (write_sysctls(c, err) < 0)
         return -1;
-    if (c->terminal && a->console_fd >= 0 && zl_runtime__console_setup(a->console_fd, true, err) < 0)
+    if (c->terminal && a->console_fd >= 0 &&
+        zl_runtime__console_setup(a->console_fd, true, err) < 0)
         return -1;
     if (zl_runtime__rootfs_finish(c, err) < 0)
         return -1;

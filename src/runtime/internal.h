@@ -23,8 +23,8 @@ struct zl_oci_ns {
 
 struct zl_oci_mount {
     char *destination;
-    char *type;   /* may be NULL for bind mounts */
-    char *source; /* may be NULL */
+    char *type;                /* may be NULL for bind mounts */
+    char *source;              /* may be NULL */
     unsigned long flags;       /* MS_* from the options */
     unsigned long clear_flags; /* MS_* explicitly turned off (rw, suid, dev, exec, ...) */
     unsigned long propagation; /* MS_PRIVATE/MS_SLAVE/MS_SHARED/MS_UNBINDABLE (| MS_REC) */
@@ -49,7 +49,7 @@ struct zl_oci_device {
 
 struct zl_oci_dev_rule {
     bool allow;
-    char type; /* 'a', 'c' or 'b' */
+    char type;            /* 'a', 'c' or 'b' */
     int64_t major, minor; /* -1: any */
     char access[4];       /* subset of "rwm" */
 };
@@ -172,7 +172,7 @@ struct zl_oci_config {
     char **masked_paths, **readonly_paths;
     size_t nmasked_paths, nreadonly_paths;
     unsigned long rootfs_propagation; /* 0: rslave (the default) */
-    char *annotations_json; /* the "annotations" object as JSON text, or NULL */
+    char *annotations_json;           /* the "annotations" object as JSON text, or NULL */
 };
 
 /* Parse bundle/config.json. Errors name the JSON path: "process.args[0]: must be a string". */
@@ -263,10 +263,10 @@ char *zl_runtime__state_oci_json(const struct zl_cstate *s, enum zl_runtime_stat
 
 struct zl_init_args {
     const struct zl_oci_config *cfg;
-    int sync_fd;      /* SOCK_SEQPACKET to the runtime */
-    int fifo_fd;      /* O_PATH fd of exec.fifo, or -1 for run (no wait) */
-    int console_fd;   /* connected console socket, or -1 */
-    int stdio[3];     /* dup'ed onto 0, 1, 2 when >= 0 */
+    int sync_fd;    /* SOCK_SEQPACKET to the runtime */
+    int fifo_fd;    /* O_PATH fd of exec.fifo, or -1 for run (no wait) */
+    int console_fd; /* connected console socket, or -1 */
+    int stdio[3];   /* dup'ed onto 0, 1, 2 when >= 0 */
     bool no_pivot;
     const char *state_json; /* received with "go": for createContainer/startContainer hooks */
 };
@@ -293,9 +293,9 @@ int zl_runtime__rootfs_finish(const struct zl_oci_config *c, struct zl_err *err)
 #define ZL_SYNC_MAX 65536 /* largest message: "go" carries the state JSON */
 
 enum {
-    ZL_SYNC_GO = 1,    /* runtime -> init: namespaces and cgroups are ready */
-    ZL_SYNC_READY,     /* init -> runtime: set up, waiting on exec.fifo (or about to exec) */
-    ZL_SYNC_ERROR,     /* init -> runtime: text follows */
+    ZL_SYNC_GO = 1, /* runtime -> init: namespaces and cgroups are ready */
+    ZL_SYNC_READY,  /* init -> runtime: set up, waiting on exec.fifo (or about to exec) */
+    ZL_SYNC_ERROR,  /* init -> runtime: text follows */
 };
 
 /* ---------------- creation (container.c), shared with monitor.c ---------------- */
@@ -314,8 +314,7 @@ struct creation {
 
 /* Create the container with stdio[] (-1: inherit). wait_fifo: the init waits for `start`;
  * else it execs as soon as it is ready. On failure everything is undone. */
-int zl_runtime__create(struct creation *k, const int stdio[3], bool wait_fifo,
-                       struct zl_err *err);
+int zl_runtime__create(struct creation *k, const int stdio[3], bool wait_fifo, struct zl_err *err);
 /* After the container ended in a foreground run: cgroup, poststop hooks, state folder. */
 void zl_runtime__finish(struct creation *k);
 void zl_runtime__creation_fini(struct creation *k);

@@ -26,8 +26,7 @@ static int bad(struct p *p, const char *path, const char *what)
     return zl_err_set(p->err, ZL_EINVAL, "config.json: %s: %s", path, what);
 }
 
-static int get_str(struct p *p, json_t *o, const char *key, const char *path, bool req,
-                   char **out)
+static int get_str(struct p *p, json_t *o, const char *key, const char *path, bool req, char **out)
 {
     json_t *v = json_object_get(o, key);
     if (!v || json_is_null(v))
@@ -100,8 +99,7 @@ static int get_strv(struct p *p, json_t *o, const char *key, const char *path, c
             for (size_t j = 0; j < i; j++)
                 free(a[j]);
             free(a);
-            return zl_err_set(p->err, ZL_EINVAL, "config.json: %s[%zu]: must be a string", path,
-                              i);
+            return zl_err_set(p->err, ZL_EINVAL, "config.json: %s[%zu]: must be a string", path, i);
         }
         a[i] = zl_xstrdup(json_string_value(s));
     }
@@ -137,14 +135,22 @@ static const struct {
     const char *name;
     int res;
 } rlimits[] = {
-    {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},         {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},     {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},       {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_AS", RLIMIT_AS},
+    {"RLIMIT_CORE", RLIMIT_CORE},
+    {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},
+    {"RLIMIT_FSIZE", RLIMIT_FSIZE},
+    {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK},
+    {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
+    {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},
+    {"RLIMIT_NPROC", RLIMIT_NPROC},
+    {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},
+    {"RLIMIT_RTTIME", RLIMIT_RTTIME},
+    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
 static int parse_caps(struct p *p, json_t *o, struct zl_oci_config *c)
@@ -309,10 +315,10 @@ static const struct {
     const char *name;
     unsigned long flags;
 } propagations[] = {
-    {"private", MS_PRIVATE},           {"rprivate", MS_PRIVATE | MS_REC},
-    {"shared", MS_SHARED},             {"rshared", MS_SHARED | MS_REC},
-    {"slave", MS_SLAVE},               {"rslave", MS_SLAVE | MS_REC},
-    {"unbindable", MS_UNBINDABLE},     {"runbindable", MS_UNBINDABLE | MS_REC},
+    {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+    {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+    {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+    {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
 };
 
 static bool mount_option(struct zl_oci_mount *m, const char *opt, struct zl_buf *data)
@@ -405,8 +411,7 @@ static int parse_mounts(struct p *p, json_t *root, struct zl_oci_config *c)
 static int parse_hooks(struct p *p, json_t *root, struct zl_oci_config *c)
 {
     static const char *const names[ZL_HOOK_COUNT] = {
-        "prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-        "poststop"};
+        "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"};
     json_t *hooks = json_object_get(root, "hooks");
     if (!hooks || json_is_null(hooks))
         return 0;
@@ -446,8 +451,8 @@ static const struct {
     const char *name;
     int flag;
 } ns_types[] = {
-    {"pid", CLONE_NEWPID},   {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS},
-    {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS},     {"user", CLONE_NEWUSER},
+    {"pid", CLONE_NEWPID},       {"network", CLONE_NEWNET}, {"mount", CLONE_NEWNS},
+    {"ipc", CLONE_NEWIPC},       {"uts", CLONE_NEWUTS},     {"user", CLONE_NEWUSER},
     {"cgroup", CLONE_NEWCGROUP},
 };
 
@@ -644,12 +649,11 @@ static int parse_resources(struct p *p, json_t *lx, struct zl_oci_config *c)
                        &res->has_blkio_weight) < 0)
         return -ZL_EINVAL;
     res->blkio_weight = (uint16_t)w;
-    if (bio && (refuse(p, bio, "weightDevice", "linux.resources.blockIO.weightDevice",
-                       "per-device weights") < 0 ||
-                refuse(p, bio, "throttleReadBpsDevice", "linux.resources.blockIO", "throttling") <
-                    0 ||
-                refuse(p, bio, "throttleWriteBpsDevice", "linux.resources.blockIO", "throttling") <
-                    0))
+    if (bio &&
+        (refuse(p, bio, "weightDevice", "linux.resources.blockIO.weightDevice",
+                "per-device weights") < 0 ||
+         refuse(p, bio, "throttleReadBpsDevice", "linux.resources.blockIO", "throttling") < 0 ||
+         refuse(p, bio, "throttleWriteBpsDevice", "linux.resources.blockIO", "throttling") < 0))
         return -ZL_EINVAL;
     if (refuse(p, r, "hugepageLimits", "linux.resources.hugepageLimits", "hugetlb limits") < 0 ||
         refuse(p, r, "rdma", "linux.resources.rdma", "RDMA limits") < 0)
@@ -718,9 +722,9 @@ static int parse_syscall(struct p *p, json_t *o, size_t i, struct zl_oci_syscall
     json_t *args = json_object_get(o, "args");
     if (!args || !json_is_array(args))
         return 0;
-    static const char *const ops[] = {NULL,          "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE",
-                                      "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT",
-                                      "SCMP_CMP_MASKED_EQ"};
+    static const char *const ops[] = {NULL,          "SCMP_CMP_NE",       "SCMP_CMP_LT",
+                                      "SCMP_CMP_LE", "SCMP_CMP_EQ",       "SCMP_CMP_GE",
+                                      "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"};
     r->args = zl_xcalloc(json_array_size(args) + 1, sizeof(*r->args));
     for (size_t k = 0; k < json_array_size(args); k++) {
         json_t *a = json_array_get(args, k);
@@ -764,9 +768,8 @@ static int parse_seccomp(struct p *p, json_t *lx, struct zl_oci_config *c)
         char lower[32] = "";
         for (size_t k = 0; a && k + 1 < sizeof(lower) && a[k]; k++)
             lower[k] = (char)((a[k] >= 'A' && a[k] <= 'Z') ? a[k] + 32 : a[k]);
-        uint32_t arch = a && !strncmp(lower, "scmp_arch_", 10)
-                            ? seccomp_arch_resolve_name(lower + 10)
-                            : 0;
+        uint32_t arch =
+            a && !strncmp(lower, "scmp_arch_", 10) ? seccomp_arch_resolve_name(lower + 10) : 0;
         if (!arch)
             return zl_err_set(p->err, ZL_EINVAL,
                               "config.json: linux.seccomp.architectures[%zu]: unknown %s", i,
@@ -790,11 +793,10 @@ static int parse_seccomp(struct p *p, json_t *lx, struct zl_oci_config *c)
 /* Only sysctls that live in a namespace may be set (SUBSYSTEMS: "namespaced ones only"). */
 static bool sysctl_namespaced(const char *k)
 {
-    static const char *const ok[] = {"kernel.msgmax",          "kernel.msgmnb",
-                                     "kernel.msgmni",          "kernel.sem",
-                                     "kernel.shmall",          "kernel.shmmax",
-                                     "kernel.shmmni",          "kernel.shm_rmid_forced",
-                                     "kernel.domainname",      "kernel.hostname"};
+    static const char *const ok[] = {
+        "kernel.msgmax",     "kernel.msgmnb",  "kernel.msgmni", "kernel.sem",
+        "kernel.shmall",     "kernel.shmmax",  "kernel.shmmni", "kernel.shm_rmid_forced",
+        "kernel.domainname", "kernel.hostname"};
     for (size_t i = 0; i < ZL_ARRAY_LEN(ok); i++)
         if (!strcmp(k, ok[i]))
             return true;
@@ -814,8 +816,8 @@ static int parse_linux(struct p *p, json_t *root, struct zl_oci_config *c)
         parse_devices(p, lx, c) < 0 || parse_resources(p, lx, c) < 0 ||
         parse_seccomp(p, lx, c) < 0 ||
         get_str(p, lx, "cgroupsPath", "linux.cgroupsPath", false, &c->cgroups_path) < 0 ||
-        get_strv(p, lx, "maskedPaths", "linux.maskedPaths", &c->masked_paths,
-                 &c->nmasked_paths) < 0 ||
+        get_strv(p, lx, "maskedPaths", "linux.maskedPaths", &c->masked_paths, &c->nmasked_paths) <
+            0 ||
         get_strv(p, lx, "readonlyPaths", "linux.readonlyPaths", &c->readonly_paths,
                  &c->nreadonly_paths) < 0)
         return -ZL_EINVAL;
@@ -845,8 +847,7 @@ static int parse_linux(struct p *p, json_t *root, struct zl_oci_config *c)
         json_object_foreach(sys, k, v)
         {
             if (!json_is_string(v) || !sysctl_namespaced(k) || strstr(k, ".."))
-                return zl_err_set(p->err, ZL_EINVAL,
-                                  "config.json: linux.sysctl.%s: %s", k,
+                return zl_err_set(p->err, ZL_EINVAL, "config.json: linux.sysctl.%s: %s", k,
                                   json_is_string(v) ? "not a namespaced sysctl"
                                                     : "must be a string");
             c->sysctl[c->nsysctl * 2] = zl_xstrdup(k);
@@ -885,9 +886,9 @@ static int check_whole(struct p *p, struct zl_oci_config *c)
 static void allow_devices(struct zl_oci_config *c)
 {
     static const struct zl_oci_dev_rule defaults[] = {
-        {true, 'c', 1, 3, "rwm"}, {true, 'c', 1, 5, "rwm"},   {true, 'c', 1, 7, "rwm"},
-        {true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 9, "rwm"},   {true, 'c', 5, 0, "rwm"},
-        {true, 'c', 5, 1, "rwm"}, {true, 'c', 5, 2, "rwm"},   {true, 'c', 136, -1, "rwm"},
+        {true, 'c', 1, 3, "rwm"}, {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
+        {true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
+        {true, 'c', 5, 1, "rwm"}, {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
     };
     struct zl_oci_resources *r = &c->resources;
     size_t n = r->ndevices + ZL_ARRAY_LEN(defaults) + c->ndevices;

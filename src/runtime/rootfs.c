@@ -77,11 +77,13 @@ static int create_in_root(int rootfd, const char *path, bool file, struct zl_err
         snprintf(name, sizeof(name), "%.*s", (int)n, comp);
         struct stat st;
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            int r = last && file ? openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW |
-                                                            O_CLOEXEC, 0644)
-                                 : mkdirat(dirfd, name, 0755);
+            int r = last && file
+                        ? openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC,
+                                 0644)
+                        : mkdirat(dirfd, name, 0755);
             if (r < 0 && errno != EEXIST) {
-                zl_err_sys(err, errno, "create %s/%s in the rootfs", resolved.data ? resolved.data : "", name);
+                zl_err_sys(err, errno, "create %s/%s in the rootfs",
+                           resolved.data ? resolved.data : "", name);
                 close(dirfd);
                 goto out;
             }
@@ -212,8 +214,8 @@ static int mount_cgroup_v1(int rootfd, const struct zl_oci_mount *m, const char 
     int fd = reopen(rootfd, m->destination, t, sizeof(t), err);
     if (fd < 0)
         return -1;
-    int rc = mount(NULL, t, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                   "mode=755");
+    int rc =
+        mount(NULL, t, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755");
     if (rc < 0)
         zl_err_sys(err, errno, "remount %s read-only", m->destination);
     close(fd);
@@ -303,13 +305,13 @@ static const struct {
     const char *path;
     unsigned major, minor;
 } default_devices[] = {
-    {"/dev/null", 1, 3},    {"/dev/zero", 1, 5}, {"/dev/full", 1, 7},
-    {"/dev/random", 1, 8},  {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
+    {"/dev/null", 1, 3},   {"/dev/zero", 1, 5},    {"/dev/full", 1, 7},
+    {"/dev/random", 1, 8}, {"/dev/urandom", 1, 9}, {"/dev/tty", 5, 0},
 };
 
 /* Create a device node (or, in a user namespace, bind the host's). */
-static int make_device(int rootfd, const char *path, mode_t type, dev_t dev, mode_t mode,
-                       uid_t uid, gid_t gid, bool userns, struct zl_err *err)
+static int make_device(int rootfd, const char *path, mode_t type, dev_t dev, mode_t mode, uid_t uid,
+                       gid_t gid, bool userns, struct zl_err *err)
 {
     char *slash = strrchr(path, '/');
     char *parent = slash == path ? zl_xstrdup("/") : zl_xstrndup(path, (size_t)(slash - path));
@@ -361,7 +363,7 @@ static int setup_devices(int rootfd, const struct zl_oci_config *c, struct zl_er
     static const struct {
         const char *target, *path;
     } links[] = {
-        {"/proc/self/fd", "dev/fd"},   {"/proc/self/fd/0", "dev/stdin"},
+        {"/proc/self/fd", "dev/fd"},       {"/proc/self/fd/0", "dev/stdin"},
         {"/proc/self/fd/1", "dev/stdout"}, {"/proc/self/fd/2", "dev/stderr"},
         {"pts/ptmx", "dev/ptmx"},
     };
@@ -446,9 +448,8 @@ static int mask(const char *path, struct zl_err *err)
     struct stat st;
     if (stat(path, &st) < 0)
         return 0; /* nothing to hide */
-    int rc = S_ISDIR(st.st_mode)
-                 ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
-                 : mount("/dev/null", path, NULL, MS_BIND, NULL);
+    int rc = S_ISDIR(st.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
+                                 : mount("/dev/null", path, NULL, MS_BIND, NULL);
     if (rc < 0 && errno != ENOENT)
         return zl_err_sys(err, errno, "mask %s", path);
     return 0;

@@ -76,13 +76,13 @@ unsigned long long zl_runtime__pid_start_time(pid_t pid)
 
 static json_t *to_json(const struct zl_cstate *s)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:i, s:b, s:b, s:i, s:b}", "id",
-                          s->id, "bundle", s->bundle ? s->bundle : "", "rootfs",
-                          s->rootfs ? s->rootfs : "", "pid", (int)s->pid, "start_time",
-                          (json_int_t)s->start_time, "cgroup", s->cgroup_path ? s->cgroup_path : "",
-                          "created", s->created ? s->created : "", "monitor_pid",
-                          (int)s->monitor_pid, "started", s->started, "has_exit", s->has_exit,
-                          "exit_status", s->exit_status, "oom_killed", s->oom_killed);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:i, s:b, s:b, s:i, s:b}", "id", s->id,
+                  "bundle", s->bundle ? s->bundle : "", "rootfs", s->rootfs ? s->rootfs : "", "pid",
+                  (int)s->pid, "start_time", (json_int_t)s->start_time, "cgroup",
+                  s->cgroup_path ? s->cgroup_path : "", "created", s->created ? s->created : "",
+                  "monitor_pid", (int)s->monitor_pid, "started", s->started, "has_exit",
+                  s->has_exit, "exit_status", s->exit_status, "oom_killed", s->oom_killed);
     if (s->annotations_json) {
         json_t *a = json_loads(s->annotations_json, 0, NULL);
         if (a)
@@ -181,10 +181,10 @@ enum zl_runtime_status zl_runtime__state_status(const char *dir, const struct zl
 
 char *zl_runtime__state_oci_json(const struct zl_cstate *s, enum zl_runtime_status st)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.0.2", "id", s->id,
-                          "status", zl_runtime_status_name(st), "pid",
-                          st == ZL_STATUS_STOPPED ? 0 : (int)s->pid, "bundle",
-                          s->bundle ? s->bundle : "");
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:i, s:s}", "ociVersion", "1.0.2", "id", s->id, "status",
+                  zl_runtime_status_name(st), "pid", st == ZL_STATUS_STOPPED ? 0 : (int)s->pid,
+                  "bundle", s->bundle ? s->bundle : "");
     if (s->created)
         json_object_set_new(j, "created", json_string(s->created));
     json_t *a = s->annotations_json ? json_loads(s->annotations_json, 0, NULL) : NULL;
@@ -200,14 +200,14 @@ int zl_runtime_signal_parse(const char *s)
         const char *name;
         int sig;
     } sigs[] = {
-        {"HUP", SIGHUP},   {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-        {"TRAP", SIGTRAP}, {"ABRT", SIGABRT}, {"BUS", SIGBUS},   {"FPE", SIGFPE},
-        {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
-        {"PIPE", SIGPIPE}, {"ALRM", SIGALRM}, {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
-        {"CONT", SIGCONT}, {"STOP", SIGSTOP}, {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-        {"TTOU", SIGTTOU}, {"URG", SIGURG},   {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+        {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"ILL", SIGILL},
+        {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},
+        {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},
+        {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},   {"CHLD", SIGCHLD},
+        {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+        {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
         {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
-        {"PWR", SIGPWR},   {"SYS", SIGSYS},
+        {"PWR", SIGPWR},       {"SYS", SIGSYS},
     };
     if (isdigit((unsigned char)s[0])) {
         char *end;

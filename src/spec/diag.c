@@ -40,8 +40,7 @@ const struct zl_diag *zl_diags_get(const struct zl_diags *d, size_t i)
 #define MAX_DIAGS 1000
 
 void zl_spec__diag_add(struct zl_diags *d, enum zl_diag_level lvl, int line, int col,
-                       const char *path, const char *rule, const char *hint, const char *fmt,
-                       ...)
+                       const char *path, const char *rule, const char *hint, const char *fmt, ...)
 {
     if (lvl == ZL_DIAG_ERROR)
         d->errors++;

@@ -23,14 +23,13 @@ static int cmp_str(const void *a, const void *b)
 
 int zl_spec_discover(const char *dir, char **path, struct zl_err *err)
 {
-    static const char *const exact[] = {".zlayer.yml", ".zlayer.yaml", "zlayer.yml",
-                                        "zlayer.yaml"};
+    static const char *const exact[] = {".zlayer.yml", ".zlayer.yaml", "zlayer.yml", "zlayer.yaml"};
     static const char *const globs[] = {"*.zlayer.yml", "*.zlayer.yaml", "zlayer.*.yml",
                                         "zlayer.*.yaml"};
     for (size_t i = 0; i < ZL_ARRAY_LEN(exact); i++)
         if (is_file(dir, exact[i])) {
-            *path = strcmp(dir, ".") == 0 ? zl_xstrdup(exact[i])
-                                          : zl_xasprintf("%s/%s", dir, exact[i]);
+            *path =
+                strcmp(dir, ".") == 0 ? zl_xstrdup(exact[i]) : zl_xasprintf("%s/%s", dir, exact[i]);
             return 0;
         }
     DIR *dh = opendir(dir);
@@ -68,8 +67,7 @@ int zl_spec_discover(const char *dir, char **path, struct zl_err *err)
                         b.data);
         zl_buf_fini(&b);
     } else {
-        *path = strcmp(dir, ".") == 0 ? zl_xstrdup(found[0])
-                                      : zl_xasprintf("%s/%s", dir, found[0]);
+        *path = strcmp(dir, ".") == 0 ? zl_xstrdup(found[0]) : zl_xasprintf("%s/%s", dir, found[0]);
     }
     for (size_t i = 0; i < n; i++)
         free(found[i]);

@@ -114,7 +114,8 @@ static void put_any(struct zl_buf *b, const struct zl_ynode *n)
 
 static bool nulldef(const struct zl_sval *v, size_t i)
 {
-    return v->kind == ZL_SV_OBJ && (((const struct zl_type *)v->type)->fields[i].flags & ZF_NULLDEF);
+    return v->kind == ZL_SV_OBJ &&
+           (((const struct zl_type *)v->type)->fields[i].flags & ZF_NULLDEF);
 }
 
 static size_t present(const struct zl_sval *v)

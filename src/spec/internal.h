@@ -22,8 +22,8 @@ enum zl_ystyle {
 struct zl_ynode {
     enum zl_ykind kind;
     enum zl_ystyle style;
-    int line, col;   /* 1-based */
-    const char *tag; /* as written ("!pin"), or NULL */
+    int line, col;    /* 1-based */
+    const char *tag;  /* as written ("!pin"), or NULL */
     const char *text; /* scalars: NUL-terminated text */
     size_t len;
     size_t n;               /* map pairs or sequence items */
@@ -53,8 +53,8 @@ struct zl_diags {
 
 struct zl_diags *zl_spec__diags_new(void);
 void zl_spec__diag_add(struct zl_diags *d, enum zl_diag_level lvl, int line, int col,
-                       const char *path, const char *rule, const char *hint, const char *fmt,
-                       ...) ZL_PRINTF(8, 9);
+                       const char *path, const char *rule, const char *hint, const char *fmt, ...)
+    ZL_PRINTF(8, 9);
 void zl_spec__diags_sort(struct zl_diags *d);
 
 /* ---------------- schema (schema.c) ---------------- */
@@ -158,7 +158,7 @@ struct zl_spec__ctx {
     bool in_default; /* typing a default: values are not "written" */
     bool over;       /* node budget exhausted */
     size_t count;
-    size_t budget;   /* typed values allowed: a multiple of the YAML nodes (alias bombs) */
+    size_t budget; /* typed values allowed: a multiple of the YAML nodes (alias bombs) */
     struct {
         const struct zl_field *f;
         struct zl_sval *v;
@@ -194,7 +194,6 @@ void zl_spec__rule(struct zl_diags *d, bool strict, const char *rule, int line, 
 /* ---------------- rules (rules.c) ---------------- */
 
 /* Normalise (ulimit fill, legacy host_network) and run the F, X, D and R rules. */
-void zl_spec__validate(struct zl_sval *root, struct zl_arena *a, struct zl_diags *d,
-                       bool strict);
+void zl_spec__validate(struct zl_sval *root, struct zl_arena *a, struct zl_diags *d, bool strict);
 
 #endif

@@ -169,8 +169,7 @@ static void check_resources(struct rctx *r, const struct zl_sval *res, const cha
         return;
     const struct zl_sval *cpu = get(res, "cpu");
     if (cpu && cpu->f <= 0)
-        report(r, "F-3", cpu, res, sub(r, path, "cpu"), "CPU limit must be > 0, found %g",
-               cpu->f);
+        report(r, "F-3", cpu, res, sub(r, path, "cpu"), "CPU limit must be > 0, found %g", cpu->f);
     else if (cpu && !isfinite(cpu->f))
         report(r, "R-10", cpu, res, sub(r, path, "cpu"), "CPU limit must be a finite number");
     const struct zl_sval *sw = get(res, "memory_swappiness"), *bw = get(res, "blkio_weight"),
@@ -246,8 +245,7 @@ static void check_endpoints(struct rctx *r, const struct zl_sval *eps, const cha
                    "path and host routing apply only to http, https and websocket endpoints");
         for (size_t j = 0; unique && j < i; j++)
             if (strcmp(str(get(eps->items[j], "name")), str(name)) == 0 && *str(name)) {
-                report(r, "X-2", name, ep, sub(r, p, "name"), "duplicate endpoint '%s'",
-                       str(name));
+                report(r, "X-2", name, ep, sub(r, p, "name"), "duplicate endpoint '%s'", str(name));
                 break;
             }
     }
@@ -287,8 +285,7 @@ static void check_scale_groups(struct rctx *r, const struct zl_sval *svc, const 
             report(r, "F-10", count, g, sub(r, p, "count"), "count must be at least 1");
         for (size_t j = 0; j < i; j++)
             if (!strcmp(str(get(groups->items[j], "role")), str(role))) {
-                report(r, "R-1", role, g, sub(r, p, "role"), "role '%s' is used twice",
-                       str(role));
+                report(r, "R-1", role, g, sub(r, p, "role"), "role '%s' is used twice", str(role));
                 break;
             }
         check_resources(r, get(g, "resources"), sub(r, p, "resources"));
@@ -321,14 +318,14 @@ static void check_schedule(struct rctx *r, const struct zl_sval *svc, const char
 }
 
 /* Capabilities each WASM world provides (SPEC-v1 5.22), in the order X-11 checks them. */
-static const char *const caps[] = {"config", "keyvalue", "logging",    "secrets", "metrics",
-                                   "http_client", "cli", "filesystem", "sockets"};
+static const char *const caps[] = {"config",      "keyvalue", "logging",    "secrets", "metrics",
+                                   "http_client", "cli",      "filesystem", "sockets"};
 static const struct {
     const char *type;
     const char *provides; /* one char per cap: y/n */
 } worlds[] = {
-    {"wasm_http", "yyynnynnn"},      {"wasm_router", "yyynnynnn"},
-    {"wasm_plugin", "yyyyyyyyn"},    {"wasm_transformer", "nnynnnynn"},
+    {"wasm_http", "yyynnynnn"},          {"wasm_router", "yyynnynnn"},
+    {"wasm_plugin", "yyyyyyyyn"},        {"wasm_transformer", "nnynnnynn"},
     {"wasm_authenticator", "ynyynynnn"}, {"wasm_rate_limiter", "yyynynynn"},
     {"wasm_middleware", "ynynnynnn"},
 };
@@ -361,7 +358,8 @@ static void check_wasm(struct rctx *r, const struct zl_sval *svc, const char *pa
     }
     if (!wasm)
         return;
-    uint64_t mn = zl_sval_uint(wasm, "min_instances", 0), mx = zl_sval_uint(wasm, "max_instances", 10);
+    uint64_t mn = zl_sval_uint(wasm, "min_instances", 0),
+             mx = zl_sval_uint(wasm, "max_instances", 10);
     if (mn > mx)
         report(r, "X-10", get(wasm, "min_instances"), wasm, wp,
                "wasm min_instances (%llu) > max_instances (%llu)", (unsigned long long)mn,
@@ -370,12 +368,14 @@ static void check_wasm(struct rctx *r, const struct zl_sval *svc, const char *pa
     for (size_t i = 0; cs && provides && i < ZL_ARRAY_LEN(caps); i++) {
         const struct zl_sval *c = get(cs, caps[i]);
         if (c && c->b && provides[i] == 'n') {
-            report(r, "X-11", c->written ? c : cs, wasm, sub(r, sub(r, wp, "capabilities"), caps[i]),
+            report(r, "X-11", c->written ? c : cs, wasm,
+                   sub(r, sub(r, wp, "capabilities"), caps[i]),
                    "capability '%s' is not available for WASM service type '%s'", caps[i], type);
             if (!c->written)
-                add_hint(r, zl_arena_printf(r->a, "capabilities left out of the block default to "
-                                                  "true for config, keyvalue, logging and metrics: "
-                                                  "write `%s: false`",
+                add_hint(r, zl_arena_printf(r->a,
+                                            "capabilities left out of the block default to "
+                                            "true for config, keyvalue, logging and metrics: "
+                                            "write `%s: false`",
                                             caps[i]));
         }
     }
@@ -446,7 +446,8 @@ static void check_storage(struct rctx *r, const struct zl_sval *svc, const char 
     for (size_t i = 0; dev && i < dev->n; i++) {
         const struct zl_sval *pth = get(dev->items[i], "path");
         if (str(pth)[0] != '/')
-            report(r, "R-14", pth, dev->items[i], sub(r, idx(r, sub(r, path, "devices"), i), "path"),
+            report(r, "R-14", pth, dev->items[i],
+                   sub(r, idx(r, sub(r, path, "devices"), i), "path"),
                    "device path must be an absolute path (got '%s')", str(pth));
     }
     const struct zl_sval *ul = get(svc, "ulimits");
@@ -635,7 +636,7 @@ static void check_cycles(struct rctx *r)
 
 struct action {
     const char *name;
-    const char *req[3]; /* required parameters */
+    const char *req[3];   /* required parameters */
     const char *req_kind; /* per required parameter: s = string, i = integer (port) */
     const char *opt[4];
 };
@@ -651,9 +652,15 @@ static const struct action actions[] = {
 static const struct {
     const char *old, *now;
 } renamed[] = {
-    {"init.exec", "init.run"},       {"command", "init.run"},        {"exec", "init.run"},
-    {"tcp_wait", "init.wait_tcp"},   {"http_probe", "init.wait_http"}, {"s3_pull", "init.s3_pull"},
-    {"s3_push", "init.s3_push"},     {"wait_tcp", "init.wait_tcp"},  {"wait_http", "init.wait_http"},
+    {"init.exec", "init.run"},
+    {"command", "init.run"},
+    {"exec", "init.run"},
+    {"tcp_wait", "init.wait_tcp"},
+    {"http_probe", "init.wait_http"},
+    {"s3_pull", "init.s3_pull"},
+    {"s3_push", "init.s3_push"},
+    {"wait_tcp", "init.wait_tcp"},
+    {"wait_http", "init.wait_http"},
     {"run", "init.run"},
 };
 
@@ -718,8 +725,7 @@ static void check_init(struct rctx *r, const struct zl_sval *svc, const char *pa
             if (!strcmp(actions[k].name, str(uses)))
                 a = &actions[k];
         if (!a) {
-            report(r, "D-3", uses, step, sub(r, p, "uses"), "unknown init action '%s'",
-                   str(uses));
+            report(r, "D-3", uses, step, sub(r, p, "uses"), "unknown init action '%s'", str(uses));
             for (size_t k = 0; k < ZL_ARRAY_LEN(renamed); k++)
                 if (!strcmp(renamed[k].old, str(uses)))
                     add_hint(r, zl_arena_printf(r->a, "write `uses: %s`", renamed[k].now));

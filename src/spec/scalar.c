@@ -36,8 +36,8 @@ void zl_spec__path_render(const struct zl_spec__path *p, struct zl_buf *b)
     }
 }
 
-void zl_spec__err(struct zl_spec__ctx *c, const struct zl_ynode *n, const struct zl_spec__path *p, const char *rule,
-                 bool warning, const char *hint, const char *fmt, ...)
+void zl_spec__err(struct zl_spec__ctx *c, const struct zl_ynode *n, const struct zl_spec__path *p,
+                  const char *rule, bool warning, const char *hint, const char *fmt, ...)
 {
     struct zl_buf path, msg;
     zl_buf_init(&path);
@@ -80,7 +80,6 @@ static bool soft(struct zl_spec__ctx *c, const char *rule)
 }
 
 /* ---------------- scalars ---------------- */
-
 
 static bool is_bool_word(const char *s)
 {
@@ -194,8 +193,8 @@ static const char *core_name(enum zl_spec__core k)
 
 /* ---------------- values ---------------- */
 
-struct zl_sval *zl_spec__new_val(struct zl_spec__ctx *c, enum zl_sv_kind kind, const struct zl_ynode *n,
-                               const struct zl_type *t)
+struct zl_sval *zl_spec__new_val(struct zl_spec__ctx *c, enum zl_sv_kind kind,
+                                 const struct zl_ynode *n, const struct zl_type *t)
 {
     struct zl_sval *v = zl_arena_alloc(c->a, sizeof(*v));
     v->kind = kind;
@@ -222,7 +221,6 @@ bool zl_spec__budget(struct zl_spec__ctx *c, const struct zl_ynode *n)
     return false;
 }
 
-
 static bool need_scalar(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_field *f,
                         const struct zl_ynode *n, const struct zl_spec__path *p)
 {
@@ -230,15 +228,16 @@ static bool need_scalar(struct zl_spec__ctx *c, const struct zl_type *t, const s
         return true;
     const char *hint = t->shape_hint;
     if (f && strcmp(f->key, "command") == 0 && t->kind == TK_STR)
-        hint = "a health check command is one string run by `sh -c`: `command: \"pg_isready -U app\"`";
+        hint =
+            "a health check command is one string run by `sh -c`: `command: \"pg_isready -U app\"`";
     ERR(c, n, p, "P-5", hint, "invalid type: expected a %s, found a %s", t->name,
         zl_spec__ykind_name(n));
     return false;
 }
 
 /* Union members read plain scalars by their looks first (SPEC-v1 1.3). */
-static bool union_plain_ok(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                           const struct zl_spec__path *p)
+static bool union_plain_ok(struct zl_spec__ctx *c, const struct zl_type *t,
+                           const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     enum zl_spec__core k = zl_spec__core_of(n);
     if (k == CORE_STR)
@@ -252,8 +251,8 @@ static bool union_plain_ok(struct zl_spec__ctx *c, const struct zl_type *t, cons
     return false;
 }
 
-static struct zl_sval *type_bool(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                                 const struct zl_spec__path *p)
+static struct zl_sval *type_bool(struct zl_spec__ctx *c, const struct zl_type *t,
+                                 const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     if (n->style == ZL_Y_PLAIN && is_bool_word(n->text)) {
         struct zl_sval *v = zl_spec__new_val(c, ZL_SV_BOOL, n, t);
@@ -270,15 +269,14 @@ static struct zl_sval *type_bool(struct zl_spec__ctx *c, const struct zl_type *t
     return NULL;
 }
 
-static struct zl_sval *type_int(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                                const struct zl_spec__path *p)
+static struct zl_sval *type_int(struct zl_spec__ctx *c, const struct zl_type *t,
+                                const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     bool neg;
     uint64_t mag;
     int rc = zl_spec__parse_int(n->text, &neg, &mag);
     if (n->style != ZL_Y_PLAIN) {
-        const char *hint =
-            rc == 0 ? zl_arena_printf(c->a, "remove the quotes: %s", n->text) : NULL;
+        const char *hint = rc == 0 ? zl_arena_printf(c->a, "remove the quotes: %s", n->text) : NULL;
         ERR(c, n, p, "P-5", hint, "invalid type: expected an integer (%s), found the string \"%s\"",
             t->name, n->text);
         return NULL;
@@ -325,8 +323,8 @@ static struct zl_sval *type_int(struct zl_spec__ctx *c, const struct zl_type *t,
     return v;
 }
 
-static struct zl_sval *type_float(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                                  const struct zl_spec__path *p)
+static struct zl_sval *type_float(struct zl_spec__ctx *c, const struct zl_type *t,
+                                  const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     double f;
     if (n->style == ZL_Y_PLAIN && parse_float(n->text, &f)) {
@@ -373,8 +371,8 @@ static const char *enum_near(const struct zl_type *t, const char *s)
     return NULL;
 }
 
-static struct zl_sval *type_enum(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                                 const struct zl_spec__path *p)
+static struct zl_sval *type_enum(struct zl_spec__ctx *c, const struct zl_type *t,
+                                 const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     if (is_enum_word(t, n->text)) {
         struct zl_sval *v = zl_spec__new_val(c, ZL_SV_STR, n, t);
@@ -400,7 +398,8 @@ static const char *rule_of(const struct zl_field *f, const char *def)
 }
 
 /* A format failure on a field whose rule is a recommendation keeps the text as a string. */
-static struct zl_sval *keep_text(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n)
+static struct zl_sval *keep_text(struct zl_spec__ctx *c, const struct zl_type *t,
+                                 const struct zl_ynode *n)
 {
     struct zl_sval *v = zl_spec__new_val(c, ZL_SV_STR, n, t);
     v->s = n->text;
@@ -425,8 +424,8 @@ static struct zl_sval *type_duration(struct zl_spec__ctx *c, const struct zl_typ
     bool neg;
     uint64_t mag;
     if (zl_spec__parse_int(n->text, &neg, &mag) == 0 && !neg)
-        hint = zl_arena_printf(c->a, "give it a unit: %ss (or %sm, %sms)", n->text, n->text,
-                               n->text);
+        hint =
+            zl_arena_printf(c->a, "give it a unit: %ss (or %sm, %sms)", n->text, n->text, n->text);
     if (strcmp(rule, "X-7") == 0)
         zl_spec__err(c, n, p, rule, warn, hint, "invalid tunnel max_ttl '%s': %s", n->text, why);
     else
@@ -440,8 +439,8 @@ static const char *memsize_hint(struct zl_spec__ctx *c, const char *s)
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s)
         return NULL;
-    static const char *const from[] = {"KB", "MB", "GB", "TB", "K", "M", "G", "T",
-                                       "kb", "mb", "gb", "tb", "k", "m", "g", "t",
+    static const char *const from[] = {"KB",  "MB",  "GB",  "TB",  "K",  "M",  "G",  "T",
+                                       "kb",  "mb",  "gb",  "tb",  "k",  "m",  "g",  "t",
                                        "KiB", "MiB", "GiB", "TiB", "Mb", "Gb", "Kb", "Tb"};
     static const char *const to[] = {"Ki", "Mi", "Gi", "Ti"};
     for (size_t i = 0; i < ZL_ARRAY_LEN(from); i++)
@@ -474,12 +473,13 @@ static struct zl_sval *type_memsize(struct zl_spec__ctx *c, const struct zl_type
         zl_spec__err(c, n, p, rule, warn, hint, "memory format '%s' is invalid: %s", n->text, why);
     else
         zl_spec__err(c, n, p, rule, warn, hint,
-             "invalid memory format: '%s' (use Ki, Mi, Gi, or Ti suffix): %s", n->text, why);
+                     "invalid memory format: '%s' (use Ki, Mi, Gi, or Ti suffix): %s", n->text,
+                     why);
     return warn ? keep_text(c, t, n) : NULL;
 }
 
-static struct zl_sval *type_image(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                                  const struct zl_spec__path *p)
+static struct zl_sval *type_image(struct zl_spec__ctx *c, const struct zl_type *t,
+                                  const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     struct zl_image_ref ref;
     const char *why;
@@ -492,8 +492,8 @@ static struct zl_sval *type_image(struct zl_spec__ctx *c, const struct zl_type *
     return NULL;
 }
 
-static struct zl_sval *type_cron(struct zl_spec__ctx *c, const struct zl_type *t, const struct zl_ynode *n,
-                                 const struct zl_spec__path *p)
+static struct zl_sval *type_cron(struct zl_spec__ctx *c, const struct zl_type *t,
+                                 const struct zl_ynode *n, const struct zl_spec__path *p)
 {
     struct zl_cron cron;
     const char *why;
@@ -512,10 +512,9 @@ static struct zl_sval *type_cron(struct zl_spec__ctx *c, const struct zl_type *t
             s++;
     }
     const char *hint =
-        fields == 5 ? zl_arena_printf(c->a,
-                                      "schedules start with a seconds field: write \"0 %s\"",
-                                      n->text)
-                    : NULL;
+        fields == 5
+            ? zl_arena_printf(c->a, "schedules start with a seconds field: write \"0 %s\"", n->text)
+            : NULL;
     ERR(c, n, p, "F-8", hint, "invalid cron schedule '%s': %s", n->text, why);
     return NULL;
 }
@@ -539,7 +538,8 @@ static struct zl_sval *type_affinity(struct zl_spec__ctx *c, const struct zl_typ
     }
     ERR(c, n, p, "P-12", hint,
         "invalid affinity: expected spread, pack or !pin \"<selector>\", found %s%s%s",
-        n->kind == ZL_Y_SCALAR ? "'" : "a ", n->kind == ZL_Y_SCALAR ? n->text : zl_spec__ykind_name(n),
+        n->kind == ZL_Y_SCALAR ? "'" : "a ",
+        n->kind == ZL_Y_SCALAR ? n->text : zl_spec__ykind_name(n),
         n->kind == ZL_Y_SCALAR ? "'" : "");
     return NULL;
 }
@@ -564,7 +564,8 @@ static const char *netmode_text(struct zl_spec__ctx *c, const struct zl_ynode *n
 }
 
 /* `!bridge {name: n}` and `!container {id: x}`. */
-static const char *netmode_tagged(struct zl_spec__ctx *c, const struct zl_ynode *n, const char **err)
+static const char *netmode_tagged(struct zl_spec__ctx *c, const struct zl_ynode *n,
+                                  const char **err)
 {
     bool bridge = strcmp(n->tag, "!bridge") == 0;
     if (!bridge && strcmp(n->tag, "!container") != 0) {
@@ -609,8 +610,7 @@ static struct zl_sval *type_netmode(struct zl_spec__ctx *c, const struct zl_type
     if (n->tag)
         s = netmode_tagged(c, n, &err);
     else if (n->kind != ZL_Y_SCALAR)
-        err = zl_arena_printf(c->a, "unknown network mode: an untagged %s",
-                              zl_spec__ykind_name(n));
+        err = zl_arena_printf(c->a, "unknown network mode: an untagged %s", zl_spec__ykind_name(n));
     else if (zl_spec__core_of(n) != CORE_STR)
         err = zl_arena_printf(c->a, "network_mode must be a string, found %s '%s'",
                               core_name(zl_spec__core_of(n)), n->text);
@@ -635,8 +635,9 @@ struct zl_sval *zl_spec__type_scalar(struct zl_spec__ctx *c, const struct zl_typ
         return type_netmode(c, t, n, p);
     if (!need_scalar(c, t, f, n, p))
         return NULL;
-    if (in_union && (t->kind == TK_STR || t->kind == TK_DURATION || t->kind == TK_MEMSIZE ||
-                     t->kind == TK_ENUM) &&
+    if (in_union &&
+        (t->kind == TK_STR || t->kind == TK_DURATION || t->kind == TK_MEMSIZE ||
+         t->kind == TK_ENUM) &&
         !union_plain_ok(c, t, n, p))
         return NULL;
     switch (t->kind) {

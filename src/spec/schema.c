@@ -28,8 +28,8 @@ static const struct zl_type t_strlist = {.kind = TK_LIST, .name = "sequence", .i
 static const struct zl_type t_strmap = {.kind = TK_MAP, .name = "mapping", .item = &t_str};
 static const struct zl_type t_anymap = {.kind = TK_MAP, .name = "mapping", .item = &t_any};
 
-#define ENUM(var, ...)                                                                             \
-    static const char *const var##_w[] = {__VA_ARGS__, NULL};                                      \
+#define ENUM(var, ...)                                        \
+    static const char *const var##_w[] = {__VA_ARGS__, NULL}; \
     static const struct zl_type var = {.kind = TK_ENUM, .name = "enum", .words = var##_w}
 
 ENUM(e_rtype, "service", "job", "cron");
@@ -57,26 +57,30 @@ ENUM(e_panic, "restart", "shutdown", "isolate");
 ENUM(e_restart_kind, "no", "always", "unless_stopped", "on_failure");
 ENUM(e_tier, "local", "cached", "network");
 
-#define F(k, t, ...) {.key = k, .type = &(t), __VA_ARGS__}
-#define OBJ_T(var, nm, lax, hint, ...)                                                             \
-    static const struct zl_field var##_f[] = {__VA_ARGS__};                                        \
-    static const struct zl_type var = {.kind = TK_OBJ,                                             \
-                                       .name = nm,                                                 \
-                                       .fields = var##_f,                                          \
-                                       .nfields = ZL_ARRAY_LEN(var##_f),                           \
-                                       .lenient = lax,                                             \
+#define F(k, t, ...)                        \
+    {                                       \
+        .key = k, .type = &(t), __VA_ARGS__ \
+    }
+#define OBJ_T(var, nm, lax, hint, ...)                                   \
+    static const struct zl_field var##_f[] = {__VA_ARGS__};              \
+    static const struct zl_type var = {.kind = TK_OBJ,                   \
+                                       .name = nm,                       \
+                                       .fields = var##_f,                \
+                                       .nfields = ZL_ARRAY_LEN(var##_f), \
+                                       .lenient = lax,                   \
                                        .shape_hint = hint}
 #define OBJ(var, nm, ...) OBJ_T(var, nm, false, NULL, __VA_ARGS__)
-#define LIST(var, of) static const struct zl_type var = {.kind = TK_LIST, .name = "sequence", .item = &(of)}
-#define REQ .flags = ZF_REQ
+#define LIST(var, of) \
+    static const struct zl_type var = {.kind = TK_LIST, .name = "sequence", .item = &(of)}
+#define REQ    .flags = ZF_REQ
 #define DEF(x) .def = x
 
 /* ---- 5.1 image, 5.2 command ---- */
 
 OBJ_T(o_image, "image", false,
       "image is a mapping: `image: {name: nginx:1.27}` (there is no string shorthand)",
-      F("name", t_image, REQ, .rule = "P-10"), F("pull_policy", e_pull_policy, DEF("if_not_present")),
-      F("source_policy", e_source_policy));
+      F("name", t_image, REQ, .rule = "P-10"),
+      F("pull_policy", e_pull_policy, DEF("if_not_present")), F("source_policy", e_source_policy));
 
 OBJ_T(o_command, "command", false,
       "command is a mapping: `command: {args: [redis-server, --save, \"\"]}` (or `entrypoint`)",
@@ -86,10 +90,10 @@ OBJ_T(o_command, "command", false,
 
 OBJ(o_gpu_dist, "distributed", F("backend", t_str, DEF("nccl")),
     F("master_port", t_u16, DEF("29500")));
-OBJ(o_gpu, "gpu", F("count", t_u32, DEF("1")), F("vendor", t_str, DEF("nvidia")),
-    F("mode", t_str), F("model", t_str), F("scheduling", e_gpu_scheduling),
-    F("distributed", o_gpu_dist), F("sharing", e_gpu_sharing), F("mps_pipe_dir", t_str),
-    F("mps_log_dir", t_str), F("time_slice_index", t_u32), F("time_slicing_config_path", t_str));
+OBJ(o_gpu, "gpu", F("count", t_u32, DEF("1")), F("vendor", t_str, DEF("nvidia")), F("mode", t_str),
+    F("model", t_str), F("scheduling", e_gpu_scheduling), F("distributed", o_gpu_dist),
+    F("sharing", e_gpu_sharing), F("mps_pipe_dir", t_str), F("mps_log_dir", t_str),
+    F("time_slice_index", t_u32), F("time_slicing_config_path", t_str));
 OBJ(o_resources, "resources", F("cpu", t_float), F("memory", t_memsize, .rule = "F-4"),
     F("gpu", o_gpu), F("pids_limit", t_i64), F("cpuset", t_str), F("cpu_shares", t_u32),
     F("memory_swap", t_memsize, .rule = "R-8"), F("memory_reservation", t_memsize, .rule = "R-8"),
@@ -112,8 +116,8 @@ static const struct zl_type u_stream_hc = {.kind = TK_UNION,
                                            .nvariants = ZL_ARRAY_LEN(v_stream_hc)};
 OBJ(o_stream, "stream", F("tls", t_bool, DEF("false")), F("proxy_protocol", t_bool, DEF("false")),
     F("session_timeout", t_duration, .rule = "R-9"), F("health_check", u_stream_hc));
-OBJ(o_access, "access", F("enabled", t_bool, DEF("false")),
-    F("max_ttl", t_duration, .rule = "X-7"), F("audit", t_bool, DEF("false")));
+OBJ(o_access, "access", F("enabled", t_bool, DEF("false")), F("max_ttl", t_duration, .rule = "X-7"),
+    F("audit", t_bool, DEF("false")));
 OBJ(o_ep_tunnel, "tunnel", F("enabled", t_bool, DEF("false")), F("from", t_str), F("to", t_str),
     F("remote_port", t_u16, DEF("0")), F("expose", e_expose), F("access", o_access));
 OBJ(o_endpoint, "endpoint", F("name", t_str, REQ), F("protocol", e_protocol, REQ),
@@ -125,8 +129,8 @@ LIST(l_endpoints, o_endpoint);
 /* ---- 5.6 scale ---- */
 
 OBJ(o_targets, "targets", F("cpu", t_u8), F("memory", t_u8), F("rps", t_u32));
-OBJ(o_scale_adaptive, "adaptive", F("mode", t_str, REQ), F("min", t_u32, REQ),
-    F("max", t_u32, REQ), F("cooldown", t_duration), F("targets", o_targets, DEF("{}")));
+OBJ(o_scale_adaptive, "adaptive", F("mode", t_str, REQ), F("min", t_u32, REQ), F("max", t_u32, REQ),
+    F("cooldown", t_duration), F("targets", o_targets, DEF("{}")));
 OBJ(o_scale_fixed, "fixed", F("mode", t_str, REQ), F("replicas", t_u32, REQ));
 OBJ_T(o_scale_manual, "manual", true, NULL, F("mode", t_str, REQ));
 static const struct zl_variant v_scale[] = {
@@ -161,8 +165,7 @@ OBJ(o_overlays, "overlays", F("service", o_overlay_settings, DEF(OVERLAY_OFF)),
 OBJ(o_join, "join", F("mode", e_join_mode, DEF("token")), F("scope", e_join_scope, DEF("service")));
 OBJ(o_network, "network", F("overlays", o_overlays, DEF("{service: {isolated: true}, global: {}}")),
     F("join", o_join, DEF("{}")));
-OBJ_T(o_overlay, "overlay", true, NULL, F("mode", e_overlay_mode, DEF("auto")),
-      F("parent", t_str));
+OBJ_T(o_overlay, "overlay", true, NULL, F("mode", e_overlay_mode, DEF("auto")), F("parent", t_str));
 OBJ_T(o_port_mapping, "port mapping", true, NULL, F("container_port", t_u16, REQ),
       F("host_port", t_u16), F("protocol", e_l4, DEF("tcp")), F("host_ip", t_str, DEF("0.0.0.0")));
 LIST(l_port_mappings, o_port_mapping);
@@ -177,7 +180,8 @@ static const struct zl_variant v_check[] = {
     {"tcp", &o_check_tcp, NULL},
     {"http", &o_check_http, NULL},
     {"command", &o_check_command, NULL},
-    {"exec", NULL, "there is no `exec` check: write `check: {type: command, command: \"pg_isready -U app\"}`"},
+    {"exec", NULL,
+     "there is no `exec` check: write `check: {type: command, command: \"pg_isready -U app\"}`"},
 };
 static const struct zl_type u_check = {.kind = TK_UNION,
                                        .name = "check",
@@ -186,7 +190,8 @@ static const struct zl_type u_check = {.kind = TK_UNION,
                                        .nvariants = ZL_ARRAY_LEN(v_check)};
 OBJ(o_health, "health", F("start_grace", t_duration), F("interval", t_duration),
     F("timeout", t_duration), F("retries", t_u32, DEF("3")), F("check", u_check, REQ));
-OBJ(o_dependency, "dependency", F("service", t_str, REQ), F("condition", e_condition, DEF("healthy")),
+OBJ(o_dependency, "dependency", F("service", t_str, REQ),
+    F("condition", e_condition, DEF("healthy")),
     F("timeout", t_duration, DEF("300s"), .flags = ZF_NULLDEF),
     F("on_timeout", e_on_timeout, DEF("fail")));
 LIST(l_depends, o_dependency);
@@ -201,13 +206,13 @@ OBJ_T(o_init, "init", false,
 OBJ_T(o_on_init_failure, "on_init_failure", false,
       "write `on_init_failure: {action: backoff}` (a mapping with `action`)",
       F("action", e_init_failure, REQ));
-OBJ_T(o_on_panic, "on_panic", false, "write `on_panic: {action: restart}` (a mapping with `action`)",
-      F("action", e_panic, REQ));
+OBJ_T(o_on_panic, "on_panic", false,
+      "write `on_panic: {action: restart}` (a mapping with `action`)", F("action", e_panic, REQ));
 OBJ(o_errors, "errors", F("on_init_failure", o_on_init_failure, DEF("{action: fail}")),
     F("on_panic", o_on_panic, DEF("{action: restart}")));
 OBJ(o_lifecycle, "lifecycle", F("delete_on_exit", t_bool, DEF("false")));
-OBJ(o_restart_policy, "restart_policy", F("kind", e_restart_kind, REQ),
-    F("max_attempts", t_u32), F("delay", t_duration, .rule = "R-9"));
+OBJ(o_restart_policy, "restart_policy", F("kind", e_restart_kind, REQ), F("max_attempts", t_u32),
+    F("delay", t_duration, .rule = "R-9"));
 
 /* ---- 5.18 - 5.21 storage, devices, ulimits, logs ---- */
 
@@ -224,9 +229,8 @@ OBJ(o_st_s3, "s3", F("type", t_str, REQ), F("bucket", t_str, REQ), F("target", t
     F("prefix", t_str), F("readonly", t_bool, DEF("false")), F("endpoint", t_str),
     F("credentials", t_str));
 static const struct zl_variant v_storage[] = {
-    {"bind", &o_st_bind, NULL},           {"named", &o_st_named, NULL},
-    {"anonymous", &o_st_anon, NULL},      {"tmpfs", &o_st_tmpfs, NULL},
-    {"s3", &o_st_s3, NULL},
+    {"bind", &o_st_bind, NULL},   {"named", &o_st_named, NULL}, {"anonymous", &o_st_anon, NULL},
+    {"tmpfs", &o_st_tmpfs, NULL}, {"s3", &o_st_s3, NULL},
 };
 static const struct zl_type u_storage = {.kind = TK_UNION,
                                          .name = "storage",
@@ -270,9 +274,10 @@ OBJ(o_service, "service",
     F("service_type", e_service_type, DEF("standard")), F("wasm", o_wasm, .alias = "wasm_http"),
     /* 4.2 */
     F("image", o_image, REQ), F("command", o_command, DEF("{}")), F("env", t_strmap, DEF("{}")),
-    F("resources", o_resources, DEF("{}")), F("user", t_str), F("extra_groups", t_strlist, DEF("[]")),
-    F("hostname", t_str), F("init_container", t_bool), F("tty", t_bool, DEF("false")),
-    F("stdin_open", t_bool, DEF("false")), F("labels", t_strmap, DEF("{}")), F("logs", o_logs),
+    F("resources", o_resources, DEF("{}")), F("user", t_str),
+    F("extra_groups", t_strlist, DEF("[]")), F("hostname", t_str), F("init_container", t_bool),
+    F("tty", t_bool, DEF("false")), F("stdin_open", t_bool, DEF("false")),
+    F("labels", t_strmap, DEF("{}")), F("logs", o_logs),
     /* 4.3 */
     F("endpoints", l_endpoints, DEF("[]")), F("network", o_network, DEF("{}")),
     F("overlay", o_overlay), F("network_mode", t_netmode, DEF("default")),

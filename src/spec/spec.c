@@ -92,7 +92,7 @@ uint64_t zl_sval_uint(const struct zl_sval *v, const char *path, uint64_t def)
     if (x->kind == ZL_SV_INT)
         return x->i < 0 ? def : (uint64_t)x->i;
     return x->kind == ZL_SV_UINT || x->kind == ZL_SV_DURATION || x->kind == ZL_SV_MEMSIZE ? x->u
-                                                                                        : def;
+                                                                                          : def;
 }
 
 bool zl_sval_bool(const struct zl_sval *v, const char *path, bool def)

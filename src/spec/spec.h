@@ -43,13 +43,13 @@ size_t zl_image_ref_normalize(const struct zl_image_ref *r, char *buf, size_t ca
  * evaluated in UTC. Day of week is 1-7 with Sunday = 1. A day matches when it is in both
  * the day-of-month and the day-of-week sets. */
 struct zl_cron {
-    uint64_t sec;      /* bit n: second n (0-59) */
-    uint64_t min;      /* bit n: minute n (0-59) */
-    uint32_t hour;     /* bit n: hour n (0-23) */
-    uint32_t mday;     /* bit n: day n (1-31) */
-    uint16_t month;    /* bit n: month n (1-12) */
-    uint8_t wday;      /* bit n: weekday n (1-7, 1 = Sunday) */
-    uint8_t year[17];  /* bit (y - 1970): years 1970-2100 */
+    uint64_t sec;     /* bit n: second n (0-59) */
+    uint64_t min;     /* bit n: minute n (0-59) */
+    uint32_t hour;    /* bit n: hour n (0-23) */
+    uint32_t mday;    /* bit n: day n (1-31) */
+    uint16_t month;   /* bit n: month n (1-12) */
+    uint8_t wday;     /* bit n: weekday n (1-7, 1 = Sunday) */
+    uint8_t year[17]; /* bit (y - 1970): years 1970-2100 */
 };
 int zl_cron_parse(const char *s, size_t len, struct zl_cron *out, const char **why);
 /* The first fire time strictly after `after` (Unix seconds, UTC). Returns 0 and sets *next,
@@ -113,10 +113,10 @@ struct zl_sval {
         double f;
     };
     size_t n;
-    const char **keys;       /* MAP and OBJ */
-    struct zl_sval **items;  /* LIST, MAP, OBJ (NULL slots = absent) */
+    const char **keys;           /* MAP and OBJ */
+    struct zl_sval **items;      /* LIST, MAP, OBJ (NULL slots = absent) */
     const struct zl_ynode *yaml; /* ANY */
-    const void *type;        /* the schema type (private) */
+    const void *type;            /* the schema type (private) */
 };
 
 /* Look up a field of an object or a key of a map; NULL when absent. */

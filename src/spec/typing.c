@@ -122,7 +122,8 @@ static struct zl_sval *default_of(struct zl_spec__ctx *c, const struct zl_field 
 /* A block mapping or sequence starts on the line after its key; rules point at the key. */
 static struct zl_sval *at_key(struct zl_sval *v, const struct zl_ynode *k)
 {
-    if (v && v->written && (v->kind == ZL_SV_OBJ || v->kind == ZL_SV_MAP || v->kind == ZL_SV_LIST) &&
+    if (v && v->written &&
+        (v->kind == ZL_SV_OBJ || v->kind == ZL_SV_MAP || v->kind == ZL_SV_LIST) &&
         k->line < v->line) {
         v->line = k->line;
         v->col = k->col;
@@ -136,8 +137,9 @@ static struct zl_sval *type_obj(struct zl_spec__ctx *c, const struct zl_type *t,
 {
     if (n->kind != ZL_Y_MAP) {
         const char *hint = t->shape_hint;
-        zl_spec__err(c, n, p, "P-5", false, hint, "invalid type: expected a mapping (%s), found a %s",
-                     f ? f->key : t->name, zl_spec__ykind_name(n));
+        zl_spec__err(c, n, p, "P-5", false, hint,
+                     "invalid type: expected a mapping (%s), found a %s", f ? f->key : t->name,
+                     zl_spec__ykind_name(n));
         return NULL;
     }
     struct zl_sval *v = zl_spec__new_val(c, ZL_SV_OBJ, n, t);

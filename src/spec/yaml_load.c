@@ -122,8 +122,8 @@ static bool on_event(struct loader *l, yaml_event_t *ev)
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         n = new_node(l, ZL_Y_SCALAR, ev);
-        n->text = zl_arena_strndup(l->a, (const char *)ev->data.scalar.value,
-                                   ev->data.scalar.length);
+        n->text =
+            zl_arena_strndup(l->a, (const char *)ev->data.scalar.value, ev->data.scalar.length);
         n->len = ev->data.scalar.length;
         n->tag = tag_of(l, ev->data.scalar.tag);
         switch (ev->data.scalar.style) {
@@ -159,8 +159,7 @@ static bool on_event(struct loader *l, yaml_event_t *ev)
         bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
         n = new_node(l, seq ? ZL_Y_SEQ : ZL_Y_MAP, ev);
         n->tag = tag_of(l, seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag);
-        remember_anchor(l, seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor,
-                        n);
+        remember_anchor(l, seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor, n);
         l->stack[l->depth++] = (struct frame){.node = n};
         return true;
     case YAML_SEQUENCE_END_EVENT:
@@ -182,8 +181,8 @@ static void syntax_error(struct loader *l, yaml_parser_t *p)
                           "YAML syntax error: %s (%s at line %d)", problem, p->context,
                           (int)p->context_mark.line + 1);
     else
-        zl_spec__diag_add(l->d, ZL_DIAG_ERROR, line, col, "", "P-1", NULL,
-                          "YAML syntax error: %s", problem);
+        zl_spec__diag_add(l->d, ZL_DIAG_ERROR, line, col, "", "P-1", NULL, "YAML syntax error: %s",
+                          problem);
 }
 
 struct zl_ynode *zl_spec__yaml_load(const char *buf, size_t len, struct zl_arena *a,

@@ -13,10 +13,10 @@
 #define ZL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Bugs, not errors: stays on in release builds. Never use on input. */
-#define ZL_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            zl_assert_fail(#cond, __FILE__, __LINE__);                                             \
+#define ZL_ASSERT(cond)                                \
+    do {                                               \
+        if (!(cond))                                   \
+            zl_assert_fail(#cond, __FILE__, __LINE__); \
     } while (0)
 _Noreturn void zl_assert_fail(const char *what, const char *file, int line);
 
@@ -54,11 +54,11 @@ void zl_freep(void *p);
 void zl_closep(int *fd);
 #define zl_autofree  __attribute__((cleanup(zl_freep)))
 #define zl_autoclose __attribute__((cleanup(zl_closep)))
-#define ZL_STEAL(p)                                                                                \
-    ({                                                                                             \
-        __typeof__(p) zl_steal_tmp_ = (p);                                                         \
-        (p) = NULL;                                                                                \
-        zl_steal_tmp_;                                                                             \
+#define ZL_STEAL(p)                        \
+    ({                                     \
+        __typeof__(p) zl_steal_tmp_ = (p); \
+        (p) = NULL;                        \
+        zl_steal_tmp_;                     \
     })
 
 /* ---- growable byte buffer, always NUL-terminated ---- */

@@ -36,15 +36,15 @@ static void show(const char *what, const char *text, size_t len)
     fprintf(stderr, "\n---- end of %s ----\n", what);
 }
 
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "fuzz_spec: invariant broken: %s (%s:%d): ", #cond, __FILE__,        \
-                    __LINE__);                                                                     \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fputc('\n', stderr);                                                                   \
-            abort();                                                                               \
-        }                                                                                          \
+#define CHECK(cond, ...)                                                                  \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            fprintf(stderr, "fuzz_spec: invariant broken: %s (%s:%d): ", #cond, __FILE__, \
+                    __LINE__);                                                            \
+            fprintf(stderr, __VA_ARGS__);                                                 \
+            fputc('\n', stderr);                                                          \
+            abort();                                                                      \
+        }                                                                                 \
     } while (0)
 
 static void check_diags(const struct zl_diags *d, int rc, const struct zl_spec *spec)
@@ -58,10 +58,8 @@ static void check_diags(const struct zl_diags *d, int rc, const struct zl_spec *
               (int)g->level);
         CHECK(g->path != NULL && g->msg != NULL, "diagnostic %zu has no path or message", i);
         CHECK(g->line >= 0 && g->col >= 0, "diagnostic %zu at %d:%d", i, g->line, g->col);
-        CHECK(g->line > last_line || (g->line == last_line && g->col >= last_col) ||
-                  g->line == 0,
-              "diagnostics out of order: %d:%d after %d:%d", g->line, g->col, last_line,
-              last_col);
+        CHECK(g->line > last_line || (g->line == last_line && g->col >= last_col) || g->line == 0,
+              "diagnostics out of order: %d:%d after %d:%d", g->line, g->col, last_line, last_col);
         if (g->line) {
             last_line = g->line;
             last_col = g->col;
@@ -100,8 +98,8 @@ static void check_dump(const struct zl_spec *spec, const struct zl_spec_opts *op
     json_t *j = json_loadb(json.data, json.len, 0, &jerr);
     if (!j)
         show("JSON dump", json.data, json.len);
-    CHECK(j != NULL, "the JSON dump does not parse: %s (line %d, column %d)", jerr.text,
-          jerr.line, jerr.column);
+    CHECK(j != NULL, "the JSON dump does not parse: %s (line %d, column %d)", jerr.text, jerr.line,
+          jerr.column);
     json_decref(j);
     zl_buf_fini(&json);
 

@@ -176,11 +176,12 @@ static void test_normalisation(void **state)
 static void test_quoting(void **state)
 {
     (void)state;
-    char *text = svc_yaml("    env: {A: \"8080\", B: \"true\", C: \"\", D: \"~\", E: \"a: b\", F: \"#x\","
-                          " G: \"line\\nbreak\", H: \"0755\", I: \"- x\", J: \" pad \", K: \"é\"}\n"
-                          "    affinity: !pin \"id=2\"\n"
-                          "    init: {steps: [{id: s, uses: init.wait_tcp, with: {host: db, port: "
-                          "5432, timeout: 0x10, flag: \"yes\", n: ~, l: [1, a], m: {k: v}}}]}\n");
+    char *text =
+        svc_yaml("    env: {A: \"8080\", B: \"true\", C: \"\", D: \"~\", E: \"a: b\", F: \"#x\","
+                 " G: \"line\\nbreak\", H: \"0755\", I: \"- x\", J: \" pad \", K: \"é\"}\n"
+                 "    affinity: !pin \"id=2\"\n"
+                 "    init: {steps: [{id: s, uses: init.wait_tcp, with: {host: db, port: "
+                 "5432, timeout: 0x10, flag: \"yes\", n: ~, l: [1, a], m: {k: v}}}]}\n");
     assert_round_trip(text);
     char *one = dump(text, ZL_SPEC_YAML);
     assert_non_null(strstr(one, "A: \"8080\"\n"));
@@ -192,8 +193,10 @@ static void test_quoting(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_examples_round_trip), cmocka_unit_test(test_minimal_defaults),
-        cmocka_unit_test(test_overlay_default_trap), cmocka_unit_test(test_normalisation),
+        cmocka_unit_test(test_examples_round_trip),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_overlay_default_trap),
+        cmocka_unit_test(test_normalisation),
         cmocka_unit_test(test_quoting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

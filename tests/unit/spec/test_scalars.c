@@ -70,7 +70,8 @@ static const struct snippet cases[] = {
     {"    health: {timeout: 0, check: {type: tcp, port: 80}}\n", NULL, 0, false},
     {"    storage: [{type: s3, bucket: 2024, target: /d}]\n", "P-5", 6, false},
     {"    storage: [{type: s3, bucket: \"2024\", target: /d}]\n", NULL, 0, false},
-    {"    scale:\n      mode: adaptive\n      min: 1\n      max: 2\n      targets:\n", "P-5", 10, false},
+    {"    scale:\n      mode: adaptive\n      min: 1\n      max: 2\n      targets:\n", "P-5", 10,
+     false},
     {"    scale: {mode: fixed, replicas: 3, min: 1}\n", "P-3", 6, false},
     {"    scale: {mode: manual, replicas: 3}\n", "R-18", 6, true},
     /* durations */
@@ -123,7 +124,8 @@ static const struct snippet cases[] = {
      false},
     {"    init: {steps: [{id: a, uses: init.run, with: {command: x, timeout: 60s}}]}\n", "D-4", 6,
      false},
-    {"    init: {steps: [{id: a, uses: init.run, with: {command: x}}, {id: a, uses: init.run, with: "
+    {"    init: {steps: [{id: a, uses: init.run, with: {command: x}}, {id: a, uses: init.run, "
+     "with: "
      "{command: y}}]}\n",
      "R-16", 6, true},
     {"    init: {steps: [{id: a, uses: init.wait_tcp, with: {host: db, port: 0o17}}]}\n", NULL, 0,
@@ -138,7 +140,8 @@ static const struct snippet cases[] = {
     {"    rtype: cron\n    schedule: \"0 3 * * *\"\n", "F-8", 7, false},
     {"    service_type: job\n    wasm_http: {}\n", "X-8", 7, false},
     {"    service_type: wasm_plugin\n    wasm: {}\n    wasm_http: {}\n", "P-4", 8, false},
-    {"    service_type: wasm_transformer\n    wasm: {capabilities: {config: false, keyvalue: false, "
+    {"    service_type: wasm_transformer\n    wasm: {capabilities: {config: false, keyvalue: "
+     "false, "
      "metrics: false}}\n",
      NULL, 0, false},
     {"    service_type: wasm_plugin\n    wasm: {max_memory: 64MB}\n", "X-9", 7, false},

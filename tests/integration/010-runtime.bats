@@ -395,3 +395,21 @@ from-process"
     run_rt delete "$CID"
     assert_success
 }
+
+@test "seccomp: the config's filter is loaded; denied syscalls return EPERM" {
+    FILTER='.linux.seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+              "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+              "syscalls": [{"names": ["mount", "umount2", "unshare", "sethostname", "kexec_load"],
+                            "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                           {"names": ["chown"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+            | .process.capabilities.bounding += ["CAP_SYS_ADMIN", "CAP_CHOWN"]
+            | .process.capabilities.effective += ["CAP_SYS_ADMIN", "CAP_CHOWN"]
+            | .process.capabilities.permitted += ["CAP_SYS_ADMIN", "CAP_CHOWN"]' \
+        in_container sh -c 'grep -E "^Seccomp:" /proc/self/status; for s in mount unshare sethostname chown; do /bin/testinit try $s; done'
+    assert_success
+    assert_line --regexp '^Seccomp:\s+2$'
+    assert_line "mount: EPERM"
+    assert_line "unshare: EPERM"
+    assert_line "sethostname: EPERM"
+    assert_line "chown: EACCES"
+}

@@ -159,6 +159,7 @@ struct zl_spec__ctx {
     bool over;       /* node budget exhausted */
     size_t count;
     size_t budget; /* typed values allowed: a multiple of the YAML nodes (alias bombs) */
+    int depth;     /* nesting while typing, aliases expanded */
     struct {
         const struct zl_field *f;
         struct zl_sval *v;

@@ -309,22 +309,36 @@ static struct zl_sval *type_map(struct zl_spec__ctx *c, const struct zl_type *t,
     return ok ? v : NULL;
 }
 
+/* Aliases can stack nested nodes deeper than the document itself is written. */
+static bool too_deep(struct zl_spec__ctx *c, const struct zl_ynode *n)
+{
+    if (c->depth <= 2 * ZL_SPEC_MAX_DEPTH)
+        return false;
+    if (!c->over)
+        zl_spec__err(c, n, NULL, "P-1", false, "use fewer nested aliases",
+                     "the document is nested too deeply once its aliases are expanded");
+    c->over = true;
+    return true;
+}
+
 static bool count_any(struct zl_spec__ctx *c, const struct zl_ynode *n)
 {
-    if (!zl_spec__budget(c, n))
+    if (!zl_spec__budget(c, n) || too_deep(c, n))
         return false;
     c->count++;
-    for (size_t i = 0; i < n->n; i++)
-        if (!count_any(c, n->vals[i]))
-            return false;
-    return true;
+    bool ok = true;
+    c->depth++;
+    for (size_t i = 0; i < n->n && ok; i++)
+        ok = count_any(c, n->vals[i]);
+    c->depth--;
+    return ok;
 }
 
 struct zl_sval *zl_spec__type_node(struct zl_spec__ctx *c, const struct zl_type *t,
                                    const struct zl_field *f, const struct zl_ynode *n,
                                    const struct zl_spec__path *p, bool in_union)
 {
-    if (!zl_spec__budget(c, n))
+    if (!zl_spec__budget(c, n) || too_deep(c, n))
         return NULL;
     if (n->tag && t->kind != TK_AFFINITY && t->kind != TK_NETMODE) {
         zl_spec__err(c, n, p, "P-5", false, NULL,
@@ -333,27 +347,34 @@ struct zl_sval *zl_spec__type_node(struct zl_spec__ctx *c, const struct zl_type 
                      n->tag);
         return NULL;
     }
+    struct zl_sval *v = NULL;
+    c->depth++;
     switch (t->kind) {
     case TK_OBJ:
-        return type_obj(c, t, f, n, p, in_union);
+        v = type_obj(c, t, f, n, p, in_union);
+        break;
     case TK_UNION:
-        return type_union(c, t, f, n, p);
+        v = type_union(c, t, f, n, p);
+        break;
     case TK_LIST:
-        return type_list(c, t, f, n, p, in_union);
+        v = type_list(c, t, f, n, p, in_union);
+        break;
     case TK_MAP:
-        return type_map(c, t, f, n, p, in_union);
-    case TK_ANY: {
+        v = type_map(c, t, f, n, p, in_union);
+        break;
+    case TK_ANY:
         /* kept as YAML, but its aliases count against the budget as if expanded, since a
          * dump writes them out */
-        if (!count_any(c, n))
-            return NULL;
-        struct zl_sval *v = zl_spec__new_val(c, ZL_SV_ANY, n, t);
-        v->yaml = n;
-        return v;
-    }
+        if (count_any(c, n)) {
+            v = zl_spec__new_val(c, ZL_SV_ANY, n, t);
+            v->yaml = n;
+        }
+        break;
     default:
-        return zl_spec__type_scalar(c, t, f, n, p, in_union);
+        v = zl_spec__type_scalar(c, t, f, n, p, in_union);
     }
+    c->depth--;
+    return v;
 }
 
 /* True when a NULL result for this value means "absent", not "error". */

@@ -148,6 +148,13 @@ static bool on_event(struct loader *l, yaml_event_t *ev)
                               "unknown alias '*%s'", (const char *)ev->data.alias.anchor);
             return false;
         }
+        for (int i = 0; i < l->depth; i++)
+            if (l->stack[i].node == n) {
+                zl_spec__diag_add(l->d, ZL_DIAG_ERROR, line, col, "", "P-1", NULL,
+                                  "alias '*%s' refers to a node that contains it",
+                                  (const char *)ev->data.alias.anchor);
+                return false;
+            }
         attach(l, n);
         return true;
     case YAML_SEQUENCE_START_EVENT:

@@ -184,6 +184,9 @@ static const struct snippet cases[] = {
      0, false},
     {"version: v1\ndeployment: demo\nservices:\n  a:\n    image: {name: nginx}\n    env: *nope\n",
      "P-1", 6, false},
+    /* found by the fuzzer: an alias inside the node it names (a cycle) */
+    {"    init: {steps: [{id: a, uses: init.run, with: {command: x, l: &a [1, *a]}}]}\n", "P-1", 6,
+     false},
 };
 
 static void test_snippets(void **state)
@@ -296,6 +299,27 @@ static void test_alias_bomb(void **state)
     zl_buf_fini(&b);
 }
 
+/* Aliases stacking nested lists far deeper than the text itself is written. */
+static void test_deep_alias_chain(void **state)
+{
+    (void)state;
+    struct zl_buf b;
+    zl_buf_init(&b);
+    zl_buf_puts(&b, "version: v1\ndeployment: demo\nservices:\n  web:\n    image: {name: x}\n"
+                    "    init: {steps: [{id: s, uses: init.run, with: {command: x,\n");
+    zl_buf_puts(&b, "      a0: &a0 [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]],\n");
+    for (int i = 1; i < 40; i++)
+        zl_buf_printf(&b, "      a%d: &a%d [[[[[[[[[[[[[[[[[[[[*a%d]]]]]]]]]]]]]]]]]]]],\n", i, i,
+                      i - 1);
+    zl_buf_puts(&b, "      end: 1}}]}\n");
+    struct zl_diags *d = NULL;
+    struct zl_spec *s = load_text(b.data, false, &d);
+    assert_null(s);
+    assert_non_null(find_rule(d, "P-1"));
+    zl_diags_free(d);
+    zl_buf_fini(&b);
+}
+
 static void test_deep_nesting(void **state)
 {
     (void)state;
@@ -321,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_syntax_error_position),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_deep_alias_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* store: zlayer's SQLite state (WAL): schema, migrations and typed accessors. */
+#ifndef ZL_STORE_H
+#define ZL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/util.h"
+
+struct zl_store;
+
+/* Open (creating) the database at path: WAL journal, foreign keys, a busy timeout so
+ * concurrent zlayer processes wait for each other, and the schema migrated to the current
+ * version inside one transaction. Caller closes with zl_store_close. */
+int zl_store_open(const char *path, struct zl_store **out, struct zl_err *err);
+void zl_store_close(struct zl_store *s);
+
+/* ---------------- images ---------------- */
+
+struct zl_store_layer {
+    char *digest;     /* the stored (compressed) blob */
+    char *diff_id;    /* digest of the uncompressed tar ("" for wasm layers) */
+    char *chain_id;   /* snapshot key ("" for wasm layers) */
+    char *media_type;
+    uint64_t size;
+};
+
+struct zl_store_image {
+    char *ref;            /* normalised reference: "docker.io/library/busybox:latest" */
+    char *digest;         /* the platform manifest */
+    char *media_type;
+    char *config_digest;
+    char *index_digest;   /* the index it came from, or "" */
+    char *os, *arch, *variant;
+    uint64_t size;        /* config + layers, compressed */
+    int64_t created;      /* when pulled or imported (Unix seconds) */
+    bool is_wasm;
+    struct zl_store_layer *layers;
+    size_t nlayers;
+};
+void zl_store_image_fini(struct zl_store_image *i);
+
+/* Record an image under img->ref (replacing what the ref pointed to), in one transaction. */
+int zl_store_image_put(struct zl_store *s, const struct zl_store_image *img, struct zl_err *err);
+/* Look up by reference (normalised) or by manifest digest (a unique prefix of its hex is
+ * enough). Returns -ZL_ENOTFOUND when there is none. */
+int zl_store_image_get(struct zl_store *s, const char *ref_or_digest, struct zl_store_image *out,
+                       struct zl_err *err);
+/* Every image reference, sorted by reference. Caller frees each with zl_store_image_fini and
+ * the array with free(). */
+int zl_store_image_list(struct zl_store *s, struct zl_store_image **out, size_t *n,
+                        struct zl_err *err);
+/* Drop a reference; the manifest's rows go when no reference uses them. */
+int zl_store_image_remove(struct zl_store *s, const char *ref, struct zl_err *err);
+
+/* Digests of every blob (manifests, indexes, configs, layers) and every chain id that some
+ * image still uses: for garbage collection. cb returns false to stop. */
+int zl_store_in_use(struct zl_store *s, bool (*blob_cb)(void *ctx, const char *digest),
+                    bool (*chain_cb)(void *ctx, const char *chain_id), void *ctx,
+                    struct zl_err *err);
+
+#endif

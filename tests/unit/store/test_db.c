@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The SQLite store: schema, image rows, lookups by ref and digest prefix, removal, GC sets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store/store.h"
+
+static char dir[] = "/tmp/zl-test-store-XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char *cmd = zl_xasprintf("rm -rf '%s'", dir);
+    int rc = system(cmd);
+    free(cmd);
+    return rc;
+}
+
+static struct zl_store_image image(const char *ref, const char *digest, const char *l1,
+                                   const char *l2)
+{
+    static struct zl_store_layer layers[2];
+    layers[0] = (struct zl_store_layer){(char *)l1, "sha256:d1", "sha256:c1", "tar+gzip", 10};
+    layers[1] = (struct zl_store_layer){(char *)l2, "sha256:d2", "sha256:c2", "tar+gzip", 20};
+    return (struct zl_store_image){
+        .ref = (char *)ref, .digest = (char *)digest, .media_type = "oci",
+        .config_digest = "sha256:cfg", .os = "linux", .arch = "amd64", .size = 30,
+        .layers = layers, .nlayers = 2};
+}
+
+static bool collect(void *ctx, const char *d)
+{
+    struct zl_buf *b = ctx;
+    zl_buf_printf(b, "%s;", d);
+    return true;
+}
+
+static void test_images(void **state)
+{
+    (void)state;
+    char *path = zl_xasprintf("%s/state.db", dir);
+    struct zl_store *s;
+    struct zl_err err;
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    /* image() reuses one layer array: store each before making the next */
+    struct zl_store_image a = image("docker.io/library/busybox:latest", "sha256:aaaa1111",
+                                    "sha256:l1", "sha256:l2");
+    assert_int_equal(zl_store_image_put(s, &a, &err), 0);
+    struct zl_store_image b =
+        image("localhost:5000/x:1", "sha256:bbbb2222", "sha256:l1", "sha256:l3");
+    assert_int_equal(zl_store_image_put(s, &b, &err), 0);
+
+    struct zl_store_image got;
+    assert_int_equal(zl_store_image_get(s, "docker.io/library/busybox:latest", &got, &err), 0);
+    assert_string_equal(got.digest, "sha256:aaaa1111");
+    assert_int_equal(got.nlayers, 2);
+    assert_string_equal(got.layers[1].digest, "sha256:l2");
+    assert_string_equal(got.layers[0].chain_id, "sha256:c1");
+    zl_store_image_fini(&got);
+    /* a unique prefix of the digest's hex */
+    assert_int_equal(zl_store_image_get(s, "bbbb22", &got, &err), 0);
+    assert_string_equal(got.ref, "localhost:5000/x:1");
+    zl_store_image_fini(&got);
+    assert_int_equal(zl_store_image_get(s, "nope:1", &got, &err), -ZL_ENOTFOUND);
+
+    struct zl_store_image *list;
+    size_t n;
+    assert_int_equal(zl_store_image_list(s, &list, &n, &err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].ref, "docker.io/library/busybox:latest");
+    for (size_t i = 0; i < n; i++)
+        zl_store_image_fini(&list[i]);
+    free(list);
+
+    /* removing one keeps the layers the other still uses */
+    assert_int_equal(zl_store_image_remove(s, "localhost:5000/x:1", &err), 0);
+    assert_int_equal(zl_store_image_remove(s, "localhost:5000/x:1", &err), -ZL_ENOTFOUND);
+    struct zl_buf blobs, chains;
+    zl_buf_init(&blobs);
+    zl_buf_init(&chains);
+    assert_int_equal(zl_store_in_use(s, collect, collect, &blobs, &err), 0);
+    assert_non_null(strstr(blobs.data, "sha256:l1;"));
+    assert_null(strstr(blobs.data, "sha256:l3;"));
+    assert_null(strstr(blobs.data, "sha256:bbbb2222;"));
+    zl_buf_fini(&blobs);
+    zl_buf_fini(&chains);
+    zl_store_close(s);
+
+    /* reopening keeps everything and does not migrate twice */
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    assert_int_equal(zl_store_image_get(s, "docker.io/library/busybox:latest", &got, &err), 0);
+    zl_store_image_fini(&got);
+    zl_store_close(s);
+    free(path);
+}
+
+static void test_bad_database(void **state)
+{
+    (void)state;
+    char *path = zl_xasprintf("%s/garbage.db", dir);
+    FILE *f = fopen(path, "w");
+    fputs("this is not a database, just text that is long enough to look like a header....", f);
+    fclose(f);
+    struct zl_store *s = NULL;
+    struct zl_err err;
+    assert_true(zl_store_open(path, &s, &err) < 0);
+    assert_non_null(strstr(err.msg, "garbage.db"));
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_images),
+        cmocka_unit_test(test_bad_database),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -41,6 +41,41 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "State lives under --root (default $ZLAYER_RUNTIME_DIR/containers, /run/zlayer/containers).\n"
      "--backend (or $ZLAYER_RUNTIME_BACKEND) drives an external OCI runtime instead of the native\n"
      "one for create, start, run, state, kill, delete and exec."},
+    {"pull", zl_cli_cmd_image, "Pull an image from a registry",
+     "pull IMAGE [--platform OS/ARCH[/VARIANT]] [--policy always|newer|if_not_present|never] "
+     "[-q] [--progress plain|json]",
+     "Downloads the manifest, config and layers (several at once, each verified against its\n"
+     "digest, resumed after an interruption) and unpacks every layer once into a snapshot that\n"
+     "all images and containers share. Prints the image reference (with -q: its digest).\n"
+     "Plain HTTP is used for localhost, 127.0.0.1 and the registries in\n"
+     "$ZLAYER_INSECURE_REGISTRIES (comma-separated); $ZLAYER_REGISTRY_MIRRORS lists\n"
+     "REGISTRY=MIRROR pairs. Credentials: zlayer login, $REGISTRY_AUTH_FILE,\n"
+     "~/.docker/config.json. The store lives under $ZLAYER_ROOT_DIR (default /var/lib/zlayer)."},
+    {"images", zl_cli_cmd_image, "List stored images", "images [-f table|json|yaml] [-q]",
+     "Lists the stored images: reference, digest, platform, size, kind (image or wasm)."},
+    {"image", zl_cli_cmd_image, "Inspect, list, remove or prune images",
+     "image ls | inspect IMAGE... | rm IMAGE... | prune | pull IMAGE | mount IMAGE DIR | "
+     "unmount DIR",
+     "inspect prints the stored manifest, config and layers as JSON; rm removes references\n"
+     "(rmi is the same); prune removes every blob and snapshot no image uses; mount makes\n"
+     "DIR/rootfs an overlay of the image's layers with DIR/upper taking the writes, the root\n"
+     "filesystem a container gets."},
+    {"rmi", zl_cli_cmd_image, "Remove images", "rmi IMAGE...", "The same as `image rm`."},
+    {"login", zl_cli_cmd_login, "Store registry credentials",
+     "login REGISTRY -u USER [-p PASSWORD | --password-stdin] [--authfile F]",
+     "Checks the credentials against the registry, then stores them (mode 0600) in\n"
+     "$ZLAYER_ROOT_DIR/auth.json (or --authfile / $REGISTRY_AUTH_FILE). Without -p the\n"
+     "password is read from the terminal without echo."},
+    {"logout", zl_cli_cmd_login, "Forget registry credentials", "logout REGISTRY [--authfile F]",
+     "Removes the stored credentials of REGISTRY."},
+    {"export", zl_cli_cmd_archive, "Write an image as an OCI layout tar",
+     "export IMAGE -o FILE [--gzip]",
+     "Writes an OCI image layout archive that podman load, skopeo (oci-archive:) and\n"
+     "zlayer import read."},
+    {"import", zl_cli_cmd_archive, "Load an image from an archive", "import FILE [-t|--tag REF]",
+     "Reads an OCI image layout tar (as written by export, skopeo or podman save --format\n"
+     "oci-archive) or a docker save / podman save archive, verifies every blob and stores\n"
+     "the image under REF (default: the name in the archive)."},
     {"version", zl_cli_cmd_version, "Print the version", "version [-f|--format table|json]",
      "Prints zlayer's version."},
     {"help", zl_cli_cmd_help, "Show help for a command", "help [COMMAND]",

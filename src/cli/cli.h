@@ -52,5 +52,8 @@ int zl_cli_cmd_help(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_validate(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_spec(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_image(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_login(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_archive(struct zl_cli *cli, int argc, char **argv);
 
 #endif

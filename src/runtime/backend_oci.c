@@ -23,17 +23,7 @@ char *zl_runtime__backend_find_binary(const char *name, struct zl_err *err)
         return zl_xstrdup(name);
     }
     const char *path = getenv("PATH");
-    char *dirs = zl_xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
-    char *save = NULL, *found = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char *cand = zl_xasprintf("%s/%s", d, name);
-        struct stat st;
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-            found = cand;
-        else
-            free(cand);
-    }
-    free(dirs);
+    char *found = zl_path_lookup(name, path && *path ? path : NULL);
     if (!found)
         zl_err_set(err, ZL_ENOTFOUND, "OCI runtime '%s' not found in $PATH", name);
     return found;

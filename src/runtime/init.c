@@ -159,19 +159,7 @@ char *zl_runtime__find_program(const struct zl_oci_config *c, struct zl_err *err
         }
         return zl_xstrdup(prog);
     }
-    const char *path = env_get(c->env, "PATH");
-    char *dirs =
-        zl_xstrdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    char *save = NULL, *found = NULL;
-    for (char *d = strtok_r(dirs, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
-        char *cand = zl_xasprintf("%s/%s", *d ? d : ".", prog);
-        struct stat st;
-        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-            found = cand;
-        else
-            free(cand);
-    }
-    free(dirs);
+    char *found = zl_path_lookup(prog, env_get(c->env, "PATH"));
     if (!found)
         zl_err_set(err, ZL_ENOTFOUND, "executable file '%s' not found in $PATH", prog);
     return found;

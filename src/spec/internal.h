@@ -183,6 +183,8 @@ struct zl_sval *zl_spec__type_node(struct zl_spec__ctx *c, const struct zl_type 
 struct zl_sval *zl_spec__type_scalar(struct zl_spec__ctx *c, const struct zl_type *t,
                                      const struct zl_field *f, const struct zl_ynode *n,
                                      const struct zl_spec__path *p, bool in_union);
+/* A map key that needs no ["..."] quoting in a path. */
+bool zl_spec__plain_key(const char *k);
 /* Render a path as "services.web.endpoints[1].port". */
 void zl_spec__path_render(const struct zl_spec__path *p, struct zl_buf *b);
 

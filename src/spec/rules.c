@@ -43,20 +43,10 @@ static void add_hint(struct rctx *r, const char *hint)
         r->d->v[r->d->n - 1].hint = zl_arena_strdup(&r->d->arena, hint);
 }
 
-static bool plain_key(const char *k)
-{
-    if (!*k)
-        return false;
-    for (; *k; k++)
-        if (!isalnum((unsigned char)*k) && *k != '_' && *k != '-')
-            return false;
-    return true;
-}
-
 static const char *sub(struct rctx *r, const char *base, const char *key)
 {
-    return plain_key(key) ? zl_arena_printf(r->a, "%s.%s", base, key)
-                          : zl_arena_printf(r->a, "%s[\"%s\"]", base, key);
+    return zl_spec__plain_key(key) ? zl_arena_printf(r->a, "%s.%s", base, key)
+                                   : zl_arena_printf(r->a, "%s[\"%s\"]", base, key);
 }
 
 static const char *idx(struct rctx *r, const char *base, size_t i)

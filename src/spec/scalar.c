@@ -10,7 +10,7 @@
 
 /* ---------------- paths and diagnostics ---------------- */
 
-static bool plain_key(const char *k)
+bool zl_spec__plain_key(const char *k)
 {
     if (!*k)
         return false;
@@ -27,7 +27,7 @@ void zl_spec__path_render(const struct zl_spec__path *p, struct zl_buf *b)
     zl_spec__path_render(p->up, b);
     if (!p->key) {
         zl_buf_printf(b, "[%zu]", p->idx);
-    } else if (plain_key(p->key)) {
+    } else if (zl_spec__plain_key(p->key)) {
         if (b->len)
             zl_buf_putc(b, '.');
         zl_buf_puts(b, p->key);

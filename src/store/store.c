@@ -79,16 +79,16 @@ int zl_store_open(const char *path, struct zl_store **out, struct zl_err *err)
 {
     struct zl_store *s = zl_xcalloc(1, sizeof(*s));
     if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK) {
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
         int rc = zl_err_set(err, ZL_EINVAL, "open state database %s: %s", path,
                             s->db ? sqlite3_errmsg(s->db) : "out of memory");
         zl_store_close(s);
         return rc;
     }
     sqlite3_busy_timeout(s->db, 10000);
-    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
-             err) < 0 ||
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON", err) <
+            0 ||
         migrate(s, err) < 0) {
         zl_err_wrap(err, "%s", path);
         zl_store_close(s);
@@ -195,9 +195,8 @@ int zl_store_image_put(struct zl_store *s, const struct zl_store_image *img, str
     sqlite3_finalize(st);
     /* a ref moved to a new manifest may leave the old one unused */
     if (rc == 0)
-        rc = exec(s,
-                  "DELETE FROM manifests WHERE digest NOT IN (SELECT manifest FROM images)",
-                  err);
+        rc =
+            exec(s, "DELETE FROM manifests WHERE digest NOT IN (SELECT manifest FROM images)", err);
     if (exec(s, rc == 0 ? "COMMIT" : "ROLLBACK", rc == 0 ? err : NULL) < 0 && rc == 0)
         rc = -ZL_EINVAL;
     return rc;
@@ -236,9 +235,9 @@ static int read_layers(struct zl_store *s, struct zl_store_image *img, struct zl
     return r == SQLITE_DONE ? 0 : sql_err(s, err, "read layers");
 }
 
-#define IMAGE_COLUMNS                                                                              \
-    "SELECT i.ref, m.digest, m.media_type, m.config_digest, m.index_digest, m.os, m.arch,"         \
-    " m.variant, m.size, i.created, m.is_wasm FROM images i JOIN manifests m"                      \
+#define IMAGE_COLUMNS                                                                      \
+    "SELECT i.ref, m.digest, m.media_type, m.config_digest, m.index_digest, m.os, m.arch," \
+    " m.variant, m.size, i.created, m.is_wasm FROM images i JOIN manifests m"              \
     " ON m.digest = i.manifest "
 
 static void read_image(sqlite3_stmt *st, struct zl_store_image *img)
@@ -334,9 +333,8 @@ int zl_store_image_remove(struct zl_store *s, const char *ref, struct zl_err *er
         sqlite3_finalize(st);
     }
     if (rc == 0)
-        rc = exec(s,
-                  "DELETE FROM manifests WHERE digest NOT IN (SELECT manifest FROM images)",
-                  err);
+        rc =
+            exec(s, "DELETE FROM manifests WHERE digest NOT IN (SELECT manifest FROM images)", err);
     exec(s, rc == 0 ? "COMMIT" : "ROLLBACK", NULL);
     return rc;
 }
@@ -349,7 +347,8 @@ int zl_store_in_use(struct zl_store *s, bool (*blob_cb)(void *ctx, const char *d
         "SELECT digest FROM manifests UNION SELECT config_digest FROM manifests"
         " UNION SELECT index_digest FROM manifests WHERE index_digest != ''"
         " UNION SELECT digest FROM layers";
-    static const char *const chains_sql = "SELECT DISTINCT chain_id FROM layers WHERE chain_id != ''";
+    static const char *const chains_sql =
+        "SELECT DISTINCT chain_id FROM layers WHERE chain_id != ''";
     const char *sqls[] = {blobs_sql, chains_sql};
     for (int k = 0; k < 2; k++) {
         sqlite3_stmt *st;

@@ -20,22 +20,22 @@ void zl_store_close(struct zl_store *s);
 /* ---------------- images ---------------- */
 
 struct zl_store_layer {
-    char *digest;     /* the stored (compressed) blob */
-    char *diff_id;    /* digest of the uncompressed tar ("" for wasm layers) */
-    char *chain_id;   /* snapshot key ("" for wasm layers) */
+    char *digest;   /* the stored (compressed) blob */
+    char *diff_id;  /* digest of the uncompressed tar ("" for wasm layers) */
+    char *chain_id; /* snapshot key ("" for wasm layers) */
     char *media_type;
     uint64_t size;
 };
 
 struct zl_store_image {
-    char *ref;            /* normalised reference: "docker.io/library/busybox:latest" */
-    char *digest;         /* the platform manifest */
+    char *ref;    /* normalised reference: "docker.io/library/busybox:latest" */
+    char *digest; /* the platform manifest */
     char *media_type;
     char *config_digest;
-    char *index_digest;   /* the index it came from, or "" */
+    char *index_digest; /* the index it came from, or "" */
     char *os, *arch, *variant;
-    uint64_t size;        /* config + layers, compressed */
-    int64_t created;      /* when pulled or imported (Unix seconds) */
+    uint64_t size;   /* config + layers, compressed */
+    int64_t created; /* when pulled or imported (Unix seconds) */
     bool is_wasm;
     struct zl_store_layer *layers;
     size_t nlayers;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,4 +48,28 @@ int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct z
         close(fd);
     *out = zl_buf_steal(&b, len);
     return 0;
+}
+
+char *zl_path_lookup(const char *prog, const char *path)
+{
+    char *dirs =
+        zl_xstrdup(path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    char *found = NULL, *d = dirs;
+    for (;;) {
+        char *end = strchr(d, ':');
+        if (end)
+            *end = '\0';
+        char *cand = zl_xasprintf("%s/%s", *d ? d : ".", prog);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+            found = cand;
+            break;
+        }
+        free(cand);
+        if (!end)
+            break;
+        d = end + 1;
+    }
+    free(dirs);
+    return found;
 }

@@ -112,6 +112,11 @@ bool zl_index_get(const struct zl_index *x, const char *key, size_t *val);
 
 /* ---- files ---- */
 
+/* The first executable regular file named prog in the ':'-separated search path (an empty
+ * entry is the current folder; NULL path: the usual system folders). Caller frees; NULL when
+ * there is none. */
+char *zl_path_lookup(const char *prog, const char *path);
+
 /* Read a whole file ("-" = stdin) into a NUL-terminated heap buffer, at most max bytes. */
 int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct zl_err *err);
 

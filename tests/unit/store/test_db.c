@@ -35,10 +35,15 @@ static struct zl_store_image image(const char *ref, const char *digest, const ch
     static struct zl_store_layer layers[2];
     layers[0] = (struct zl_store_layer){(char *)l1, "sha256:d1", "sha256:c1", "tar+gzip", 10};
     layers[1] = (struct zl_store_layer){(char *)l2, "sha256:d2", "sha256:c2", "tar+gzip", 20};
-    return (struct zl_store_image){
-        .ref = (char *)ref, .digest = (char *)digest, .media_type = "oci",
-        .config_digest = "sha256:cfg", .os = "linux", .arch = "amd64", .size = 30,
-        .layers = layers, .nlayers = 2};
+    return (struct zl_store_image){.ref = (char *)ref,
+                                   .digest = (char *)digest,
+                                   .media_type = "oci",
+                                   .config_digest = "sha256:cfg",
+                                   .os = "linux",
+                                   .arch = "amd64",
+                                   .size = 30,
+                                   .layers = layers,
+                                   .nlayers = 2};
 }
 
 static bool collect(void *ctx, const char *d)
@@ -56,8 +61,8 @@ static void test_images(void **state)
     struct zl_err err;
     assert_int_equal(zl_store_open(path, &s, &err), 0);
     /* image() reuses one layer array: store each before making the next */
-    struct zl_store_image a = image("docker.io/library/busybox:latest", "sha256:aaaa1111",
-                                    "sha256:l1", "sha256:l2");
+    struct zl_store_image a =
+        image("docker.io/library/busybox:latest", "sha256:aaaa1111", "sha256:l1", "sha256:l2");
     assert_int_equal(zl_store_image_put(s, &a, &err), 0);
     struct zl_store_image b =
         image("localhost:5000/x:1", "sha256:bbbb2222", "sha256:l1", "sha256:l3");

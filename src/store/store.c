@@ -2,7 +2,11 @@
 /* store/store.c: the SQLite database: opening, pragmas, schema migrations, image rows. */
 #include "store/store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,6 +31,8 @@ static const char *const migrations[] = {
     " created INTEGER NOT NULL);"
     "CREATE INDEX images_manifest ON images(manifest);",
 };
+
+static int store_open(const char *path, struct zl_store **out, struct zl_err *err);
 
 static int sql_err(struct zl_store *s, struct zl_err *err, const char *what)
 {
@@ -75,7 +81,35 @@ static int migrate(struct zl_store *s, struct zl_err *err)
     return 0;
 }
 
+/* Creating the file, switching it to WAL and migrating are serialised between processes with
+ * a lock file: SQLite answers "busy" at once, not after the timeout, to two processes doing
+ * that at the same moment. */
+static int open_lock(const char *path, struct zl_err *err)
+{
+    char *lp = zl_xasprintf("%s.lock", path);
+    int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lp);
+    if (fd < 0)
+        return zl_err_sys(err, errno, "open %s.lock", path);
+    while (flock(fd, LOCK_EX) < 0)
+        if (errno != EINTR) {
+            close(fd);
+            return zl_err_sys(err, errno, "lock %s", path);
+        }
+    return fd;
+}
+
 int zl_store_open(const char *path, struct zl_store **out, struct zl_err *err)
+{
+    int lock = open_lock(path, err);
+    if (lock < 0)
+        return lock;
+    int rc = store_open(path, out, err);
+    close(lock);
+    return rc;
+}
+
+static int store_open(const char *path, struct zl_store **out, struct zl_err *err)
 {
     struct zl_store *s = zl_xcalloc(1, sizeof(*s));
     if (sqlite3_open_v2(path, &s->db,

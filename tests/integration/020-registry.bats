@@ -698,6 +698,7 @@ big_layer() {
 
     start_front norange "$FLAKY"
     probe --progress --mirror "registry.invalid=$FRONT" --root "$ROOT" pull registry.invalid/big:1
+    echo "$stderr" | grep -v '^progress' >&3
     assert_success
     assert_all_stored
     first=$(printf '%s\n' "$stderr" | awk -v d="$big" '$1 == "first" && $2 == d { print $3 }')

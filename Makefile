@@ -41,6 +41,7 @@ fuzz: test-deps
 bench: all
 	./bench/spec.sh ./$(BUILD)/zlayer
 	./bench/runtime.sh ./$(BUILD)/zlayer
+	./bench/pull.sh ./$(BUILD)/zlayer
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

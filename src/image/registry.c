@@ -520,12 +520,20 @@ int zl_registry_resolve(struct zl_registry *r, const char *ref, const struct zl_
         zl_platform_host(&host);
         p = &host;
     }
-    /* mirrors first; an error there falls through to the next endpoint */
+    /* mirrors first; an error there falls through to the next endpoint, and is told too */
+    struct zl_err first = {0};
     for (size_t i = 0; i < t.neps; i++) {
         rc = resolve_at(r, &t, &t.eps[i], p, out, err);
         if (rc == 0)
             return 0;
         zl_manifest_fini(out);
+        if (i == 0)
+            first = *err;
+    }
+    if (t.neps > 1) {
+        size_t n = strlen(err->msg);
+        snprintf(err->msg + n, sizeof(err->msg) - n, " (mirror %s failed first: %s)", t.eps[0].host,
+                 first.msg);
     }
     return rc;
 }

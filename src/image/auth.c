@@ -455,9 +455,14 @@ static json_t *load(const char *path, struct zl_err *err)
     size_t len = 0;
     json_error_t jerr;
     json_t *root;
+    struct zl_err rerr;
 
-    if (zl_read_file(path, AUTH_FILE_MAX, &text, &len, err) < 0)
-        return err->code == -ENOENT ? json_pack("{s:{}}", "auths") : NULL;
+    if (zl_read_file(path, AUTH_FILE_MAX, &text, &len, &rerr) < 0) {
+        if (rerr.code == -ENOENT)
+            return json_pack("{s:{}}", "auths");
+        *err = rerr;
+        return NULL;
+    }
     root = json_loadb(text, len, 0, &jerr);
     explicit_bzero(text, len);
     free(text);
@@ -479,13 +484,20 @@ static int save(const char *path, json_t *root, struct zl_err *err)
     zl_autofree char *tmp = zl_xasprintf("%s.XXXXXX", path);
     char *slash = strrchr(dir, '/');
     char *text = json_dumps(root, JSON_INDENT(2));
+    size_t n = strlen(text);
     int fd, rc = 0;
 
-    if (slash && slash != dir && (*slash = '\0', mkdir_p(dir, err) < 0))
-        return free(text), err->code;
-    if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
-        return free(text), zl_err_sys(err, errno, "create a file beside %s", path);
-    size_t n = strlen(text);
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir_p(dir, err) < 0) {
+            free(text);
+            return err->code;
+        }
+    }
+    if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+        free(text);
+        return zl_err_sys(err, errno, "create a file beside %s", path);
+    }
     if (fchmod(fd, 0600) == -1 || write(fd, text, n) != (ssize_t)n || write(fd, "\n", 1) != 1 ||
         fsync(fd) == -1)
         rc = zl_err_sys(err, errno, "write %s", tmp);

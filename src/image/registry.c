@@ -440,15 +440,15 @@ static int check_doc(const struct zl_reg_target *t, const struct zl_reg_endpoint
     zl_image__reg_sha256(resp->body.data, resp->body.len, d->digest);
     if (want && want[0] && strcmp(want, d->digest) != 0)
         return zl_err_set(err, ZL_EINVAL,
-                          "registry %s: manifest %s of %s does not match its "
-                          "digest (the bytes hash to %s)",
-                          ep->host, ref, t->repo, d->digest);
+                          "registry %s: manifest %s@%s does not match its digest "
+                          "(the bytes hash to %s)",
+                          ep->host, t->repo, ref, d->digest);
     if ((!want || !want[0]) && resp->digest && strncmp(resp->digest, "sha256:", 7) == 0 &&
         strcmp(resp->digest, d->digest) != 0)
         return zl_err_set(err, ZL_EINVAL,
-                          "registry %s: manifest %s of %s: Docker-Content-"
-                          "Digest says %.80s but the bytes hash to %s",
-                          ep->host, ref, t->repo, resp->digest, d->digest);
+                          "registry %s: manifest %s:%s: Docker-Content-Digest says %.80s "
+                          "but the bytes hash to %s",
+                          ep->host, t->repo, ref, resp->digest, d->digest);
     d->index = doc_is_index(resp);
     d->raw = zl_buf_steal(&resp->body, &d->len);
     return 0;

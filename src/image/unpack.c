@@ -43,6 +43,8 @@ struct unpack {
     uint64_t size; /* uncompressed bytes */
     char **opaque; /* directories (layer paths) marked opaque */
     size_t nopaque;
+    bool raw_eof;  /* the uncompressed stream has ended */
+    bool cut_tail; /* it ended right after an entry's data (no padding or trailer) */
 };
 
 static la_ssize_t on_read(struct archive *a, void *ctx, const void **buf)
@@ -51,8 +53,10 @@ static la_ssize_t on_read(struct archive *a, void *ctx, const void **buf)
     size_t n = 0;
     la_int64_t off;
     int r = archive_read_data_block(u->raw, buf, &n, &off);
-    if (r == ARCHIVE_EOF)
+    if (r == ARCHIVE_EOF) {
+        u->raw_eof = true;
         return 0;
+    }
     if (r != ARCHIVE_OK) {
         archive_set_error(a, archive_errno(u->raw), "%s", archive_error_string(u->raw));
         return -1;
@@ -194,17 +198,32 @@ static void drop_reserved_xattrs(struct archive_entry *e)
     archive_entry_free(keep);
 }
 
-static int copy_data(struct unpack *u, const char *path, struct zl_err *err)
+/* Some tools (umoci 0.4 among them) end a layer right after the last file's data, without
+ * the tar padding and end-of-archive blocks. When every byte of the entry has arrived and
+ * the stream is over, that is the end of the layer, as for GNU tar and Go's archive/tar. The
+ * digest covers exactly the bytes received, so nothing is made up. */
+static bool clean_cut(struct unpack *u, int64_t got, int64_t size)
+{
+    return u->raw_eof && got == size;
+}
+
+static int copy_data(struct unpack *u, const char *path, int64_t size, struct zl_err *err)
 {
     const void *buf;
     size_t n;
     la_int64_t off;
+    int64_t got = 0;
     for (;;) {
         int r = archive_read_data_block(u->tar, &buf, &n, &off);
         if (r == ARCHIVE_EOF)
             return 0;
+        if (r < ARCHIVE_WARN && clean_cut(u, got, size)) {
+            u->cut_tail = true;
+            return 0;
+        }
         if (r < ARCHIVE_WARN)
             return entry_err(u->tar, path, err);
+        got = off + (int64_t)n;
         if (archive_write_data_block(u->disk, buf, n, off) < ARCHIVE_WARN)
             return entry_err(u->disk, path, err);
     }
@@ -227,7 +246,7 @@ static int write_entry(struct unpack *u, struct archive_entry *e, struct zl_err 
     path = archive_entry_pathname(e);
     if (archive_write_header(u->disk, e) < ARCHIVE_WARN)
         return entry_err(u->disk, path, err);
-    if (archive_entry_size(e) > 0 && (rc = copy_data(u, path, err)) < 0)
+    if (archive_entry_size(e) > 0 && (rc = copy_data(u, path, archive_entry_size(e), err)) < 0)
         return rc;
     if (archive_write_finish_entry(u->disk) < ARCHIVE_WARN)
         return entry_err(u->disk, path, err);
@@ -238,8 +257,13 @@ static int write_entries(struct unpack *u, struct zl_err *err)
 {
     for (;;) {
         struct archive_entry *e;
+        if (u->cut_tail)
+            return 0;
         int r = archive_read_next_header(u->tar, &e);
         if (r == ARCHIVE_EOF)
+            return 0;
+        /* padding present but no end-of-archive blocks: the stream just stops */
+        if (r < ARCHIVE_WARN && u->raw_eof && archive_file_count(u->tar) > 0)
             return 0;
         if (r < ARCHIVE_WARN)
             return arc_err(u->tar, "read tar", err);

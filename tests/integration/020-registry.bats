@@ -4,6 +4,7 @@
 # token auth; indexes and platforms, gzip and zstd layers, digests checked, downloads that
 # survive a dying registry. Driven through tests/helpers/registry_probe.c.
 
+# shellcheck disable=SC2154 # $stderr is set by bats run --separate-stderr
 bats_require_minimum_version 1.5.0
 if [[ -z ${BATS_LIB_PATH:-} ]]; then
     BATS_LIB_PATH=/usr/lib/bats
@@ -222,25 +223,29 @@ setup_file() {
     export ZSTD_LAYER
 
     start_registry anon
-    export ANON=127.0.0.1:$(reg_port anon)
+    ANON=127.0.0.1:$(reg_port anon)
+    export ANON
     push amd64 "$ANON" single:1
     push multi "$ANON" multi:1 --preserve-digests
     push zstd "$ANON" zstd:1 --preserve-digests
     push amd64 "$ANON" docker:1 -f v2s2
     start_registry flaky
-    export FLAKY=127.0.0.1:$(reg_port flaky)
+    FLAKY=127.0.0.1:$(reg_port flaky)
+    export FLAKY
     push big "$FLAKY" big:1
 
     htpasswd -Bbn alice wonderland >"$BATS_FILE_TMPDIR/htpasswd"
     start_registry basic "" "$(printf 'auth:\n  htpasswd:\n    realm: zltest\n    path: %s\n' \
         "$BATS_FILE_TMPDIR/htpasswd")"
-    export BASIC=127.0.0.1:$(reg_port basic)
+    BASIC=127.0.0.1:$(reg_port basic)
+    export BASIC
     push amd64 "$BASIC" private/single:1 --dest-creds alice:wonderland
 
     start_token_service
     start_registry token "" "$(printf 'auth:\n  token:\n    realm: http://127.0.0.1:%s/token\n    service: zltest-registry\n    issuer: zltest-issuer\n    rootcertbundle: %s\n' \
         "$TOKEN_PORT" "$BATS_FILE_TMPDIR/token/cert.pem")"
-    export TOKEN=127.0.0.1:$(reg_port token)
+    TOKEN=127.0.0.1:$(reg_port token)
+    export TOKEN
     push multi "$TOKEN" team/multi:1 --preserve-digests --dest-creds tok:tokpass
 }
 
@@ -466,6 +471,11 @@ assert_all_stored() {
     assert_all_stored
     probe --retries 1 --mirror "$ANON=127.0.0.1:1" pull "$ANON/single:1"
     assert_success
+    # both down: the error tells about both
+    probe --retries 1 --mirror "registry.invalid=127.0.0.1:1" pull registry.invalid/single:1
+    assert_failure 1
+    [[ $stderr == *"registry.invalid"*"(mirror 127.0.0.1:1 failed first: GET http://127.0.0.1:1/v2/single/manifests/1: "* ]] ||
+        fail "$stderr"
 }
 
 # start_front MODE TARGET: a server in front of registry TARGET. MODE redirect: every path
@@ -583,13 +593,17 @@ upload() {
     cp "$data" "$BATS_TEST_TMPDIR/good"
     echo >>"$data"
     probe pull "$FLAKY/tampered:1"
-    cp "$BATS_TEST_TMPDIR/good" "$data"
     assert_failure 1
     [[ $stderr == *"Docker-Content-Digest says $d but the bytes hash to sha256:"* ]] || fail "$stderr"
+    probe pull "$FLAKY/tampered@$d"
+    cp "$BATS_TEST_TMPDIR/good" "$data"
+    assert_failure 1
+    [[ $stderr == *"registry $FLAKY: manifest tampered@$d does not match its digest"* ]] ||
+        fail "$stderr"
 }
 
 @test "a blob whose bytes do not match its digest is refused and not stored" {
-    local b=$BATS_TEST_TMPDIR/bundle layer data
+    local layer data size
     # an image of its own: the registry's storage shares blobs between repositories
     umoci tag --image "$OCI:amd64" corrupt
     echo "corrupt me $BATS_TEST_NUMBER $$" >"$BATS_TEST_TMPDIR/marker"
@@ -599,12 +613,13 @@ upload() {
     assert_success
     layer=$(printf '%s\n' "$output" | awk '$1 == "layer" { d = $2 } END { print d }')
     data=$BATS_FILE_TMPDIR/reg-anon/storage/docker/registry/v2/blobs/sha256/${layer:7:2}/${layer#sha256:}/data
-    head -c "$(stat -c %s "$data")" /dev/urandom >"$data"
+    size=$(stat -c %s "$data")
+    head -c "$size" /dev/urandom >"$data"
 
     probe --root "$ROOT" pull "$ANON/corrupt:1"
     assert_failure 1
     [[ $stderr == *"blob $layer from $ANON: blob digest mismatch: expected $layer, got sha256:"* ]] || fail "$stderr"
-    ! stored "$layer"
+    if stored "$layer"; then fail "the corrupt blob was stored"; fi
     run ls -A "$ROOT/images/tmp"
     assert_output ""
 }

@@ -43,6 +43,11 @@ CONF
     umoci config --image "$W/oci:bb" --config.cmd /bin/sh >/dev/null
     skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:bb" "docker://127.0.0.1:$PORT/test/bb:1"
     export IMG="127.0.0.1:$PORT/test/bb:1"
+    # `umoci insert` ends its layers right after the file data (no tar padding or trailer)
+    mkdir -p "$W/ins"
+    seq 1 100000 >"$W/ins/odd.txt"
+    umoci insert --image "$W/oci:bb" "$W/ins" /ins >/dev/null
+    skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:bb" "docker://127.0.0.1:$PORT/test/ins:1"
 }
 
 teardown_file() {
@@ -110,6 +115,15 @@ zl() { run --separate-stderr timeout 60 "$ZLAYER" "$@"; }
     [ -z "$(find "$ZLAYER_ROOT_DIR/images/snapshots" -name written)" ]
     zl image unmount "$BATS_TEST_TMPDIR/c1"
     assert_success
+}
+
+@test "a layer that ends without tar padding (as umoci writes them) unpacks whole" {
+    zl pull -q "127.0.0.1:$PORT/test/ins:1"
+    assert_success
+    zl image mount "127.0.0.1:$PORT/test/ins:1" "$BATS_TEST_TMPDIR/i"
+    assert_success
+    cmp "$W/ins/odd.txt" "$BATS_TEST_TMPDIR/i/rootfs/ins/odd.txt"
+    zl image unmount "$BATS_TEST_TMPDIR/i"
 }
 
 @test "pull policies: never and if_not_present need no registry" {

@@ -134,8 +134,8 @@ static void on_event(void *ctx, enum zl_pull_phase ph, const char *digest, uint6
         break;
     case ZL_PULL_LAYER_DONE:
         p->done++;
-        fprintf(stderr, p->tty ? "\r\033[K%.12s: ready (%zu/%zu)\n" : "%.12s: ready (%zu/%zu)\n",
-                d, p->done, p->nlayers);
+        fprintf(stderr, p->tty ? "\r\033[K%.12s: ready (%zu/%zu)\n" : "%.12s: ready (%zu/%zu)\n", d,
+                p->done, p->nlayers);
         break;
     case ZL_PULL_DONE:
         break;
@@ -145,8 +145,10 @@ static void on_event(void *ctx, enum zl_pull_phase ph, const char *digest, uint6
 static int cmd_pull(struct zl_cli *cli, int argc, char **argv)
 {
     static const struct option longs[] = {
-        {"platform", required_argument, NULL, 'P'}, {"quiet", no_argument, NULL, 'q'},
-        {"policy", required_argument, NULL, 'p'},   {"progress", required_argument, NULL, 'g'},
+        {"platform", required_argument, NULL, 'P'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"policy", required_argument, NULL, 'p'},
+        {"progress", required_argument, NULL, 'g'},
         {NULL, 0, NULL, 0},
     };
     struct progress pr = {.tty = isatty(STDERR_FILENO)};
@@ -215,8 +217,7 @@ static int cmd_images(struct zl_cli *cli, int argc, char **argv)
     struct zl_err err;
     int rc = zl_images_list(x.im, &list, &n, &err);
     if (rc == 0 && fmt == ZL_FMT_TABLE && !cli->quiet)
-        printf("%-50s %-14s %-12s %10s  %s\n", "REFERENCE", "DIGEST", "PLATFORM", "SIZE",
-               "KIND");
+        printf("%-50s %-14s %-12s %10s  %s\n", "REFERENCE", "DIGEST", "PLATFORM", "SIZE", "KIND");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct zl_image_info *m = &list[i];
         char size[32], plat[64];
@@ -433,8 +434,8 @@ int zl_cli_cmd_archive(struct zl_cli *cli, int argc, char **argv)
             return zl_cli_usage(cli, argv[0], "unexpected argument '%s'", argv[i]);
     }
     if (!what || (!import && !out))
-        return zl_cli_usage(cli, argv[0], import ? "import needs a FILE"
-                                                 : "export needs an IMAGE and -o FILE");
+        return zl_cli_usage(cli, argv[0],
+                            import ? "import needs a FILE" : "export needs an IMAGE and -o FILE");
     struct ctx x;
     if (open_images(cli, &x) != ZL_EXIT_OK)
         return ZL_EXIT_FAIL;

@@ -198,6 +198,16 @@ int zl_image_blob_commit(struct zl_blob_writer *w, char *digest, struct zl_err *
     return rc;
 }
 
+void zl_image_blob_suspend(struct zl_blob_writer *w)
+{
+    if (!w)
+        return;
+    /* only a ".partial" file can be picked up again; a fresh temp file cannot */
+    if (!strstr(w->name, ".partial") || fsync(w->fd) == -1)
+        unlinkat(w->s->dfd, w->name, 0);
+    writer_free(w);
+}
+
 void zl_image_blob_abort(struct zl_blob_writer *w)
 {
     if (!w)

@@ -42,6 +42,9 @@ int zl_image_blob_write(struct zl_blob_writer *w, const void *p, size_t n, struc
 /* On success writes the digest ("sha256:...") into digest (ZL_DIGEST_MAX bytes) when given. */
 int zl_image_blob_commit(struct zl_blob_writer *w, char *digest, struct zl_err *err);
 void zl_image_blob_abort(struct zl_blob_writer *w);
+/* Close a resumable writer but keep what it wrote, for the next writer of the same digest
+ * (after a network failure). Other writers are aborted. */
+void zl_image_blob_suspend(struct zl_blob_writer *w);
 /* Store a whole file or buffer as a blob (import, manifests, configs). */
 int zl_image_blob_put(struct zl_image_store *s, const void *p, size_t n, char *digest,
                       struct zl_err *err);
@@ -50,8 +53,7 @@ int zl_image_blob_read(struct zl_image_store *s, const char *digest, size_t max,
 
 /* Layers and snapshots. A layer's diff ID is the digest of its uncompressed tar; the chain ID
  * of layer n is sha256(chain(n-1) + " " + diff(n)), chain(0) = diff(0). */
-int zl_image_chain_id(const char *parent_chain, const char *diff_id, char *out,
-                      struct zl_err *err);
+int zl_image_chain_id(const char *parent_chain, const char *diff_id, char *out, struct zl_err *err);
 
 /* Make sure the snapshot for chain_id exists: unpack the stored layer blob (gzip, zstd or
  * uncompressed tar) into snapshots/<hex>/fs with whiteouts turned into overlay whiteouts, and
@@ -60,8 +62,7 @@ int zl_image_chain_id(const char *parent_chain, const char *diff_id, char *out,
  * callers for the same snapshot wait for one another (a lock file), and a crash half-way
  * leaves no snapshot behind (unpacked into a temporary folder, renamed at the end). */
 int zl_image_snapshot_ensure(struct zl_image_store *s, const char *chain_id,
-                             const char *layer_digest, const char *diff_id,
-                             struct zl_err *err);
+                             const char *layer_digest, const char *diff_id, struct zl_err *err);
 bool zl_image_snapshot_has(struct zl_image_store *s, const char *chain_id);
 /* snapshots/<hex>/fs (caller frees). */
 char *zl_image_snapshot_path(struct zl_image_store *s, const char *chain_id);
@@ -74,7 +75,8 @@ int zl_image_rootfs_mount(struct zl_image_store *s, const char *const *chain_ids
                           const char *dir, struct zl_err *err);
 int zl_image_rootfs_unmount(const char *dir, struct zl_err *err);
 
-/* ======================= the registry client (registry.c, auth.c, manifest.c) ======================= */
+/* ======================= the registry client (registry.c, auth.c, manifest.c)
+ * ======================= */
 
 struct zl_platform {
     char os[32];      /* "linux" */
@@ -86,13 +88,13 @@ void zl_platform_host(struct zl_platform *p);
 int zl_platform_parse(const char *s, struct zl_platform *p, struct zl_err *err);
 
 struct zl_registry_opts {
-    const char *auth_file;    /* docker config.json style credentials, or NULL: the defaults
-                               * ($REGISTRY_AUTH_FILE, ~/.docker/config.json, zlayer's own) */
-    const char **insecure;    /* registries spoken to over plain HTTP (NULL-terminated);
-                               * localhost and 127.0.0.1 always are */
-    const char **mirrors;     /* "docker.io=mirror.example:5000" (NULL-terminated) */
-    int max_parallel;         /* concurrent blob downloads (default 4) */
-    int retries;              /* per request on 5xx / broken connections (default 4) */
+    const char *auth_file; /* docker config.json style credentials, or NULL: the defaults
+                            * ($REGISTRY_AUTH_FILE, ~/.docker/config.json, zlayer's own) */
+    const char **insecure; /* registries spoken to over plain HTTP (NULL-terminated);
+                            * localhost and 127.0.0.1 always are */
+    const char **mirrors;  /* "docker.io=mirror.example:5000" (NULL-terminated) */
+    int max_parallel;      /* concurrent blob downloads (default 4) */
+    int retries;           /* per request on 5xx / broken connections (default 4) */
 };
 
 struct zl_registry;
@@ -103,10 +105,10 @@ void zl_registry_free(struct zl_registry *r);
 struct zl_manifest {
     char digest[ZL_DIGEST_MAX]; /* of the manifest below (not of the index it came from) */
     char *media_type;
-    char *artifact_type;        /* OCI artifactType, or NULL */
-    char *raw;                  /* the manifest bytes, exactly as served */
+    char *artifact_type; /* OCI artifactType, or NULL */
+    char *raw;           /* the manifest bytes, exactly as served */
     size_t raw_len;
-    char *index_raw;            /* the index / manifest list it was picked from, or NULL */
+    char *index_raw; /* the index / manifest list it was picked from, or NULL */
     size_t index_len;
     char index_digest[ZL_DIGEST_MAX];
     char config_digest[ZL_DIGEST_MAX];
@@ -116,9 +118,9 @@ struct zl_manifest {
         char digest[ZL_DIGEST_MAX];
         char *media_type;
         uint64_t size;
-    } *layers;
+    } * layers;
     size_t nlayers;
-    bool is_wasm;               /* a WASM artifact: stored, never unpacked */
+    bool is_wasm; /* a WASM artifact: stored, never unpacked */
 };
 void zl_manifest_fini(struct zl_manifest *m);
 /* Parse manifest bytes (OCI manifest or Docker schema 2); indexes are refused here. */
@@ -137,12 +139,10 @@ struct zl_blob_req {
     const char *digest;
     uint64_t size;
 };
-typedef void (*zl_pull_progress_cb)(void *ctx, const char *digest, uint64_t done,
-                                    uint64_t total);
-int zl_registry_fetch_blobs(struct zl_registry *r, const char *ref,
-                            const struct zl_blob_req *blobs, size_t n,
-                            struct zl_image_store *store, zl_pull_progress_cb progress, void *ctx,
-                            struct zl_err *err);
+typedef void (*zl_pull_progress_cb)(void *ctx, const char *digest, uint64_t done, uint64_t total);
+int zl_registry_fetch_blobs(struct zl_registry *r, const char *ref, const struct zl_blob_req *blobs,
+                            size_t n, struct zl_image_store *store, zl_pull_progress_cb progress,
+                            void *ctx, struct zl_err *err);
 
 /* Credentials for a registry (zlayer login): stored in the auth file, mode 0600. */
 int zl_registry_login(const char *auth_file, const char *registry, const char *user,
@@ -151,7 +151,8 @@ int zl_registry_logout(const char *auth_file, const char *registry, struct zl_er
 /* zlayer's own auth file: $ZLAYER_ROOT_DIR/auth.json (caller frees). */
 char *zl_registry_default_auth_file(void);
 
-/* ======================= images: pull, list, remove, prune, export, import (images.c) ======================= */
+/* ======================= images: pull, list, remove, prune, export, import (images.c)
+ * ======================= */
 
 /* When to contact the registry (SPEC-v1 image.pull_policy). */
 enum zl_pull_policy {
@@ -170,7 +171,7 @@ void zl_images_close(struct zl_images *im);
 struct zl_image_store *zl_images_store(struct zl_images *im);
 
 struct zl_image_info {
-    char *ref;    /* normalised */
+    char *ref; /* normalised */
     char digest[ZL_DIGEST_MAX];
     char config_digest[ZL_DIGEST_MAX];
     char os[32], arch[32];
@@ -199,8 +200,7 @@ int zl_images_pull(struct zl_images *im, const char *ref, const struct zl_platfo
                    struct zl_image_info *out, struct zl_err *err);
 int zl_images_get(struct zl_images *im, const char *ref, struct zl_image_info *out,
                   struct zl_err *err);
-int zl_images_list(struct zl_images *im, struct zl_image_info **out, size_t *n,
-                   struct zl_err *err);
+int zl_images_list(struct zl_images *im, struct zl_image_info **out, size_t *n, struct zl_err *err);
 /* The stored manifest, config and layers of ref as one JSON document (caller frees). */
 int zl_images_inspect(struct zl_images *im, const char *ref, char **json, struct zl_err *err);
 int zl_images_remove(struct zl_images *im, const char *ref, struct zl_err *err);

@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -165,6 +167,71 @@ int zl_images_list(struct zl_images *im, struct zl_image_info **out, size_t *n, 
 
 /* ---------------- recording an image whose blobs are stored ---------------- */
 
+/* Layers unpack independently of each other (each into its own snapshot), so several run at
+ * once: the work is mostly the kernel creating files, which two cores overlap well. */
+struct unpacker {
+    struct zl_images *im;
+    const struct zl_manifest *m;
+    const struct zl_store_image *row;
+    zl_pull_event_cb cb;
+    void *ctx;
+    pthread_mutex_t lock;
+    size_t next, done;
+    int rc;
+    struct zl_err err;
+};
+
+static void *unpack_worker(void *arg)
+{
+    struct unpacker *u = arg;
+    for (;;) {
+        pthread_mutex_lock(&u->lock);
+        size_t i = u->rc == 0 && u->next < u->m->nlayers ? u->next++ : SIZE_MAX;
+        if (i != SIZE_MAX && u->cb)
+            u->cb(u->ctx, ZL_PULL_UNPACKING, u->m->layers[i].digest, u->done, u->m->nlayers);
+        pthread_mutex_unlock(&u->lock);
+        if (i == SIZE_MAX)
+            return NULL;
+        struct zl_err err;
+        const struct zl_store_layer *l = &u->row->layers[i];
+        int rc = zl_image_snapshot_ensure(u->im->store, l->chain_id, l->digest, l->diff_id, &err);
+        pthread_mutex_lock(&u->lock);
+        if (rc < 0 && u->rc == 0) {
+            u->rc = rc;
+            u->err = err;
+        } else if (rc == 0) {
+            u->done++;
+            if (u->cb)
+                u->cb(u->ctx, ZL_PULL_LAYER_DONE, l->digest, u->done, u->m->nlayers);
+        }
+        pthread_mutex_unlock(&u->lock);
+    }
+}
+
+static int unpack_all(struct zl_images *im, const struct zl_manifest *m,
+                      const struct zl_store_image *row, zl_pull_event_cb cb, void *ctx,
+                      struct zl_err *err)
+{
+    struct unpacker u = {.im = im, .m = m, .row = row, .cb = cb, .ctx = ctx};
+    pthread_mutex_init(&u.lock, NULL);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = m->nlayers < 4 ? m->nlayers : 4;
+    if (cpus > 0 && (size_t)cpus < n)
+        n = (size_t)cpus;
+    pthread_t th[4];
+    size_t started = 0;
+    for (size_t i = 1; i < n; i++)
+        if (pthread_create(&th[started], NULL, unpack_worker, &u) == 0)
+            started++;
+    unpack_worker(&u); /* this thread works too */
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    pthread_mutex_destroy(&u.lock);
+    if (u.rc < 0)
+        *err = u.err;
+    return u.rc;
+}
+
 /* Read the config's diff ids, make every snapshot, and write the index rows. The manifest m
  * and its blobs are already in the blob store. */
 int zl_images__record(struct zl_images *im, const char *ref, const struct zl_manifest *m,
@@ -216,13 +283,9 @@ int zl_images__record(struct zl_images *im, const char *ref, const struct zl_man
         }
         rc = zl_image_chain_id(i ? chain : NULL, diff, chain, err);
         snprintf(chains[i], ZL_DIGEST_MAX, "%s", chain);
-        if (rc == 0 && cb)
-            cb(ctx, ZL_PULL_UNPACKING, m->layers[i].digest, i, m->nlayers);
-        if (rc == 0)
-            rc = zl_image_snapshot_ensure(im->store, chain, m->layers[i].digest, diff, err);
-        if (rc == 0 && cb)
-            cb(ctx, ZL_PULL_LAYER_DONE, m->layers[i].digest, i + 1, m->nlayers);
     }
+    if (rc == 0 && !m->is_wasm)
+        rc = unpack_all(im, m, &row, cb, ctx, err);
     if (rc == 0)
         rc = zl_store_image_put(im->db, &row, err);
     if (rc == 0 && out)

@@ -651,8 +651,11 @@ bad:
 
 static void x_fail(struct xfer *x)
 {
-    if (x->w)
+    /* bad data is thrown away; a broken connection keeps its bytes for the next pull */
+    if (x->w && x->bad)
         zl_image_blob_abort(x->w);
+    else if (x->w)
+        zl_image_blob_suspend(x->w);
     x->w = NULL;
     x->state = X_FAILED;
     x->f->left--;
@@ -819,7 +822,7 @@ static void fetch_fini(struct fetch *f)
         }
         curl_slist_free_all(x->hdrs);
         if (x->w)
-            zl_image_blob_abort(x->w);
+            zl_image_blob_suspend(x->w);
         zl_image__reg_resp_fini(&x->resp);
     }
     free(f->x);

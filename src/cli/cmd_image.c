@@ -119,15 +119,19 @@ static void on_event(void *ctx, enum zl_pull_phase ph, const char *digest, uint6
         fprintf(stderr, "manifest %.19s: %llu layer%s\n", digest, (unsigned long long)total,
                 total == 1 ? "" : "s");
         break;
-    case ZL_PULL_DOWNLOADING:
+    case ZL_PULL_DOWNLOADING: {
         if (!p->tty)
             break;
+        double t = since(&p->t0);
+        char speed[32];
         human(done, a, sizeof(a));
         human(total, b, sizeof(b));
-        fprintf(stderr, "\r\033[K%.12s: downloading %s / %s", d, a, b);
+        human(t > 0.01 ? (uint64_t)((double)done / t) : 0, speed, sizeof(speed));
+        fprintf(stderr, "\r\033[K%.12s: downloading %s / %s (%s/s)", d, a, b, speed);
         if (done == total)
-            fputc('\n', stderr);
+            fprintf(stderr, "\r\033[K%.12s: downloaded and verified %s\n", d, b);
         break;
+    }
     case ZL_PULL_UNPACKING:
         if (p->tty)
             fprintf(stderr, "\r\033[K%.12s: unpacking", d);

@@ -9,6 +9,32 @@
 #include <unistd.h>
 
 const struct zl_cli_cmd zl_cli_commands[] = {
+    {"up", zl_cli_cmd_up, "Deploy a spec and follow it",
+     "up [SPEC] [-b|--background] [-d|--detach-when-ready]",
+     "Validates the spec here, starts the daemon if it is not running, and deploys. In the\n"
+     "foreground it waits until every replica runs, then prints the services' output; Ctrl-C\n"
+     "brings the deployment down. -b returns once the daemon has the spec; -d once every\n"
+     "replica runs. $E:NAME values are taken from this shell's environment."},
+    {"deploy", zl_cli_cmd_up, "Deploy a spec (and return)", "deploy [SPEC] [--wait]",
+     "Like `up -b`; --wait returns once every replica runs."},
+    {"down", zl_cli_cmd_down, "Remove a deployment and its containers", "down [DEPLOYMENT]",
+     "Without a name, the deployment of the spec found in this folder. Waits until its\n"
+     "containers are gone (each stopped with SIGTERM, then SIGKILL after its grace period)."},
+    {"ps", zl_cli_cmd_ps, "List deployments and services (or containers)",
+     "ps [-c|--containers] [-f table|json|yaml]", "Replicas running / wanted per service."},
+    {"logs", zl_cli_cmd_logs, "Show a service's output", "logs [-d DEPLOYMENT] SERVICE [-n N] [-f]",
+     "The last N lines (100) of every replica, prefixed with SERVICE-REPLICA; -f keeps\n"
+     "printing new lines."},
+    {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
+     "Sets N replicas (0-100); it stays until the next scale."},
+    {"status", zl_cli_cmd_status, "Is the daemon running?", "status",
+     "The daemon's pid, version, socket and number of deployments; exit 1 when not running."},
+    {"serve", zl_cli_cmd_serve, "Run the node daemon", "serve [--daemon]",
+     "Serves the API on $ZLAYER_RUNTIME_DIR/zlayer.sock (root only) and keeps the deployments'\n"
+     "replicas running: missing ones are created, crashed ones restarted with backoff (1 s\n"
+     "doubling to 60 s), changed ones replaced. SIGTERM stops it; containers keep running and\n"
+     "the next daemon adopts them. --daemon runs it in the background (log in\n"
+     "$ZLAYER_RUNTIME_DIR/daemon.log)."},
     {"validate", zl_cli_cmd_validate, "Check a deployment spec and report every problem",
      "validate [FILE|-] [--strict] [-f|--format table|json] [-q]",
      "Parses and validates a .zlayer.yml: YAML syntax, types, required and unknown keys, every\n"

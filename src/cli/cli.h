@@ -55,5 +55,12 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_image(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_login(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_archive(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_serve(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_logs(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_status(struct zl_cli *cli, int argc, char **argv);
 
 #endif

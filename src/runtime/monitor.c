@@ -4,6 +4,7 @@
  * JSON lines and records how it ended. */
 #include "runtime/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -163,8 +164,26 @@ static int watch(struct creation *k, int out, int errfd, struct logger *l)
 }
 
 /* The monitor's body after fork: create, report to the caller, watch, record the end. */
+/* A monitor outlives whoever started it: it must not keep that process's files open (a
+ * daemon's listening socket or lock file would stay held by every monitor). */
+static void close_inherited(int keep)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] != '.' && fd > 2 && fd != keep && fd != self)
+            close(fd);
+    }
+    closedir(d);
+}
+
 static _Noreturn void monitor(const struct zl_runtime_create_opts *o, int report)
 {
+    close_inherited(report);
     setsid();
     sigset_t set;
     sigemptyset(&set);

@@ -942,6 +942,10 @@ int zl_runtime__config_parse(const char *text, size_t len, const char *bundle,
     json_t *ann = json_object_get(root, "annotations");
     if (ann && json_is_object(ann))
         c->annotations_json = json_dumps(ann, JSON_COMPACT);
+    /* zlayer's own containers ask for its default seccomp profile by annotation */
+    const char *sc = json_string_value(json_object_get(ann, "io.zlayer.seccomp"));
+    if (!c->seccomp && sc && !strcmp(sc, "default"))
+        c->seccomp = zl_runtime__seccomp_default();
     rc = 0;
 out:
     json_decref(root);

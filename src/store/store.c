@@ -30,6 +30,18 @@ static const char *const migrations[] = {
     " ref TEXT PRIMARY KEY, manifest TEXT NOT NULL REFERENCES manifests(digest),"
     " created INTEGER NOT NULL);"
     "CREATE INDEX images_manifest ON images(manifest);",
+    /* 2: deployments, their revisions, and scale set by hand */
+    "CREATE TABLE deployments ("
+    " name TEXT PRIMARY KEY, revision INTEGER NOT NULL, spec TEXT NOT NULL,"
+    " env TEXT NOT NULL DEFAULT '{}', status TEXT NOT NULL DEFAULT 'deploying',"
+    " created INTEGER NOT NULL, updated INTEGER NOT NULL);"
+    "CREATE TABLE revisions ("
+    " deployment TEXT NOT NULL, revision INTEGER NOT NULL, spec TEXT NOT NULL,"
+    " env TEXT NOT NULL DEFAULT '{}', created INTEGER NOT NULL,"
+    " PRIMARY KEY (deployment, revision));"
+    "CREATE TABLE scales ("
+    " deployment TEXT NOT NULL, service TEXT NOT NULL, replicas INTEGER NOT NULL,"
+    " PRIMARY KEY (deployment, service));",
 };
 
 static int store_open(const char *path, struct zl_store **out, struct zl_err *err);
@@ -397,4 +409,181 @@ int zl_store_in_use(struct zl_store *s, bool (*blob_cb)(void *ctx, const char *d
         sqlite3_finalize(st);
     }
     return 0;
+}
+
+/* ---------------- deployments ---------------- */
+
+void zl_store_deployment_fini(struct zl_store_deployment *d)
+{
+    free(d->name);
+    free(d->spec);
+    free(d->env_json);
+    free(d->status);
+    memset(d, 0, sizeof(*d));
+}
+
+int zl_store_deployment_put(struct zl_store *s, const char *name, const char *spec,
+                            const char *env_json, int64_t *revision, struct zl_err *err)
+{
+    if (exec(s, "BEGIN IMMEDIATE", err) < 0)
+        return -1;
+    sqlite3_stmt *st = NULL;
+    int64_t rev = 1, now = (int64_t)time(NULL);
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT revision FROM deployments WHERE name = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        rc = sql_err(s, err, "prepare");
+    if (rc == 0) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            rev = sqlite3_column_int64(st, 0) + 1;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    const char *sqls[] = {
+        "INSERT INTO deployments (name, revision, spec, env, status, created, updated)"
+        " VALUES (?1, ?2, ?3, ?4, 'deploying', ?5, ?5) ON CONFLICT(name) DO UPDATE SET"
+        " revision = ?2, spec = ?3, env = ?4, status = 'deploying', updated = ?5",
+        "INSERT INTO revisions (deployment, revision, spec, env, created)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    };
+    for (size_t k = 0; rc == 0 && k < 2; k++) {
+        if (sqlite3_prepare_v2(s->db, sqls[k], -1, &st, NULL) != SQLITE_OK) {
+            rc = sql_err(s, err, "prepare");
+            break;
+        }
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, rev);
+        sqlite3_bind_text(st, 3, spec, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, env_json ? env_json : "{}", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = sql_err(s, err, "store deployment");
+        sqlite3_finalize(st);
+    }
+    if (exec(s, rc == 0 ? "COMMIT" : "ROLLBACK", rc == 0 ? err : NULL) < 0 && rc == 0)
+        rc = -ZL_EINVAL;
+    if (rc == 0 && revision)
+        *revision = rev;
+    return rc;
+}
+
+static void read_deployment(sqlite3_stmt *st, struct zl_store_deployment *d)
+{
+    d->name = col(st, 0);
+    d->revision = sqlite3_column_int64(st, 1);
+    d->spec = col(st, 2);
+    d->env_json = col(st, 3);
+    d->status = col(st, 4);
+    d->created = sqlite3_column_int64(st, 5);
+    d->updated = sqlite3_column_int64(st, 6);
+}
+
+#define DEPLOYMENT_COLUMNS \
+    "SELECT name, revision, spec, env, status, created, updated FROM deployments "
+
+int zl_store_deployment_get(struct zl_store *s, const char *name, struct zl_store_deployment *out,
+                            struct zl_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, DEPLOYMENT_COLUMNS "WHERE name = ?", -1, &st, NULL) != SQLITE_OK)
+        return sql_err(s, err, "prepare");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st), rc = 0;
+    if (r == SQLITE_ROW)
+        read_deployment(st, out);
+    else
+        rc = r == SQLITE_DONE ? zl_err_set(err, ZL_ENOTFOUND, "deployment %s does not exist", name)
+                              : sql_err(s, err, "read deployment");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int zl_store_deployment_list(struct zl_store *s, struct zl_store_deployment **out, size_t *n,
+                             struct zl_err *err)
+{
+    sqlite3_stmt *st;
+    *out = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, DEPLOYMENT_COLUMNS "ORDER BY name", -1, &st, NULL) != SQLITE_OK)
+        return sql_err(s, err, "prepare");
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            *out = zl_xrealloc(*out, cap * sizeof(**out));
+        }
+        read_deployment(st, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? 0 : sql_err(s, err, "list deployments");
+}
+
+/* Run one statement with (text, text-or-int) parameters; changes in *changed. */
+static int run2(struct zl_store *s, const char *sql, const char *a, const char *b, int64_t n,
+                bool use_n, int *changed, struct zl_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_err(s, err, "prepare");
+    sqlite3_bind_text(st, 1, a, -1, SQLITE_STATIC);
+    if (b)
+        sqlite3_bind_text(st, 2, b, -1, SQLITE_STATIC);
+    if (use_n)
+        sqlite3_bind_int64(st, b ? 3 : 2, n);
+    int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sql_err(s, err, "write");
+    if (changed)
+        *changed = sqlite3_changes(s->db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int zl_store_deployment_set_status(struct zl_store *s, const char *name, const char *status,
+                                   struct zl_err *err)
+{
+    return run2(s, "UPDATE deployments SET status = ?2 WHERE name = ?1", name, status, 0, false,
+                NULL, err);
+}
+
+int zl_store_deployment_remove(struct zl_store *s, const char *name, struct zl_err *err)
+{
+    int changed = 0;
+    if (exec(s, "BEGIN IMMEDIATE", err) < 0)
+        return -1;
+    int rc =
+        run2(s, "DELETE FROM deployments WHERE name = ?1", name, NULL, 0, false, &changed, err);
+    if (rc == 0 && changed == 0)
+        rc = zl_err_set(err, ZL_ENOTFOUND, "deployment %s does not exist", name);
+    if (rc == 0)
+        rc = run2(s, "DELETE FROM scales WHERE deployment = ?1", name, NULL, 0, false, NULL, err);
+    exec(s, rc == 0 ? "COMMIT" : "ROLLBACK", NULL);
+    return rc;
+}
+
+int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *service,
+                       unsigned replicas, struct zl_err *err)
+{
+    return run2(s,
+                "INSERT INTO scales (deployment, service, replicas) VALUES (?1, ?2, ?3)"
+                " ON CONFLICT(deployment, service) DO UPDATE SET replicas = ?3",
+                deployment, service, replicas, true, NULL, err);
+}
+
+int zl_store_scale_get(struct zl_store *s, const char *deployment, const char *service,
+                       unsigned *replicas, struct zl_err *err)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT replicas FROM scales WHERE deployment = ? AND service = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return sql_err(s, err, "prepare");
+    sqlite3_bind_text(st, 1, deployment, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, service, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    if (r == SQLITE_ROW)
+        *replicas = (unsigned)sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return r == SQLITE_ROW ? 0 : -ZL_ENOTFOUND;
 }

@@ -61,4 +61,33 @@ int zl_store_in_use(struct zl_store *s, bool (*blob_cb)(void *ctx, const char *d
                     bool (*chain_cb)(void *ctx, const char *chain_id), void *ctx,
                     struct zl_err *err);
 
+/* ---------------- deployments ---------------- */
+
+struct zl_store_deployment {
+    char *name;
+    int64_t revision; /* 1, 2, ... one per apply */
+    char *spec;       /* the YAML as applied */
+    char *env_json;   /* values of $E: references, from the deploying client */
+    char *status;     /* "deploying", "running", "failed: ...", "stopped" */
+    int64_t created, updated;
+};
+void zl_store_deployment_fini(struct zl_store_deployment *d);
+
+/* Apply: a new revision of name (kept in the history) in one transaction. */
+int zl_store_deployment_put(struct zl_store *s, const char *name, const char *spec,
+                            const char *env_json, int64_t *revision, struct zl_err *err);
+int zl_store_deployment_get(struct zl_store *s, const char *name, struct zl_store_deployment *out,
+                            struct zl_err *err);
+int zl_store_deployment_list(struct zl_store *s, struct zl_store_deployment **out, size_t *n,
+                             struct zl_err *err);
+int zl_store_deployment_set_status(struct zl_store *s, const char *name, const char *status,
+                                   struct zl_err *err);
+/* Remove a deployment (its revision history stays). -ZL_ENOTFOUND when there is none. */
+int zl_store_deployment_remove(struct zl_store *s, const char *name, struct zl_err *err);
+/* Replica counts set by hand (zlayer scale); -ZL_ENOTFOUND when none was set. */
+int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *service,
+                       unsigned replicas, struct zl_err *err);
+int zl_store_scale_get(struct zl_store *s, const char *deployment, const char *service,
+                       unsigned *replicas, struct zl_err *err);
+
 #endif

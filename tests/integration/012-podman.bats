@@ -29,7 +29,9 @@ default_ulimits = ["nofile=$(ulimit -Hn):$(ulimit -Hn)", "nproc=4096:4096"]
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+tmp_dir = "$PM/tmp"
 CONF
+    mkdir -p "$PM/tmp"
     tar -C "$ROOTFS" -c . | podman import - localhost/zltest:latest >/dev/null
 }
 

@@ -112,6 +112,45 @@ static void test_images(void **state)
     free(path);
 }
 
+static void test_deployments(void **state)
+{
+    (void)state;
+    char *path = zl_xasprintf("%s/deploy.db", dir);
+    struct zl_store *s;
+    struct zl_err err;
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    int64_t rev = 0;
+    assert_int_equal(zl_store_deployment_put(s, "shop", "version: v1\n", NULL, &rev, &err), 0);
+    assert_int_equal(rev, 1);
+    assert_int_equal(
+        zl_store_deployment_put(s, "shop", "version: v1 # 2\n", "{\"A\":\"1\"}", &rev, &err), 0);
+    assert_int_equal(rev, 2);
+    struct zl_store_deployment d;
+    assert_int_equal(zl_store_deployment_get(s, "shop", &d, &err), 0);
+    assert_string_equal(d.spec, "version: v1 # 2\n");
+    assert_string_equal(d.env_json, "{\"A\":\"1\"}");
+    assert_string_equal(d.status, "deploying");
+    zl_store_deployment_fini(&d);
+    assert_int_equal(zl_store_deployment_set_status(s, "shop", "running", &err), 0);
+    unsigned n = 0;
+    assert_int_equal(zl_store_scale_get(s, "shop", "web", &n, &err), -ZL_ENOTFOUND);
+    assert_int_equal(zl_store_scale_set(s, "shop", "web", 5, &err), 0);
+    assert_int_equal(zl_store_scale_get(s, "shop", "web", &n, &err), 0);
+    assert_int_equal(n, 5);
+    struct zl_store_deployment *list;
+    size_t cnt;
+    assert_int_equal(zl_store_deployment_list(s, &list, &cnt, &err), 0);
+    assert_int_equal(cnt, 1);
+    assert_string_equal(list[0].status, "running");
+    zl_store_deployment_fini(&list[0]);
+    free(list);
+    assert_int_equal(zl_store_deployment_remove(s, "shop", &err), 0);
+    assert_int_equal(zl_store_deployment_remove(s, "shop", &err), -ZL_ENOTFOUND);
+    assert_int_equal(zl_store_scale_get(s, "shop", "web", &n, &err), -ZL_ENOTFOUND);
+    zl_store_close(s);
+    free(path);
+}
+
 static void test_bad_database(void **state)
 {
     (void)state;
@@ -130,6 +169,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_images),
+        cmocka_unit_test(test_deployments),
         cmocka_unit_test(test_bad_database),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* agent/daemon.c: `zlayer serve`: one libuv loop serving the API on a unix socket, and the
+ * reconciler running on the libuv thread pool, one pass at a time, every few seconds and
+ * whenever the API changes what is wanted. SIGTERM and SIGINT stop it; containers keep
+ * running and are adopted by the next daemon. */
+#include "agent/internal.h"
+#include "api/api.h"
+#include "http/http.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#define PERIOD_MS 2000
+
+struct daemon {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    uv_signal_t sigterm, sigint;
+    uv_work_t work;
+    bool busy, again, stopping;
+    struct zl_agent agent;
+    struct zl_api api;
+    struct zl_http_server *http;
+};
+
+static void start_pass(struct daemon *d);
+
+static void pass_work(uv_work_t *w)
+{
+    struct daemon *d = w->data;
+    zl_agent_reconcile(&d->agent);
+}
+
+static void pass_done(uv_work_t *w, int status)
+{
+    struct daemon *d = w->data;
+    (void)status;
+    d->busy = false;
+    if (d->stopping) {
+        uv_stop(&d->loop);
+        return;
+    }
+    if (d->again) {
+        d->again = false;
+        start_pass(d);
+    }
+}
+
+static void start_pass(struct daemon *d)
+{
+    if (d->stopping)
+        return;
+    if (d->busy) {
+        d->again = true;
+        return;
+    }
+    d->busy = true;
+    d->work.data = d;
+    uv_queue_work(&d->loop, &d->work, pass_work, pass_done);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    start_pass(t->data);
+}
+
+static void kick(void *arg)
+{
+    start_pass(arg);
+}
+
+static void on_signal(uv_signal_t *s, int sig)
+{
+    struct daemon *d = s->data;
+    (void)sig;
+    fprintf(stderr, "zlayer serve: stopping (containers keep running)\n");
+    d->stopping = true;
+    uv_timer_stop(&d->timer);
+    if (!d->busy)
+        uv_stop(&d->loop);
+}
+
+int zl_agent__open(struct zl_agent *a, const char *root, const char *runtime, struct zl_err *err)
+{
+    memset(a, 0, sizeof(*a));
+    a->root_dir = zl_xstrdup(root);
+    a->runtime_dir = zl_xstrdup(runtime);
+    a->containers_dir = zl_xasprintf("%s/containers", root);
+    a->volumes_dir = zl_xasprintf("%s/volumes", root);
+    a->rt_root = zl_xasprintf("%s/containers", runtime);
+    mkdir(root, 0700);
+    mkdir(runtime, 0700);
+    mkdir(a->containers_dir, 0700);
+    mkdir(a->volumes_dir, 0755);
+    int rc = zl_images_open(root, NULL, &a->im, err);
+    if (rc == 0) {
+        char *db = zl_xasprintf("%s/state.db", root);
+        rc = zl_store_open(db, &a->db, err);
+        free(db);
+    }
+    if (rc == 0) {
+        a->be = zl_runtime_backend_new(getenv("ZLAYER_RUNTIME_BACKEND"), a->rt_root, err);
+        rc = a->be ? 0 : -ZL_EINVAL;
+    }
+    return rc;
+}
+
+void zl_agent__close(struct zl_agent *a)
+{
+    zl_runtime_backend_free(a->be);
+    zl_store_close(a->db);
+    zl_images_close(a->im);
+    free(a->root_dir);
+    free(a->runtime_dir);
+    free(a->containers_dir);
+    free(a->volumes_dir);
+    free(a->rt_root);
+    free(a->restarts);
+}
+
+/* One daemon per runtime folder: a locked pid file. */
+static int pid_lock(const char *runtime, struct zl_err *err)
+{
+    char *path = zl_xasprintf("%s/zlayer.pid", runtime);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int rc = fd;
+    if (fd < 0)
+        rc = zl_err_sys(err, errno, "open %s", path);
+    else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        rc = zl_err_set(err, ZL_EINVAL, "another zlayer daemon is running (%s is locked)", path);
+    } else {
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (ftruncate(fd, 0) < 0 || write(fd, pid, (size_t)n) != n)
+            rc = zl_err_sys(err, errno, "write %s", path);
+    }
+    free(path);
+    return rc;
+}
+
+static void close_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
+                 struct zl_err *err)
+{
+    char *sock = zl_xasprintf("%s/zlayer.sock", o->runtime_dir);
+    char *db = zl_xasprintf("%s/state.db", o->root_dir);
+    int rc = zl_store_open(db, &d->api.db, err);
+    free(db);
+    d->api.rt_root = d->agent.rt_root;
+    d->api.containers_dir = d->agent.containers_dir;
+    d->api.root_dir = o->root_dir;
+    d->api.runtime_dir = o->runtime_dir;
+    d->api.socket_path = sock;
+    d->api.started = time(NULL);
+    d->api.kick = kick;
+    d->api.kick_arg = d;
+    if (rc == 0) {
+        d->http = zl_http_server_new(&d->loop, NULL, zl_api_handle, &d->api);
+        rc = zl_http_server_listen_unix(d->http, sock, 0600, err);
+    }
+    if (ready_fd >= 0) {
+        /* tell the parent of --daemon how it went, then detach from it */
+        dprintf(ready_fd, "%s", rc == 0 ? "ok" : err->msg);
+        close(ready_fd);
+    }
+    if (rc == 0) {
+        fprintf(stderr, "zlayer serve: listening on %s\n", sock);
+        uv_timer_init(&d->loop, &d->timer);
+        d->timer.data = d;
+        uv_timer_start(&d->timer, on_timer, 0, PERIOD_MS);
+        uv_signal_init(&d->loop, &d->sigterm);
+        uv_signal_init(&d->loop, &d->sigint);
+        d->sigterm.data = d->sigint.data = d;
+        uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+        uv_signal_start(&d->sigint, on_signal, SIGINT);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        uv_close((uv_handle_t *)&d->timer, close_cb);
+        uv_close((uv_handle_t *)&d->sigterm, close_cb);
+        uv_close((uv_handle_t *)&d->sigint, close_cb);
+    }
+    if (d->http)
+        zl_http_server_close(d->http, NULL, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT); /* let the closes finish */
+    unlink(sock);
+    zl_store_close(d->api.db);
+    free(sock);
+    return rc;
+}
+
+/* --daemon: the child serves; the parent returns once the socket is up (or failed). */
+static int detach(int *ready_fd, struct zl_err *err)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return zl_err_sys(err, errno, "pipe");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return zl_err_sys(err, errno, "fork");
+    if (pid > 0) {
+        close(p[1]);
+        char msg[1024];
+        ssize_t n = read(p[0], msg, sizeof(msg) - 1);
+        close(p[0]);
+        if (n > 0 && (n != 2 || strncmp(msg, "ok", 2) != 0)) {
+            msg[n] = '\0';
+            return zl_err_set(err, ZL_EINVAL, "%s", msg);
+        }
+        return n > 0 ? 1 : zl_err_set(err, ZL_EINVAL, "the daemon died while starting");
+    }
+    close(p[0]);
+    setsid();
+    *ready_fd = p[1];
+    return 0;
+}
+
+int zl_daemon_run(const struct zl_daemon_opts *o, struct zl_err *err)
+{
+    signal(SIGPIPE, SIG_IGN);
+    mkdir(o->root_dir, 0700);
+    mkdir(o->runtime_dir, 0700);
+    int ready = -1;
+    if (o->detach) {
+        int rc = detach(&ready, err);
+        if (rc != 0)
+            return rc > 0 ? 0 : rc;
+        /* the daemon's own output goes to a log file from here on */
+        char *log = zl_xasprintf("%s/daemon.log", o->runtime_dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && nul >= 0) {
+            dup2(nul, 0);
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        free(log);
+    }
+    int lock = pid_lock(o->runtime_dir, err);
+    if (lock < 0) {
+        if (ready >= 0) {
+            dprintf(ready, "%s", err->msg);
+            close(ready);
+        }
+        return lock;
+    }
+    struct daemon *d = zl_xcalloc(1, sizeof(*d));
+    uv_loop_init(&d->loop);
+    int rc = zl_agent__open(&d->agent, o->root_dir, o->runtime_dir, err);
+    if (rc < 0 && ready >= 0) {
+        dprintf(ready, "%s", err->msg);
+        close(ready);
+        ready = -1;
+    }
+    if (rc == 0)
+        rc = serve(d, o, ready, err);
+    zl_agent__close(&d->agent);
+    uv_loop_close(&d->loop);
+    free(d);
+    close(lock);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* agent/internal.h: what the agent's files share. */
+#ifndef ZL_AGENT_INTERNAL_H
+#define ZL_AGENT_INTERNAL_H
+
+#include "agent/agent.h"
+#include "image/image.h"
+#include "runtime/runtime.h"
+#include "store/store.h"
+
+struct zl_agent_restart {
+    char id[256];
+    unsigned restarts; /* crashes in a row */
+    int64_t next_ms;   /* monotonic time of the next attempt, 0: none planned */
+};
+
+/* The reconciler's world; used from one thread at a time (the work thread). */
+struct zl_agent {
+    char *root_dir, *runtime_dir;
+    char *containers_dir; /* ROOT/containers: bundles, upper layers, output logs */
+    char *volumes_dir;    /* ROOT/volumes */
+    char *rt_root;        /* RUNTIME/containers: the runtime's state */
+    struct zl_images *im;
+    struct zl_store *db;
+    struct zl_runtime_backend *be;
+    struct zl_agent_restart *restarts;
+    size_t nrestarts;
+    char last_error[1024];
+};
+
+int zl_agent__open(struct zl_agent *a, const char *root, const char *runtime, struct zl_err *err);
+void zl_agent__close(struct zl_agent *a);
+void zl_agent_reconcile(struct zl_agent *a);
+void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms);
+void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, size_t n,
+                                 unsigned grace_ms);
+/* A stable text of a typed value, for hashing. */
+void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b);
+
+#endif

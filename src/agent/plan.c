@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* agent/plan.c: the reconciler's decisions that need no system: replica counts, backoff. */
+#include "agent/internal.h"
+
+#include <string.h>
+
+uint64_t zl_agent_backoff_ms(unsigned restarts)
+{
+    if (restarts == 0)
+        return 0;
+    uint64_t ms = 1000;
+    for (unsigned i = 1; i < restarts && ms < 60000; i++)
+        ms *= 2;
+    return ms < 60000 ? ms : 60000;
+}
+
+unsigned zl_agent_desired_replicas(const struct zl_sval *svc, long scaled)
+{
+    const char *rtype = zl_sval_str(svc, "rtype", "service");
+    if (strcmp(rtype, "service") != 0)
+        return 0; /* jobs and crons run when triggered */
+    const struct zl_sval *groups = zl_sval_get(svc, "replica_groups");
+    if (groups && groups->n) {
+        uint64_t n = 0;
+        for (size_t i = 0; i < groups->n; i++)
+            n += zl_sval_uint(groups->items[i], "count", 0);
+        return scaled >= 0 ? (unsigned)scaled : (unsigned)n;
+    }
+    if (scaled >= 0)
+        return (unsigned)scaled;
+    const char *mode = zl_sval_str(svc, "scale.mode", "adaptive");
+    if (!strcmp(mode, "fixed"))
+        return (unsigned)zl_sval_uint(svc, "scale.replicas", 1);
+    if (!strcmp(mode, "adaptive"))
+        return (unsigned)zl_sval_uint(svc, "scale.min", 1);
+    return 1; /* manual: one until scaled by hand */
+}
+
+void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b)
+{
+    if (!v) {
+        zl_buf_puts(b, "~");
+        return;
+    }
+    switch (v->kind) {
+    case ZL_SV_BOOL:
+        zl_buf_puts(b, v->b ? "T" : "F");
+        break;
+    case ZL_SV_INT:
+        zl_buf_printf(b, "i%lld", (long long)v->i);
+        break;
+    case ZL_SV_UINT:
+    case ZL_SV_DURATION:
+    case ZL_SV_MEMSIZE:
+        zl_buf_printf(b, "u%llu", (unsigned long long)v->u);
+        break;
+    case ZL_SV_FLOAT:
+        zl_buf_printf(b, "f%.17g", v->f);
+        break;
+    case ZL_SV_LIST:
+    case ZL_SV_MAP:
+    case ZL_SV_OBJ:
+        zl_buf_putc(b, '{');
+        for (size_t i = 0; i < v->n; i++) {
+            if (v->keys)
+                zl_buf_printf(b, "%zu:%s=", strlen(v->keys[i]), v->keys[i]);
+            zl_agent__sval_text(v->items[i], b);
+            zl_buf_putc(b, ',');
+        }
+        zl_buf_putc(b, '}');
+        break;
+    default:
+        zl_buf_printf(b, "s%zu:%s", v->s ? strlen(v->s) : 0, v->s ? v->s : "");
+    }
+}

@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* api/api.c: routes and handlers of the REST API. Handlers run on the loop thread and only
+ * read files, the state database and the runtime's state: the reconciler does the work. */
+#include "api/api.h"
+#include "runtime/runtime.h"
+#include "spec/spec.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define API "/api/v1"
+
+static void reply_json(struct zl_http_req *r, int status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2));
+    zl_http_respond(r, status, "application/json", text, strlen(text));
+    free(text);
+    json_decref(j);
+}
+
+/* Path segments after a prefix: "/api/v1/deployments/x/services" -> ["x", "services"]. */
+static size_t segments(const char *path, const char *prefix, char seg[4][256])
+{
+    size_t n = strlen(prefix);
+    if (strncmp(path, prefix, n) != 0 || (path[n] && path[n] != '/'))
+        return (size_t)-1;
+    size_t k = 0;
+    for (const char *p = path + n; *p && k < 4;) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        size_t len = strcspn(p, "/");
+        snprintf(seg[k++], 256, "%.*s", (int)(len < 255 ? len : 255), p);
+        p += len;
+    }
+    return k;
+}
+
+/* ---------------- containers as the runtime sees them ---------------- */
+
+static json_t *containers(struct zl_api *a, const char *dep, const char *svc)
+{
+    json_t *out = json_array();
+    char *list = NULL;
+    struct zl_err err;
+    if (zl_runtime_list_json(a->rt_root, &list, &err) < 0)
+        return out;
+    json_t *arr = json_loads(list, 0, NULL);
+    free(list);
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *c = json_array_get(arr, i);
+        const char *id = json_string_value(json_object_get(c, "id"));
+        char *sj = NULL;
+        if (!id || zl_runtime_state_json(a->rt_root, id, &sj, &err) < 0)
+            continue;
+        json_t *st = json_loads(sj, 0, NULL), *ann = json_object_get(st, "annotations");
+        free(sj);
+        const char *d = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
+        const char *s = json_string_value(json_object_get(ann, "io.zlayer.service"));
+        if (d && s && (!dep || !strcmp(dep, d)) && (!svc || !strcmp(svc, s)))
+            json_array_append_new(
+                out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "id", id, "deployment", d,
+                               "service", s, "replica", json_object_get(ann, "io.zlayer.replica"),
+                               "status", json_object_get(st, "status"), "pid",
+                               json_object_get(st, "pid")));
+        json_decref(st);
+    }
+    json_decref(arr);
+    return out;
+}
+
+static unsigned count_running(json_t *cs)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < json_array_size(cs); i++)
+        n += !strcmp(json_string_value(json_object_get(json_array_get(cs, i), "status")), "running");
+    return n;
+}
+
+/* ---------------- deployments ---------------- */
+
+static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d)
+{
+    json_t *out = json_array();
+    struct zl_spec *spec = NULL;
+    struct zl_diags *diags = NULL;
+    if (zl_spec_load(d->name, d->spec, strlen(d->spec), NULL, &spec, &diags) == 0) {
+        const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
+        for (size_t i = 0; i < svcs->n; i++) {
+            json_t *cs = containers(a, d->name, svcs->keys[i]);
+            json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:i, s:o}", "name", svcs->keys[i],
+                                                 "image", zl_sval_str(svcs->items[i], "image.name", ""),
+                                                 "replicas_running", (int)count_running(cs),
+                                                 "replicas", (int)json_array_size(cs),
+                                                 "containers", cs));
+        }
+    }
+    zl_diags_free(diags);
+    zl_spec_free(spec);
+    return out;
+}
+
+static json_t *deployment_json(struct zl_api *a, const struct zl_store_deployment *d, bool full)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", d->name, "status", d->status,
+                          "revision", (json_int_t)d->revision, "created_at",
+                          (json_int_t)d->created, "updated_at", (json_int_t)d->updated);
+    if (full)
+        json_object_set_new(j, "services", services_of(a, d));
+    return j;
+}
+
+/* POST /api/v1/deployments: {"spec": YAML, "env": {...}} or the YAML itself. */
+static void deploy(struct zl_api *a, struct zl_http_req *r)
+{
+    const char *ct = zl_http_req_header(r, "content-type");
+    json_t *body = NULL, *env = NULL;
+    const char *yaml = r->body;
+    size_t len = r->body_len;
+    if (ct && strstr(ct, "json")) {
+        body = json_loadb(r->body, r->body_len, 0, NULL);
+        yaml = json_string_value(json_object_get(body, "spec"));
+        env = json_object_get(body, "env");
+        if (!yaml) {
+            json_decref(body);
+            zl_http_respond_error(r, 400, "bad_request", NULL,
+                                  "the body must be {\"spec\": \"<YAML>\", \"env\": {...}}");
+            return;
+        }
+        len = strlen(yaml);
+    }
+    struct zl_spec *spec = NULL;
+    struct zl_diags *d = NULL;
+    if (zl_spec_load("spec", yaml, len, NULL, &spec, &d) < 0) {
+        json_t *det = json_array();
+        for (size_t i = 0; i < zl_diags_count(d); i++) {
+            const struct zl_diag *g = zl_diags_get(d, i);
+            json_array_append_new(det, json_pack("{s:i, s:i, s:s, s:s, s:s?, s:s}", "line", g->line,
+                                                 "column", g->col, "path", g->path, "message",
+                                                 g->msg, "rule", g->rule, "level",
+                                                 g->level == ZL_DIAG_ERROR ? "error" : "warning"));
+        }
+        char *dj = json_dumps(det, JSON_COMPACT);
+        zl_http_respond_error(r, 400, "validation_error", dj, "Invalid spec: %zu error(s)",
+                              zl_diags_errors(d));
+        free(dj);
+        json_decref(det);
+    } else {
+        char *envtext = env ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        char *ytext = zl_xstrndup(yaml, len);
+        struct zl_err err;
+        int64_t rev = 0;
+        const char *name = zl_spec_deployment(spec);
+        if (zl_store_deployment_put(a->db, name, ytext, envtext, &rev, &err) < 0) {
+            zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        } else {
+            a->kick(a->kick_arg);
+            reply_json(r, 201, json_pack("{s:s, s:s, s:I}", "name", name, "status", "deploying",
+                                         "revision", (json_int_t)rev));
+        }
+        free(ytext);
+        free(envtext);
+    }
+    zl_diags_free(d);
+    zl_spec_free(spec);
+    json_decref(body);
+}
+
+/* ---------------- logs ---------------- */
+
+/* The last `lines` lines of every replica's output, each as "SERVICE-N | text". */
+static void logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc)
+{
+    char buf[32];
+    long lines = zl_http_req_query(r, "lines", buf, sizeof(buf)) ? strtol(buf, NULL, 10) : 100;
+    if (lines <= 0 || lines > 100000)
+        lines = 100;
+    json_t *cs = containers(a, dep, svc);
+    struct zl_buf out;
+    zl_buf_init(&out);
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(cs, i), "id"));
+        int rep = (int)json_integer_value(json_object_get(json_array_get(cs, i), "replica"));
+        char *path = zl_xasprintf("%s/%s/output.log", a->containers_dir, id), *text = NULL;
+        size_t len = 0;
+        struct zl_err err;
+        if (zl_read_file(path, 64u << 20, &text, &len, &err) == 0) {
+            /* count back `lines` newlines */
+            size_t start = len, seen = 0;
+            while (start > 0 && seen <= (size_t)lines)
+                if (text[--start] == '\n' && ++seen > (size_t)lines)
+                    start++;
+            char *save = NULL;
+            for (char *l = strtok_r(text + start, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                json_t *j = json_loads(l, 0, NULL);
+                const char *msg = json_string_value(json_object_get(j, "log"));
+                if (msg) {
+                    size_t ml = strlen(msg);
+                    zl_buf_printf(&out, "%s-%d | %.*s\n", svc, rep,
+                                  (int)(ml && msg[ml - 1] == '\n' ? ml - 1 : ml), msg);
+                }
+                json_decref(j);
+            }
+        }
+        free(text);
+        free(path);
+    }
+    zl_http_respond(r, 200, "text/plain; charset=utf-8", out.data ? out.data : "", out.len);
+    zl_buf_fini(&out);
+    json_decref(cs);
+}
+
+/* ---------------- routing ---------------- */
+
+static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256], size_t n)
+{
+    struct zl_err err;
+    struct zl_store_deployment d;
+    bool get = !strcmp(r->method, "GET");
+    if (n == 0 && get) {
+        struct zl_store_deployment *list = NULL;
+        size_t cnt = 0;
+        if (zl_store_deployment_list(a->db, &list, &cnt, &err) < 0)
+            return zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < cnt; i++) {
+            json_array_append_new(arr, deployment_json(a, &list[i], true));
+            zl_store_deployment_fini(&list[i]);
+        }
+        free(list);
+        return reply_json(r, 200, arr);
+    }
+    if (n == 0 && !strcmp(r->method, "POST"))
+        return deploy(a, r);
+    if (n == 0)
+        return zl_http_respond_error(r, 405, "bad_request", NULL, "use GET or POST");
+    if (zl_store_deployment_get(a->db, seg[0], &d, &err) < 0)
+        return zl_http_respond_error(r, 404, "not_found", NULL, "Deployment '%s' not found",
+                                     seg[0]);
+    if (n == 1 && get) {
+        reply_json(r, 200, deployment_json(a, &d, true));
+    } else if (n == 1 && !strcmp(r->method, "DELETE")) {
+        if (zl_store_deployment_remove(a->db, seg[0], &err) < 0) {
+            zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        } else {
+            a->kick(a->kick_arg);
+            zl_http_respond(r, 204, NULL, "", 0);
+        }
+    } else if (n == 2 && get && !strcmp(seg[1], "spec")) {
+        reply_json(r, 200, json_pack("{s:s, s:I, s:s}", "name", d.name, "revision",
+                                     (json_int_t)d.revision, "spec", d.spec));
+    } else if (n == 2 && get && !strcmp(seg[1], "services")) {
+        reply_json(r, 200, services_of(a, &d));
+    } else if (n == 4 && !strcmp(seg[1], "services") && get && !strcmp(seg[3], "logs")) {
+        logs(a, r, d.name, seg[2]);
+    } else if (n == 4 && !strcmp(seg[1], "services") && !strcmp(r->method, "POST") &&
+               !strcmp(seg[3], "scale")) {
+        json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
+        json_t *rep = json_object_get(b, "replicas");
+        if (!json_is_integer(rep) || json_integer_value(rep) < 0 || json_integer_value(rep) > 100)
+            zl_http_respond_error(r, 400, "bad_request", NULL, "replicas must be 0-100");
+        else if (zl_store_scale_set(a->db, d.name, seg[2], (unsigned)json_integer_value(rep),
+                                    &err) < 0)
+            zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        else {
+            a->kick(a->kick_arg);
+            reply_json(r, 200, json_pack("{s:s, s:s, s:O}", "deployment", d.name, "service",
+                                         seg[2], "replicas", rep));
+        }
+        json_decref(b);
+    } else {
+        zl_http_respond_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+    }
+    zl_store_deployment_fini(&d);
+}
+
+void zl_api_handle(void *ctx, struct zl_http_req *r)
+{
+    struct zl_api *a = ctx;
+    char seg[4][256];
+    size_t n;
+    if (!strcmp(r->path, "/health/live") || !strcmp(r->path, "/health/ready"))
+        return reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s}", "status", "ok", "version",
+                                            ZL_VERSION, "uptime_secs",
+                                            (json_int_t)(time(NULL) - a->started),
+                                            "runtime_name", "zlayer"));
+    if (!strcmp(r->path, API "/daemon/status"))
+        return reply_json(r, 200, json_pack("{s:i, s:s, s:s, s:s, s:s}", "pid", (int)getpid(),
+                                            "version", ZL_VERSION, "socket", a->socket_path,
+                                            "root_dir", a->root_dir, "runtime_dir",
+                                            a->runtime_dir));
+    if (!strcmp(r->path, API "/containers") && !strcmp(r->method, "GET"))
+        return reply_json(r, 200, containers(a, NULL, NULL));
+    if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)
+        return deployments(a, r, seg, n);
+    zl_http_respond_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
+}

@@ -1,0 +1,599 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* cli/cmd_daemon.c: serve, and the commands that talk to the daemon over its socket: up,
+ * deploy, down, ps, logs, scale, status. The daemon is started when its socket is absent. */
+#include "agent/agent.h"
+#include "cli/cli.h"
+#include "http/http.h"
+#include "spec/spec.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct dirs {
+    char *root, *runtime, *sock;
+};
+
+static void dirs_init(struct dirs *d)
+{
+    const char *r = getenv("ZLAYER_ROOT_DIR"), *t = getenv("ZLAYER_RUNTIME_DIR");
+    d->root = zl_xstrdup(r && *r ? r : "/var/lib/zlayer");
+    d->runtime = zl_xstrdup(t && *t ? t : "/run/zlayer");
+    d->sock = zl_xasprintf("%s/zlayer.sock", d->runtime);
+}
+
+static void dirs_fini(struct dirs *d)
+{
+    free(d->root);
+    free(d->runtime);
+    free(d->sock);
+}
+
+int zl_cli_cmd_serve(struct zl_cli *cli, int argc, char **argv)
+{
+    struct zl_daemon_opts o = {0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--daemon"))
+            o.detach = true;
+        else
+            return zl_cli_usage(cli, "serve", "unexpected argument '%s'", argv[i]);
+    }
+    struct dirs d;
+    dirs_init(&d);
+    o.root_dir = d.root;
+    o.runtime_dir = d.runtime;
+    struct zl_err err;
+    int rc = zl_daemon_run(&o, &err);
+    dirs_fini(&d);
+    return rc < 0 ? zl_cli_fail(cli, "%s", err.msg) : ZL_EXIT_OK;
+}
+
+/* ---------------- talking to the daemon ---------------- */
+
+static int call(const struct dirs *d, const char *method, const char *path, const char *body,
+                struct zl_http_response *out, struct zl_err *err)
+{
+    struct zl_http_target t = {.unix_path = d->sock, .timeout_ms = 60000};
+    return zl_http_request(&t, method, path, body ? "application/json" : NULL, body,
+                           body ? strlen(body) : 0, out, err);
+}
+
+static bool ready(const struct dirs *d)
+{
+    struct zl_http_response r = {0};
+    struct zl_err err;
+    struct zl_http_target t = {.unix_path = d->sock, .timeout_ms = 2000};
+    bool ok = zl_http_request(&t, "GET", "/health/ready", NULL, NULL, 0, &r, &err) == 0 &&
+              r.status == 200;
+    zl_http_response_fini(&r);
+    return ok;
+}
+
+/* Start `zlayer serve --daemon` when nothing answers on the socket. */
+static int ensure_daemon(struct zl_cli *cli, const struct dirs *d)
+{
+    if (ready(d))
+        return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/proc/self/exe", "zlayer", "serve", "--daemon", (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
+        return zl_cli_fail(cli, "could not start the zlayer daemon (see %s/daemon.log)",
+                           d->runtime);
+    for (int i = 0; i < 100 && !ready(d); i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return ready(d) ? 0 : zl_cli_fail(cli, "the zlayer daemon does not answer on %s", d->sock);
+}
+
+/* Print an API error body ({"error","message","details"}) as one line (+ diagnostics). */
+static int api_fail(struct zl_cli *cli, const struct zl_http_response *r)
+{
+    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
+    const char *msg = json_string_value(json_object_get(j, "message"));
+    json_t *det = json_object_get(j, "details");
+    for (size_t i = 0; json_is_array(det) && i < json_array_size(det); i++) {
+        json_t *g = json_array_get(det, i);
+        fprintf(stderr, "%lld:%lld: %s: %s\n", json_integer_value(json_object_get(g, "line")),
+                json_integer_value(json_object_get(g, "column")),
+                json_string_value(json_object_get(g, "path")),
+                json_string_value(json_object_get(g, "message")));
+    }
+    int rc = zl_cli_fail(cli, "the daemon answered %d: %s", r->status, msg ? msg : r->body);
+    json_decref(j);
+    return rc;
+}
+
+/* GET path and parse JSON; NULL after printing the error. */
+static json_t *get_json(struct zl_cli *cli, const struct dirs *d, const char *path)
+{
+    struct zl_http_response r = {0};
+    struct zl_err err;
+    json_t *j = NULL;
+    if (call(d, "GET", path, NULL, &r, &err) < 0)
+        zl_cli_fail(cli, "%s", err.msg);
+    else if (r.status != 200)
+        api_fail(cli, &r);
+    else
+        j = json_loads(r.body, 0, NULL);
+    zl_http_response_fini(&r);
+    return j;
+}
+
+/* ---------------- up / deploy ---------------- */
+
+/* Values of the $E: references of every service's env, from our environment. */
+static json_t *env_values(struct zl_cli *cli, const struct zl_spec *s, bool *ok)
+{
+    json_t *vals = json_object();
+    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(s), "services");
+    *ok = true;
+    for (size_t i = 0; i < svcs->n; i++) {
+        const struct zl_sval *env = zl_sval_get(svcs->items[i], "env");
+        for (size_t k = 0; env && k < env->n; k++) {
+            const char *v = env->items[k]->s;
+            if (!v || strncmp(v, "$E:", 3))
+                continue;
+            const char *val = getenv(v + 3);
+            if (!val) {
+                zl_cli_fail(cli, "services.%s.env.%s: environment variable '%s' is not set",
+                            svcs->keys[i], env->keys[k], v + 3);
+                *ok = false;
+            } else {
+                json_object_set_new(vals, v + 3, json_string(val));
+            }
+        }
+    }
+    return vals;
+}
+
+static char *find_spec(struct zl_cli *cli, const char *file)
+{
+    if (file)
+        return zl_xstrdup(file);
+    char *path = NULL;
+    struct zl_err err;
+    if (zl_spec_discover(".", &path, &err) < 0) {
+        zl_cli_fail(cli, "%s", err.msg);
+        return NULL;
+    }
+    return path;
+}
+
+/* Wait (bounded) until the deployment runs every replica, or fails. */
+static int wait_ready(struct zl_cli *cli, const struct dirs *d, const char *name, int secs)
+{
+    char *path = zl_xasprintf("/api/v1/deployments/%s", name);
+    char last[256] = "";
+    int rc = ZL_EXIT_FAIL;
+    for (int i = 0; i < secs * 4; i++) {
+        json_t *j = get_json(cli, d, path);
+        if (!j)
+            break;
+        const char *st = json_string_value(json_object_get(j, "status"));
+        unsigned run = 0, want = 0;
+        json_t *svcs = json_object_get(j, "services");
+        for (size_t k = 0; k < json_array_size(svcs); k++) {
+            run += (unsigned)json_integer_value(json_object_get(json_array_get(svcs, k), "replicas_running"));
+            want += (unsigned)json_integer_value(json_object_get(json_array_get(svcs, k), "replicas"));
+        }
+        char now[256];
+        snprintf(now, sizeof(now), "%s: %s (%u/%u replicas running)", name, st ? st : "?", run, want);
+        if (strcmp(now, last) && !cli->quiet)
+            fprintf(stderr, "%s\n", now);
+        snprintf(last, sizeof(last), "%s", now);
+        bool done = st && !strcmp(st, "running"), failed = st && !strncmp(st, "failed", 6);
+        json_decref(j);
+        if (done) {
+            rc = ZL_EXIT_OK;
+            break;
+        }
+        if (failed) {
+            rc = zl_cli_fail(cli, "%s", last);
+            break;
+        }
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc != ZL_EXIT_OK && !strstr(last, "failed"))
+        zl_cli_fail(cli, "%s: not ready after %d s", name, secs);
+    free(path);
+    return rc;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_int(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Foreground `up`: print the services' new output lines until Ctrl-C, then bring it down. */
+static int follow(struct zl_cli *cli, const struct dirs *d, const struct zl_spec *s)
+{
+    const char *name = zl_spec_deployment(s);
+    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(s), "services");
+    char **seen = zl_xcalloc(svcs->n, sizeof(char *));
+    signal(SIGINT, on_int);
+    signal(SIGTERM, on_int);
+    while (!interrupted) {
+        for (size_t i = 0; i < svcs->n && !interrupted; i++) {
+            char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/logs?lines=1000", name,
+                                      svcs->keys[i]);
+            struct zl_http_response r = {0};
+            struct zl_err err;
+            if (call(d, "GET", path, NULL, &r, &err) == 0 && r.status == 200) {
+                size_t old = seen[i] ? strlen(seen[i]) : 0;
+                const char *add = old && !strncmp(r.body, seen[i], old) ? r.body + old : r.body;
+                fputs(add, stdout);
+                fflush(stdout);
+                free(seen[i]);
+                seen[i] = zl_xstrdup(r.body);
+            }
+            zl_http_response_fini(&r);
+            free(path);
+        }
+        struct timespec ts = {0, 500 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    for (size_t i = 0; i < svcs->n; i++)
+        free(seen[i]);
+    free(seen);
+    fprintf(stderr, "\nstopping %s\n", name);
+    char *path = zl_xasprintf("/api/v1/deployments/%s", name);
+    struct zl_http_response r = {0};
+    struct zl_err err;
+    int rc = call(d, "DELETE", path, NULL, &r, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg) : 0;
+    zl_http_response_fini(&r);
+    free(path);
+    return rc;
+}
+
+int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
+{
+    bool up = !strcmp(argv[0], "up"), background = !up, when_ready = false;
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-b") || !strcmp(argv[i], "--background"))
+            background = true;
+        else if (!strcmp(argv[i], "-d") || !strcmp(argv[i], "--detach-when-ready") ||
+                 !strcmp(argv[i], "--wait"))
+            when_ready = true;
+        else if (argv[i][0] != '-' || !strcmp(argv[i], "-"))
+            file = argv[i];
+        else
+            return zl_cli_usage(cli, argv[0], "unexpected argument '%s'", argv[i]);
+    }
+    char *path = find_spec(cli, file);
+    if (!path)
+        return ZL_EXIT_FAIL;
+    char *buf = NULL;
+    size_t len = 0;
+    struct zl_err err;
+    struct zl_spec *s = NULL;
+    struct zl_diags *diags = NULL;
+    int rc = zl_read_file(path, 16u << 20, &buf, &len, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg)
+                                                                   : 0;
+    if (rc == 0 && zl_spec_load(path, buf, len, NULL, &s, &diags) < 0) {
+        zl_diags_print(diags, path, stderr, cli->color_err);
+        rc = zl_cli_fail(cli, "%s: invalid; nothing was deployed", path);
+    }
+    zl_diags_free(diags);
+    bool ok = true;
+    json_t *env = rc == 0 ? env_values(cli, s, &ok) : NULL;
+    struct dirs d;
+    dirs_init(&d);
+    if (rc == 0 && !ok)
+        rc = ZL_EXIT_FAIL;
+    if (rc == 0)
+        rc = ensure_daemon(cli, &d);
+    if (rc == 0) {
+        json_t *body = json_pack("{s:s#, s:O}", "spec", buf, len, "env", env);
+        char *text = json_dumps(body, JSON_COMPACT);
+        struct zl_http_response r = {0};
+        if (call(&d, "POST", "/api/v1/deployments", text, &r, &err) < 0)
+            rc = zl_cli_fail(cli, "%s", err.msg);
+        else if (r.status != 201)
+            rc = api_fail(cli, &r);
+        else if (!cli->quiet)
+            fprintf(stderr, "deploying %s\n", zl_spec_deployment(s));
+        zl_http_response_fini(&r);
+        free(text);
+        json_decref(body);
+    }
+    if (rc == 0 && (when_ready || !background))
+        rc = wait_ready(cli, &d, zl_spec_deployment(s), 120);
+    if (rc == 0 && up && !background && !when_ready)
+        rc = follow(cli, &d, s);
+    json_decref(env);
+    zl_spec_free(s);
+    dirs_fini(&d);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+/* ---------------- down, ps, logs, scale, status ---------------- */
+
+/* The deployment named on the command line, else the one of the spec found here. */
+static char *deployment_name(struct zl_cli *cli, const char *given)
+{
+    if (given)
+        return zl_xstrdup(given);
+    char *path = find_spec(cli, NULL), *buf = NULL, *name = NULL;
+    size_t len;
+    struct zl_err err;
+    struct zl_spec *s = NULL;
+    struct zl_diags *diags = NULL;
+    if (path && zl_read_file(path, 16u << 20, &buf, &len, &err) == 0 &&
+        zl_spec_load(path, buf, len, NULL, &s, &diags) == 0)
+        name = zl_xstrdup(zl_spec_deployment(s));
+    else if (path)
+        zl_cli_fail(cli, "%s: cannot read the deployment name (give it as an argument)", path);
+    zl_diags_free(diags);
+    zl_spec_free(s);
+    free(buf);
+    free(path);
+    return name;
+}
+
+int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv)
+{
+    if (argc > 2)
+        return zl_cli_usage(cli, "down", "give at most one deployment");
+    char *name = deployment_name(cli, argc > 1 ? argv[1] : NULL);
+    if (!name)
+        return ZL_EXIT_FAIL;
+    struct dirs d;
+    dirs_init(&d);
+    struct zl_http_response r = {0};
+    struct zl_err err;
+    char *path = zl_xasprintf("/api/v1/deployments/%s", name);
+    int rc = ready(&d) ? 0 : zl_cli_fail(cli, "the zlayer daemon is not running");
+    if (rc == 0 && call(&d, "DELETE", path, NULL, &r, &err) < 0)
+        rc = zl_cli_fail(cli, "%s", err.msg);
+    else if (rc == 0 && r.status != 204)
+        rc = api_fail(cli, &r);
+    zl_http_response_fini(&r);
+    /* wait (bounded) until its containers are gone */
+    for (int i = 0; rc == 0 && i < 240; i++) {
+        json_t *cs = get_json(cli, &d, "/api/v1/containers");
+        size_t left = 0;
+        for (size_t k = 0; k < json_array_size(cs); k++)
+            left += !strcmp(json_string_value(json_object_get(json_array_get(cs, k), "deployment")), name);
+        json_decref(cs);
+        if (left == 0)
+            break;
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (rc == 0 && !cli->quiet)
+        printf("removed %s\n", name);
+    free(path);
+    free(name);
+    dirs_fini(&d);
+    return rc;
+}
+
+int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
+{
+    bool show_containers = false;
+    enum zl_cli_format fmt = ZL_FMT_TABLE;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--containers"))
+            show_containers = true;
+        else if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--format")) && i + 1 < argc) {
+            if (zl_cli_parse_format(argv[++i], 7, &fmt) < 0)
+                return zl_cli_usage(cli, "ps", "unknown format '%s'", argv[i]);
+        } else
+            return zl_cli_usage(cli, "ps", "unexpected argument '%s'", argv[i]);
+    }
+    struct dirs d;
+    dirs_init(&d);
+    if (!ready(&d)) {
+        dirs_fini(&d);
+        return zl_cli_fail(cli, "the zlayer daemon is not running (zlayer up starts it)");
+    }
+    json_t *j = get_json(cli, &d, show_containers ? "/api/v1/containers" : "/api/v1/deployments");
+    dirs_fini(&d);
+    if (!j)
+        return ZL_EXIT_FAIL;
+    if (fmt != ZL_FMT_TABLE) {
+        char *text = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", text);
+        free(text);
+    } else if (show_containers) {
+        printf("%-40s %-20s %-20s %-8s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "PID", "STATUS");
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *c = json_array_get(j, i);
+            printf("%-40s %-20s %-20s %-8lld %s\n", json_string_value(json_object_get(c, "id")),
+                   json_string_value(json_object_get(c, "deployment")),
+                   json_string_value(json_object_get(c, "service")),
+                   json_integer_value(json_object_get(c, "pid")),
+                   json_string_value(json_object_get(c, "status")));
+        }
+    } else {
+        printf("%-24s %-20s %-12s %s\n", "DEPLOYMENT", "SERVICE", "REPLICAS", "STATUS");
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *dep = json_array_get(j, i), *svcs = json_object_get(dep, "services");
+            for (size_t k = 0; k < json_array_size(svcs); k++) {
+                json_t *s = json_array_get(svcs, k);
+                char reps[32];
+                snprintf(reps, sizeof(reps), "%lld/%lld",
+                         json_integer_value(json_object_get(s, "replicas_running")),
+                         json_integer_value(json_object_get(s, "replicas")));
+                printf("%-24s %-20s %-12s %s\n", json_string_value(json_object_get(dep, "name")),
+                       json_string_value(json_object_get(s, "name")), reps,
+                       json_string_value(json_object_get(dep, "status")));
+            }
+        }
+    }
+    json_decref(j);
+    return ZL_EXIT_OK;
+}
+
+/* The deployment holding service (when -d is not given): the only one that has it. */
+static char *owner_of(struct zl_cli *cli, const struct dirs *d, const char *service)
+{
+    json_t *j = get_json(cli, d, "/api/v1/deployments");
+    char *found = NULL;
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *dep = json_array_get(j, i), *svcs = json_object_get(dep, "services");
+        for (size_t k = 0; k < json_array_size(svcs); k++)
+            if (!strcmp(json_string_value(json_object_get(json_array_get(svcs, k), "name")), service)) {
+                if (!found)
+                    found = zl_xstrdup(json_string_value(json_object_get(dep, "name")));
+                n++;
+            }
+    }
+    json_decref(j);
+    if (n != 1) {
+        zl_cli_fail(cli, n ? "service %s is in several deployments: give -d DEPLOYMENT"
+                           : "no deployment has a service %s", service);
+        free(found);
+        return NULL;
+    }
+    return found;
+}
+
+int zl_cli_cmd_logs(struct zl_cli *cli, int argc, char **argv)
+{
+    const char *dep = NULL, *svc = NULL;
+    long tail = 100;
+    bool fol = false;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--deployment")) && i + 1 < argc)
+            dep = argv[++i];
+        else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--tail")) && i + 1 < argc)
+            tail = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            fol = true;
+        else if (argv[i][0] != '-' && !svc)
+            svc = argv[i];
+        else
+            return zl_cli_usage(cli, "logs", "unexpected argument '%s'", argv[i]);
+    }
+    if (!svc)
+        return zl_cli_usage(cli, "logs", "logs needs a SERVICE");
+    struct dirs d;
+    dirs_init(&d);
+    char *owner = dep ? zl_xstrdup(dep) : ready(&d) ? owner_of(cli, &d, svc) : NULL;
+    int rc = owner ? 0 : ZL_EXIT_FAIL;
+    if (!owner && !dep && !ready(&d))
+        rc = zl_cli_fail(cli, "the zlayer daemon is not running");
+    char *prev = NULL;
+    for (int round = 0; rc == 0; round++) {
+        /* round 0 prints the tail; later rounds print what follows the text seen before */
+        char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/logs?lines=%ld", owner, svc,
+                                  round ? 1000000 : tail);
+        struct zl_http_response r = {0};
+        struct zl_err err;
+        if (call(&d, "GET", path, NULL, &r, &err) < 0)
+            rc = zl_cli_fail(cli, "%s", err.msg);
+        else if (r.status != 200)
+            rc = api_fail(cli, &r);
+        else if (round == 0)
+            fputs(r.body, stdout);
+        else if (round > 1) {
+            size_t old = strlen(prev);
+            fputs(old <= r.len && !memcmp(r.body, prev, old) ? r.body + old : r.body, stdout);
+        }
+        fflush(stdout);
+        if (rc == 0 && round > 0) {
+            free(prev);
+            prev = zl_xstrdup(r.body);
+        }
+        zl_http_response_fini(&r);
+        free(path);
+        if (!fol)
+            break;
+        if (round > 0) {
+            struct timespec ts = {0, 500 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    free(prev);
+    free(owner);
+    dirs_fini(&d);
+    return rc;
+}
+
+int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv)
+{
+    const char *dep = NULL, *svc = NULL, *num = NULL;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--deployment")) && i + 1 < argc)
+            dep = argv[++i];
+        else if (!svc)
+            svc = argv[i];
+        else if (!num)
+            num = argv[i];
+        else
+            return zl_cli_usage(cli, "scale", "unexpected argument '%s'", argv[i]);
+    }
+    char *end = NULL;
+    long n = num ? strtol(num, &end, 10) : -1;
+    if (!svc || !num || *end || n < 0 || n > 100)
+        return zl_cli_usage(cli, "scale", "scale needs SERVICE and a count 0-100");
+    struct dirs d;
+    dirs_init(&d);
+    char *owner = dep ? zl_xstrdup(dep) : ready(&d) ? owner_of(cli, &d, svc) : NULL;
+    int rc = owner ? 0 : zl_cli_fail(cli, "cannot find the deployment of %s", svc);
+    if (rc == 0) {
+        char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/scale", owner, svc);
+        char body[64];
+        snprintf(body, sizeof(body), "{\"replicas\": %ld}", n);
+        struct zl_http_response r = {0};
+        struct zl_err err;
+        if (call(&d, "POST", path, body, &r, &err) < 0)
+            rc = zl_cli_fail(cli, "%s", err.msg);
+        else if (r.status != 200)
+            rc = api_fail(cli, &r);
+        else if (!cli->quiet)
+            printf("%s/%s scaled to %ld\n", owner, svc, n);
+        zl_http_response_fini(&r);
+        free(path);
+    }
+    free(owner);
+    dirs_fini(&d);
+    return rc;
+}
+
+int zl_cli_cmd_status(struct zl_cli *cli, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1)
+        return zl_cli_usage(cli, "status", "status takes no arguments");
+    struct dirs d;
+    dirs_init(&d);
+    int rc = ZL_EXIT_OK;
+    if (!ready(&d)) {
+        printf("zlayer daemon: not running (socket %s)\n", d.sock);
+        rc = ZL_EXIT_FAIL;
+    } else {
+        json_t *j = get_json(cli, &d, "/api/v1/daemon/status");
+        json_t *deps = get_json(cli, &d, "/api/v1/deployments");
+        printf("zlayer daemon: running, pid %lld, version %s\nsocket: %s\ndata: %s\n"
+               "deployments: %zu\n",
+               json_integer_value(json_object_get(j, "pid")),
+               json_string_value(json_object_get(j, "version")), d.sock, d.root,
+               json_array_size(deps));
+        json_decref(j);
+        json_decref(deps);
+    }
+    dirs_fini(&d);
+    return rc;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* http: one HTTP/1.1 engine on libuv (http_parser) for the API and, later, the proxy; and a
+ * small blocking client for the CLI. */
+#ifndef ZL_HTTP_H
+#define ZL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "util/util.h"
+
+/* ======================= server (server.c) ======================= */
+
+struct zl_http_server;
+struct zl_http_conn;
+
+struct zl_http_limits {
+    size_t max_header_bytes; /* all request headers together (default 64 KiB) */
+    size_t max_body_bytes;   /* a request body (default 16 MiB); larger gets 413 */
+    unsigned idle_ms;        /* keep-alive connection idle time before closing (default 60 s) */
+    unsigned header_ms;      /* time to receive a full request head (default 10 s) */
+    unsigned max_conns;      /* concurrent connections (default 1024); more are refused */
+};
+
+/* One request. Valid from the handler call until the response is complete (zl_http_respond*
+ * or zl_http_stream_end) or the connection closes (see zl_http_req_on_close). */
+struct zl_http_req {
+    const char *method; /* "GET", "POST", ... */
+    const char *path;   /* the URL path, percent-decoded, without the query */
+    const char *query;  /* the raw query string without '?', or "" */
+    size_t nheaders;
+    const char **hnames; /* lower-case */
+    const char **hvalues;
+    const char *body; /* NUL-terminated for convenience */
+    size_t body_len;
+    bool from_unix; /* arrived over a unix socket */
+    void *user;     /* free for the handler */
+    struct zl_http_conn *conn;
+};
+
+/* The handler runs on the loop thread and must not block. It responds now or later. */
+typedef void (*zl_http_handler)(void *ctx, struct zl_http_req *req);
+
+/* limits may be NULL (defaults). The server lives on loop; caller frees with
+ * zl_http_server_close. */
+struct zl_http_server *zl_http_server_new(uv_loop_t *loop, const struct zl_http_limits *limits,
+                                          zl_http_handler handler, void *ctx);
+/* Listen on a unix socket (an existing stale socket file is replaced) with mode. */
+int zl_http_server_listen_unix(struct zl_http_server *s, const char *path, mode_t mode,
+                               struct zl_err *err);
+/* Listen on TCP, e.g. ("127.0.0.1", 3669). */
+int zl_http_server_listen_tcp(struct zl_http_server *s, const char *addr, int port,
+                              struct zl_err *err);
+/* Stop listening, close every connection (open streams are told through their close
+ * callbacks), then call done (may be NULL) and free the server. */
+void zl_http_server_close(struct zl_http_server *s, void (*done)(void *arg), void *arg);
+
+const char *zl_http_req_header(const struct zl_http_req *r, const char *lower_name);
+/* The percent-decoded value of key in the query; false when absent. */
+bool zl_http_req_query(const struct zl_http_req *r, const char *key, char *buf, size_t cap);
+
+/* Respond in one go (Content-Length). content_type NULL = "application/json". */
+void zl_http_respond(struct zl_http_req *r, int status, const char *content_type,
+                     const char *body, size_t len);
+/* {"error": kind, "message": ..., "details": details_json or omitted} with status. */
+void zl_http_respond_error(struct zl_http_req *r, int status, const char *kind,
+                           const char *details_json, const char *fmt, ...) ZL_PRINTF(5, 6);
+
+/* Streaming responses (Transfer-Encoding: chunked): begin once, write any number of times,
+ * end once. write returns -1 once the peer is gone. Output is buffered with a bound (a slow
+ * reader makes writes fail rather than grow memory without limit). */
+void zl_http_stream_begin(struct zl_http_req *r, int status, const char *content_type);
+int zl_http_stream_write(struct zl_http_req *r, const char *data, size_t len);
+void zl_http_stream_end(struct zl_http_req *r);
+/* Called once when the connection of a request still being answered closes (peer went away
+ * or the server closes); the request must not be used afterwards. */
+void zl_http_req_on_close(struct zl_http_req *r, void (*cb)(void *arg), void *arg);
+
+/* ======================= blocking client (client.c) ======================= */
+
+struct zl_http_response {
+    int status;
+    char *content_type;
+    char *body; /* NUL-terminated */
+    size_t len;
+};
+void zl_http_response_fini(struct zl_http_response *r);
+
+/* Where to reach a server: a unix socket path, or host + port. */
+struct zl_http_target {
+    const char *unix_path; /* or NULL */
+    const char *host;
+    int port;
+    const char *bearer; /* Authorization: Bearer ..., or NULL */
+    int timeout_ms;     /* 0: 30 s; applies to connecting and to each read */
+};
+
+/* One request; reads the whole response (chunked or Content-Length). */
+int zl_http_request(const struct zl_http_target *t, const char *method, const char *path,
+                    const char *content_type, const char *body, size_t len,
+                    struct zl_http_response *out, struct zl_err *err);
+/* The same, handing the body to on_data as it arrives (chunked streams: logs, events);
+ * on_data returns false to stop. status receives the HTTP status. With timeout_ms 0 a
+ * stream waits for data without limit. */
+int zl_http_request_stream(const struct zl_http_target *t, const char *method, const char *path,
+                           const char *content_type, const char *body, size_t len,
+                           bool (*on_data)(void *ctx, const char *p, size_t n), void *ctx,
+                           int *status, struct zl_err *err);
+
+#endif

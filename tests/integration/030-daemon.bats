@@ -1,0 +1,213 @@
+#!/usr/bin/env bats
+# The daemon end to end: zlayer up starts it, replicas run from a registry image, crash and
+# come back, scale, are replaced on a new revision, survive a daemon restart, and go on down.
+
+load helpers_runtime
+
+setup_file() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    command -v docker-registry >/dev/null && command -v umoci >/dev/null &&
+        command -v skopeo >/dev/null || return 0
+    export W="$BATS_FILE_TMPDIR"
+    export ROOTFS="$W/rootfs"
+    make_rootfs "$ROOTFS"
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$W/reg.yml" <<CONF
+version: 0.1
+storage: {filesystem: {rootdirectory: $W/registry}}
+http: {addr: 127.0.0.1:$port}
+log: {level: error}
+CONF
+    docker-registry serve "$W/reg.yml" >"$W/reg.log" 2>&1 &
+    echo $! >"$W/reg.pid"
+    local i
+    for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+    umoci init --layout "$W/oci"
+    umoci new --image "$W/oci:app"
+    umoci unpack --image "$W/oci:app" "$W/b" >/dev/null
+    cp -a "$ROOTFS/." "$W/b/rootfs/"
+    umoci repack --image "$W/oci:app" "$W/b"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:app" "docker://127.0.0.1:$port/test/app:1"
+    export IMG="127.0.0.1:$port/test/app:1"
+}
+
+teardown_file() {
+    [ -f "${W:-}/reg.pid" ] && kill "$(cat "$W/reg.pid")" 2>/dev/null
+    return 0
+}
+
+setup() {
+    [ "$(id -u)" -eq 0 ] || skip "daemon tests need root"
+    [ -n "${IMG:-}" ] || skip "docker-registry, umoci or skopeo is missing"
+    export ZLAYER_ROOT_DIR="$BATS_TEST_TMPDIR/root" ZLAYER_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+    local d
+    for d in $("$ZLAYER" ps -f json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
+        timeout 60 "$ZLAYER" down "$d" >/dev/null 2>&1
+    done
+    [ -f "$ZLAYER_RUNTIME_DIR/zlayer.pid" ] && kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")" 2>/dev/null
+    local i
+    for i in $(seq 50); do [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ] || break; sleep 0.1; done
+    # nothing may be left: containers, mounts, cgroups
+    local left=""
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers" 2>/dev/null)" ] || left="$left containers"
+    grep -q "$BATS_TEST_TMPDIR" /proc/self/mountinfo && left="$left mounts"
+    [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
+}
+
+# spec NAME [EXTRA]: a deployment with a web service (replicas given) and a worker.
+spec() {
+    cat >"$BATS_TEST_TMPDIR/${1}.zlayer.yml" <<YAML
+version: v1
+deployment: $1
+services:
+  web:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo web \$(hostname) \$GREETING; exec /bin/testinit pause"]}
+    env: {GREETING: "\$E:GREETING"}
+    scale: {mode: fixed, replicas: ${2:-2}}
+    stop_grace_period: 2s
+  worker:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo worker up; exec /bin/testinit pause"]}
+    scale: {mode: fixed, replicas: 1}
+YAML
+}
+
+pid_of() {
+    "$ZLAYER" ps -c -f json | jq -r ".[] | select(.id == \"$1\") | .pid"
+}
+
+# wait_for CMD...: until CMD succeeds, at most 30 s
+wait_for() {
+    local i
+    for i in $(seq 120); do "$@" && return 0; sleep 0.25; done
+    "$@"
+}
+
+running() {
+    [ "$("$ZLAYER" ps -c -f json | jq "[.[] | select(.service == \"$1\" and .status == \"running\")] | length")" = "$2" ]
+}
+
+@test "up -d: the daemon starts, every replica runs, logs and \$E: values arrive" {
+    spec shop
+    GREETING=hello run --separate-stderr timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    run "$ZLAYER" ps
+    assert_success
+    assert_line --regexp '^shop +web +2/2 +running'
+    assert_line --regexp '^shop +worker +1/1 +running'
+    wait_for running web 2
+    run "$ZLAYER" logs web
+    assert_line "web-0 | web web-0 hello"
+    assert_line "web-1 | web web-1 hello"
+    run "$ZLAYER" status
+    assert_success
+    assert_output --partial "deployments: 1"
+}
+
+@test "a replica killed with SIGKILL comes back; scale 1 -> 5 -> 2" {
+    spec shop 1
+    GREETING=x run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    local old
+    old=$(pid_of shop-web-0)
+    kill -9 "$old"
+    wait_for eval '[ -n "$(pid_of shop-web-0)" ] && [ "$(pid_of shop-web-0)" != "$old" ] && running web 1'
+    run "$ZLAYER" scale web 5
+    assert_success
+    wait_for running web 5
+    run "$ZLAYER" scale web 2
+    assert_success
+    wait_for running web 2
+    wait_for eval '[ "$("$ZLAYER" ps -c -f json | jq "[.[] | select(.service == \"web\")] | length")" = 2 ]'
+}
+
+@test "a changed deployment replaces its replicas; the daemon's restart adopts them" {
+    spec shop 1
+    GREETING=one run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    local first
+    first=$(pid_of shop-web-0)
+    GREETING=two run timeout 120 "$ZLAYER" deploy --wait shop.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(pid_of shop-web-0)" != "$first" ] && running web 1'
+    wait_for eval '"$ZLAYER" logs web | grep -q "web web-0 two"'
+    # SIGKILL the daemon: the containers stay, the next daemon adopts them untouched
+    local before
+    before=$("$ZLAYER" ps -c -f json | jq -c '[.[] | .id + ":" + (.pid | tostring)] | sort')
+    kill -9 "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")"
+    sleep 0.5
+    run "$ZLAYER" status
+    assert_failure
+    GREETING=two run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    sleep 3
+    [ "$("$ZLAYER" ps -c -f json | jq -c '[.[] | .id + ":" + (.pid | tostring)] | sort')" = "$before" ]
+}
+
+@test "a bad spec is refused with its diagnostics and changes nothing" {
+    spec shop 1
+    GREETING=x run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    sed -i 's/replicas: 1}/replicas: 1, bogus: 2}/' shop.zlayer.yml
+    GREETING=x run --separate-stderr timeout 60 "$ZLAYER" deploy shop.zlayer.yml
+    assert_failure
+    [[ "$stderr" == *"bogus"* ]]
+    # the same through the API directly: 400 with every diagnostic
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" -H 'Content-Type: application/json' \
+        -d '{"spec": "version: v2\ndeployment: x\n"}' http://zlayer/api/v1/deployments
+    [ "$(echo "$output" | jq -r .error)" = validation_error ]
+    [ "$(echo "$output" | jq '.details | length')" -ge 2 ]
+    run "$ZLAYER" ps -f json
+    [ "$(echo "$output" | jq length)" = 1 ]
+    [ "$(echo "$output" | jq -r '.[0].revision')" = 1 ]
+}
+
+@test "a named volume's data survives a redeploy" {
+    cat >vol.zlayer.yml <<YAML
+version: v1
+deployment: vols
+services:
+  db:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "cat /data/file 2>/dev/null; echo \$(cat /data/count 2>/dev/null)x > /data/count; cat /data/count; exec /bin/testinit pause"]}
+    scale: {mode: fixed, replicas: 1}
+    storage: [{type: named, name: dbdata, target: /data}]
+    env: {REV: "1"}
+YAML
+    run timeout 120 "$ZLAYER" up -d vol.zlayer.yml
+    assert_success
+    sed -i 's/REV: "1"/REV: "2"/' vol.zlayer.yml
+    run timeout 120 "$ZLAYER" deploy --wait vol.zlayer.yml
+    assert_success
+    wait_for eval '"$ZLAYER" logs db | grep -q "^db-0 | xx$"'
+    [ -f "$ZLAYER_ROOT_DIR/volumes/vols-dbdata/count" ]
+}
+
+@test "up in the foreground prints the output and Ctrl-C brings the deployment down" {
+    spec fgd 1
+    # a background job of a script ignores SIGINT unless told otherwise: trap resets it
+    (trap - INT; GREETING=fg exec "$ZLAYER" up fgd.zlayer.yml >fg.out 2>fg.err) &
+    local up=$!
+    wait_for grep -q "web web-0 fg" fg.out || { cat fg.out fg.err >&2; false; }
+    kill -INT "$up"
+    wait "$up" || true
+    wait_for eval '[ "$("$ZLAYER" ps -f json | jq length)" = 0 ]'
+    wait_for eval '[ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]'
+}
+
+@test "down removes the containers and their mounts" {
+    spec shop 2
+    GREETING=x run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    run timeout 60 "$ZLAYER" down shop
+    assert_success
+    [ "$("$ZLAYER" ps -c -f json | jq length)" = 0 ]
+    [ -z "$(ls "$ZLAYER_ROOT_DIR/containers")" ]
+    ! grep -q "$BATS_TEST_TMPDIR/root/containers" /proc/self/mountinfo
+}

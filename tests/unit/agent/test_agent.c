@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The agent's pure parts: backoff, replica counts, and config.json made from a spec. */
+#include "../helpers.h"
+
+#include <jansson.h>
+
+#include "agent/agent.h"
+
+static void test_backoff(void **state)
+{
+    (void)state;
+    assert_int_equal(zl_agent_backoff_ms(0), 0);
+    assert_int_equal(zl_agent_backoff_ms(1), 1000);
+    assert_int_equal(zl_agent_backoff_ms(2), 2000);
+    assert_int_equal(zl_agent_backoff_ms(6), 32000);
+    assert_int_equal(zl_agent_backoff_ms(7), 60000);
+    assert_int_equal(zl_agent_backoff_ms(1000), 60000);
+}
+
+static const struct zl_sval *svc_of(struct zl_spec *s, const char *name)
+{
+    return zl_sval_get(zl_sval_get(zl_spec_root(s), "services"), name);
+}
+
+static struct zl_spec *load_ok(const char *text)
+{
+    struct zl_diags *d = NULL;
+    struct zl_spec *s = load_text(text, false, &d);
+    if (!s)
+        print_diags(d);
+    assert_non_null(s);
+    zl_diags_free(d);
+    return s;
+}
+
+static void test_desired(void **state)
+{
+    (void)state;
+    struct zl_spec *s = load_ok("version: v1\ndeployment: demo\nservices:\n"
+                                "  a: {image: {name: x}, scale: {mode: fixed, replicas: 3}}\n"
+                                "  b: {image: {name: x}}\n"
+                                "  c: {image: {name: x}, scale: {mode: manual}}\n"
+                                "  d: {image: {name: x}, rtype: job}\n"
+                                "  e: {image: {name: x}, replica_groups: [{role: p, count: 1},"
+                                " {role: r, count: 2}]}\n");
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "a"), -1), 3);
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "a"), 5), 5);
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "b"), -1), 1); /* adaptive min */
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "c"), -1), 1);
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "c"), 0), 0);
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "d"), -1), 0);
+    assert_int_equal(zl_agent_desired_replicas(svc_of(s, "e"), -1), 3);
+    zl_spec_free(s);
+}
+
+static void test_oci_config(void **state)
+{
+    (void)state;
+    struct zl_spec *s = load_ok(
+        "version: v1\ndeployment: demo\nservices:\n"
+        "  web:\n"
+        "    image: {name: x}\n"
+        "    command: {args: [serve, --port, \"80\"], workdir: /srv}\n"
+        "    env: {A: one, TOKEN: $E:MY_TOKEN}\n"
+        "    user: \"1000:1000\"\n"
+        "    resources: {cpu: 0.5, memory: 64Mi, pids_limit: 50}\n"
+        "    capabilities: [NET_ADMIN]\n"
+        "    cap_drop: [NET_RAW]\n"
+        "    read_only_root_fs: true\n"
+        "    security_opt: [no-new-privileges:true]\n"
+        "    ulimits: {nofile: {soft: 100, hard: 200}}\n"
+        "    storage:\n"
+        "      - {type: tmpfs, target: /cache, size: 1Mi, mode: 0o1777}\n"
+        "      - {type: bind, source: /etc, target: /host-etc, readonly: true}\n");
+    struct zl_replica_ref r = {"demo", "web", 2, "demo-web-2", "/tmp/zl-test-nonexistent"};
+    const char *icfg = "{\"config\": {\"Env\": [\"PATH=/bin\", \"IMG=1\"], "
+                       "\"Entrypoint\": [\"/app\"], \"Cmd\": [\"default\"]}}";
+    struct zl_err err;
+    char *text = zl_agent_oci_config(svc_of(s, "web"), &r, icfg, "{\"MY_TOKEN\": \"t0k\"}",
+                                     "/tmp", &err);
+    if (!text)
+        fail_msg("%s", err.msg);
+    json_t *c = json_loads(text, 0, NULL);
+    assert_non_null(c);
+    json_t *p = json_object_get(c, "process");
+    /* entrypoint from the image, args from the spec */
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "args"), 0)), "/app");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "args"), 1)), "serve");
+    assert_int_equal(json_array_size(json_object_get(p, "args")), 4);
+    assert_string_equal(json_string_value(json_object_get(p, "cwd")), "/srv");
+    char *env = json_dumps(json_object_get(p, "env"), JSON_COMPACT);
+    assert_non_null(strstr(env, "\"IMG=1\""));
+    assert_non_null(strstr(env, "\"TOKEN=t0k\""));
+    assert_non_null(strstr(env, "\"A=one\""));
+    free(env);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 1000);
+    char *caps = json_dumps(json_object_get(json_object_get(p, "capabilities"), "bounding"),
+                            JSON_COMPACT);
+    assert_non_null(strstr(caps, "CAP_NET_ADMIN"));
+    assert_null(strstr(caps, "CAP_NET_RAW"));
+    assert_non_null(strstr(caps, "CAP_CHOWN"));
+    free(caps);
+    assert_true(json_is_true(json_object_get(p, "noNewPrivileges")));
+    assert_true(json_is_true(json_object_get(json_object_get(c, "root"), "readonly")));
+    json_t *res = json_object_get(json_object_get(c, "linux"), "resources");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "cpu"), "quota")),
+                     50000);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(res, "memory"), "limit")),
+                     64 << 20);
+    assert_string_equal(json_string_value(json_object_get(c, "hostname")), "web-2");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(c, "annotations"), "io.zlayer.seccomp")),
+        "default");
+    char *mounts = json_dumps(json_object_get(c, "mounts"), JSON_COMPACT);
+    assert_non_null(strstr(mounts, "mode=1777"));
+    assert_non_null(strstr(mounts, "size=1048576"));
+    assert_non_null(strstr(mounts, "/host-etc"));
+    free(mounts);
+    json_decref(c);
+    free(text);
+    /* an unset $E: variable is an error naming it */
+    assert_null(zl_agent_oci_config(svc_of(s, "web"), &r, icfg, "{}", "/tmp", &err));
+    assert_non_null(strstr(err.msg, "MY_TOKEN"));
+    zl_spec_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_desired),
+        cmocka_unit_test(test_oci_config),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

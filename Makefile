@@ -6,7 +6,7 @@ FUZZ      ?= build-fuzz
 EXAMPLE   ?= examples/hello.zlayer.yml
 FUZZ_SECS ?= 60
 
-.PHONY: all deps test-deps test unit integration run fuzz bench format format-check install clean
+.PHONY: all deps test-deps test unit integration run stop fuzz bench format format-check install clean
 
 all: deps
 	@[ -d $(BUILD) ] || meson setup $(BUILD) --buildtype=debugoptimized
@@ -30,8 +30,13 @@ unit: test-deps
 	meson test -C $(ASAN) --suite unit --print-errorlogs
 
 run: all
-	./$(BUILD)/zlayer validate $(EXAMPLE)
-	./$(BUILD)/zlayer spec dump $(EXAMPLE)
+	@./scripts/install-deps run
+	./scripts/try
+
+# Stop what `make run` started: the example deployment, then the daemon.
+stop:
+	-ZLAYER_ROOT_DIR=$(CURDIR)/.zlayer-try/root ZLAYER_RUNTIME_DIR=$(CURDIR)/.zlayer-try/run ./$(BUILD)/zlayer down hello
+	-kill $$(cat $(CURDIR)/.zlayer-try/run/zlayer.pid 2>/dev/null) 2>/dev/null
 
 fuzz: test-deps
 	@[ -d $(FUZZ) ] || CC=clang meson setup $(FUZZ) --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link

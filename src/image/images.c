@@ -335,7 +335,7 @@ int zl_images_pull(struct zl_images *im, const char *ref, const struct zl_platfo
     struct zl_store_image have;
     bool local = zl_store_image_get(im->db, norm, &have, err) == 0;
     int rc = 0;
-    if (local && policy == ZL_PULL_IF_NOT_PRESENT) {
+    if (local && (policy == ZL_PULL_IF_NOT_PRESENT || policy == ZL_PULL_NEVER)) {
         zl_store_image_fini(&have);
         rc = out ? zl_images_get(im, norm, out, err) : 0;
         goto done_norm;

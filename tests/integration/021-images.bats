@@ -132,10 +132,15 @@ zl() { run --separate-stderr timeout 60 "$ZLAYER" "$@"; }
     assert [ -n "$stderr" ]
     zl pull -q "$IMG"
     assert_success
+    # with the registry gone, never and if_not_present still succeed
+    kill -STOP "$(cat "$W/reg.pid")"
     zl pull --policy never "$IMG"
-    assert_success
+    local never=$status
     zl pull --policy if_not_present "$IMG"
-    assert_success
+    local inp=$status
+    kill -CONT "$(cat "$W/reg.pid")"
+    [ "$never" -eq 0 ]
+    [ "$inp" -eq 0 ]
     # an image that does not exist upstream
     zl pull "127.0.0.1:$PORT/test/nope:1"
     assert_failure

@@ -153,8 +153,7 @@ static void close_cb(uv_handle_t *h)
     (void)h;
 }
 
-static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
-                 struct zl_err *err)
+static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd, struct zl_err *err)
 {
     char *sock = zl_xasprintf("%s/zlayer.sock", o->runtime_dir);
     char *db = zl_xasprintf("%s/state.db", o->root_dir);

@@ -32,8 +32,8 @@ int zl_agent__open(struct zl_agent *a, const char *root, const char *runtime, st
 void zl_agent__close(struct zl_agent *a);
 void zl_agent_reconcile(struct zl_agent *a);
 void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms);
-void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, size_t n,
-                                 unsigned grace_ms);
+void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const unsigned *grace,
+                                 size_t n);
 /* A stable text of a typed value, for hashing. */
 void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b);
 

@@ -12,21 +12,53 @@
 #include <sys/sysmacros.h>
 
 static const char *const default_caps[] = {
-    "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",     "CAP_FOWNER",
-    "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",     "CAP_SETUID",
-    "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-    "CAP_KILL",   "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+    "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+    "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+    "CAP_KILL",    "CAP_AUDIT_WRITE",
 };
 
 static const char *const all_caps[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 };
 
@@ -70,8 +102,8 @@ static json_t *capabilities(const struct zl_sval *svc)
 }
 
 /* KEY=VALUE list: image env, then the spec's with $E: resolved. */
-static int environment(const struct zl_sval *svc, json_t *image_env, json_t *values,
-                       json_t **out, struct zl_err *err)
+static int environment(const struct zl_sval *svc, json_t *image_env, json_t *values, json_t **out,
+                       struct zl_err *err)
 {
     json_t *env = json_array();
     bool has_path = false;
@@ -193,10 +225,12 @@ static json_t *base_mounts(void)
 {
     json_t *m = json_array();
     json_array_append_new(m, mount("/proc", "proc", "proc", "nosuid,noexec,nodev"));
-    json_array_append_new(m, mount("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
+    json_array_append_new(
+        m, mount("/dev", "tmpfs", "tmpfs", "nosuid,strictatime,mode=755,size=65536k"));
     json_array_append_new(m, mount("/dev/pts", "devpts", "devpts",
                                    "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5"));
-    json_array_append_new(m, mount("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
+    json_array_append_new(
+        m, mount("/dev/shm", "tmpfs", "shm", "nosuid,noexec,nodev,mode=1777,size=65536k"));
     json_array_append_new(m, mount("/dev/mqueue", "mqueue", "mqueue", "nosuid,noexec,nodev"));
     json_array_append_new(m, mount("/sys", "sysfs", "sysfs", "nosuid,noexec,nodev,ro"));
     return m;
@@ -234,7 +268,8 @@ static int storage_mounts(const struct zl_sval *svc, const struct zl_replica_ref
                 n += snprintf(opts + n, sizeof(opts) - (size_t)n, ",size=%llu",
                               (unsigned long long)size->u);
             if (mode)
-                snprintf(opts + n, sizeof(opts) - (size_t)n, ",mode=%llo", (unsigned long long)mode->u);
+                snprintf(opts + n, sizeof(opts) - (size_t)n, ",mode=%llo",
+                         (unsigned long long)mode->u);
             json_array_append_new(mounts, mount(target, "tmpfs", "tmpfs", opts));
         } else {
             return zl_err_set(err, ZL_EINVAL, "storage[%zu]: %s volumes are not available yet", i,
@@ -252,9 +287,9 @@ static json_t *resources(const struct zl_sval *svc)
                          *pids = sget(res, "pids_limit"), *shares = sget(res, "cpu_shares"),
                          *cpuset = sget(res, "cpuset");
     if (cpu && cpu->f > 0)
-        json_object_set_new(r, "cpu", json_pack("{s:I, s:I}", "quota",
-                                                (json_int_t)(cpu->f * 100000), "period",
-                                                (json_int_t)100000));
+        json_object_set_new(r, "cpu",
+                            json_pack("{s:I, s:I}", "quota", (json_int_t)(cpu->f * 100000),
+                                      "period", (json_int_t)100000));
     if (shares || cpuset) {
         json_t *c = json_object_get(r, "cpu");
         if (!c)
@@ -280,10 +315,10 @@ static json_t *rlimits(const struct zl_sval *svc)
         int n = snprintf(name, sizeof(name), "RLIMIT_%s", ul->keys[i]);
         for (int k = 7; k < n && k < (int)sizeof(name); k++)
             name[k] = (char)toupper((unsigned char)name[k]);
-        json_array_append_new(out, json_pack("{s:s, s:I, s:I}", "type", name, "soft",
-                                             (json_int_t)zl_sval_get(ul->items[i], "soft")->i,
-                                             "hard",
-                                             (json_int_t)zl_sval_get(ul->items[i], "hard")->i));
+        json_array_append_new(out,
+                              json_pack("{s:s, s:I, s:I}", "type", name, "soft",
+                                        (json_int_t)zl_sval_get(ul->items[i], "soft")->i, "hard",
+                                        (json_int_t)zl_sval_get(ul->items[i], "hard")->i));
     }
     return out;
 }
@@ -326,7 +361,8 @@ char *zl_agent_oci_config(const struct zl_sval *svc, const struct zl_replica_ref
                           const char *volumes_dir, struct zl_err *err)
 {
     json_t *icfgdoc = json_loads(image_config_json ? image_config_json : "{}", 0, NULL);
-    json_t *icfg = json_object_get(icfgdoc, "config"), *values = json_loads(env_json ? env_json : "{}", 0, NULL);
+    json_t *icfg = json_object_get(icfgdoc, "config"),
+           *values = json_loads(env_json ? env_json : "{}", 0, NULL);
     char *rootfs = zl_xasprintf("%s/rootfs", r->dir);
     json_t *env = NULL, *user = NULL, *mounts = base_mounts();
     char *out = NULL;
@@ -341,22 +377,22 @@ char *zl_agent_oci_config(const struct zl_sval *svc, const struct zl_replica_ref
         json_t *args = arguments(svc, icfg);
         if (json_array_size(args) == 0)
             json_array_append_new(args, json_string("/bin/sh"));
-        json_t *proc = json_pack(
-            "{s:b, s:o, s:o, s:o, s:s, s:o, s:o, s:b}", "terminal",
-            zl_sval_bool(svc, "tty", false), "user", user, "args", args, "env", env, "cwd",
-            cwd && *cwd ? cwd : "/", "capabilities", capabilities(svc), "rlimits", rlimits(svc),
-            "noNewPrivileges", has_opt(svc, "no-new-privileges"));
-        json_t *cfg = json_pack(
-            "{s:s, s:{s:s, s:b}, s:s, s:o, s:o, s:o,"
-            " s:{s:o, s:o, s:s, s:[s,s,s,s,s,s,s], s:[s,s,s,s,s,s]}}",
-            "ociVersion", "1.0.2", "root", "path", rootfs, "readonly",
-            zl_sval_bool(svc, "read_only_root_fs", false), "hostname",
-            zl_sval_str(svc, "hostname", host), "process", proc, "mounts", mounts, "annotations",
-            annotations(svc, r), "linux", "namespaces", namespaces(svc), "resources",
-            resources(svc), "cgroupsPath", "", "maskedPaths", "/proc/acpi", "/proc/kcore",
-            "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/sched_debug",
-            "/sys/firmware", "readonlyPaths", "/proc/asound", "/proc/bus", "/proc/fs",
-            "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
+        json_t *proc =
+            json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:o, s:b}", "terminal",
+                      zl_sval_bool(svc, "tty", false), "user", user, "args", args, "env", env,
+                      "cwd", cwd && *cwd ? cwd : "/", "capabilities", capabilities(svc), "rlimits",
+                      rlimits(svc), "noNewPrivileges", has_opt(svc, "no-new-privileges"));
+        json_t *cfg =
+            json_pack("{s:s, s:{s:s, s:b}, s:s, s:o, s:o, s:o,"
+                      " s:{s:o, s:o, s:s, s:[s,s,s,s,s,s,s], s:[s,s,s,s,s,s]}}",
+                      "ociVersion", "1.0.2", "root", "path", rootfs, "readonly",
+                      zl_sval_bool(svc, "read_only_root_fs", false), "hostname",
+                      zl_sval_str(svc, "hostname", host), "process", proc, "mounts", mounts,
+                      "annotations", annotations(svc, r), "linux", "namespaces", namespaces(svc),
+                      "resources", resources(svc), "cgroupsPath", "", "maskedPaths", "/proc/acpi",
+                      "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+                      "/proc/sched_debug", "/sys/firmware", "readonlyPaths", "/proc/asound",
+                      "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
         mounts = NULL;
         json_t *lx = json_object_get(cfg, "linux");
         char *cg = zl_xasprintf("/zlayer/%s", r->id);

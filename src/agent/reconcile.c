@@ -76,23 +76,31 @@ static bool is_stopped(struct zl_agent *a, const char *id)
     return gone;
 }
 
-/* Stop several containers at once: SIGTERM to each, one shared grace period, SIGKILL to what
- * is left; then delete, unmount and remove their folders. */
-void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, size_t n, unsigned grace_ms)
+/* Stop several containers at once: SIGTERM to each, then SIGKILL to each still running when
+ * its own grace period is over; then delete, unmount and remove their folders. */
+void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const unsigned *grace,
+                                 size_t n)
 {
     struct zl_err err;
+    bool *done = zl_xcalloc(n + 1, sizeof(*done));
     for (size_t i = 0; i < n; i++)
-        if (!is_stopped(a, ids[i]))
+        if (!(done[i] = is_stopped(a, ids[i])))
             zl_runtime_backend_kill(a->be, ids[i], SIGTERM, true, &err);
-    for (unsigned waited = 0; waited < grace_ms; waited += 50) {
-        bool all = true;
-        for (size_t i = 0; i < n && all; i++)
-            all = is_stopped(a, ids[i]);
-        if (all)
+    for (unsigned waited = 0;; waited += 50) {
+        size_t left = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (done[i] || (done[i] = is_stopped(a, ids[i])))
+                continue;
+            if (waited >= grace[i])
+                zl_runtime_backend_kill(a->be, ids[i], SIGKILL, true, &err);
+            left++;
+        }
+        if (!left || waited > 120000)
             break;
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    free(done);
     for (size_t i = 0; i < n; i++) {
         char *json = NULL;
         if (zl_runtime_backend_state(a->be, ids[i], &json, &err) == 0 &&
@@ -109,11 +117,16 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, size_t n,
 void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms)
 {
     char *ids[1] = {(char *)id};
-    zl_agent__remove_containers(a, ids, 1, grace_ms);
+    zl_agent__remove_containers(a, ids, &grace_ms, 1);
 }
 
-static char *image_config(struct zl_agent *a, const struct zl_image_info *info,
-                          struct zl_err *err)
+static unsigned grace_of(const struct zl_sval *svc)
+{
+    uint64_t ns = zl_sval_uint(svc, "stop_grace_period", 10ull * 1000000000);
+    return (unsigned)(ns / 1000000);
+}
+
+static char *image_config(struct zl_agent *a, const struct zl_image_info *info, struct zl_err *err)
 {
     char *text = NULL;
     size_t len;
@@ -131,11 +144,13 @@ static int create_container(struct zl_agent *a, const struct zl_sval *svc,
     enum zl_pull_policy pol = ZL_PULL_IF_NOT_PRESENT;
     zl_pull_policy_parse(zl_sval_str(svc, "image.pull_policy", "if_not_present"), &pol);
     struct zl_image_info info = {0};
-    int rc = zl_images_pull(a->im, zl_sval_str(svc, "image.name", ""), NULL, pol, NULL, NULL,
-                            &info, err);
+    int rc = zl_images_pull(a->im, zl_sval_str(svc, "image.name", ""), NULL, pol, NULL, NULL, &info,
+                            err);
     if (rc == 0 && info.is_wasm)
-        rc = zl_err_set(err, ZL_EINVAL, "%s is a WASM artifact: WASM services run in a later "
-                                        "version", info.ref);
+        rc = zl_err_set(err, ZL_EINVAL,
+                        "%s is a WASM artifact: WASM services run in a later "
+                        "version",
+                        info.ref);
     char *cfgjson = rc == 0 ? image_config(a, &info, err) : NULL;
     if (rc == 0 && !cfgjson)
         rc = -ZL_EINVAL;
@@ -148,13 +163,18 @@ static int create_container(struct zl_agent *a, const struct zl_sval *svc,
         rc = zl_image_rootfs_mount(zl_images_store(a->im), ids, info.nlayers, r->dir, err);
         free(ids);
     }
-    char *config = rc == 0 ? zl_agent_oci_config(svc, r, cfgjson, env_json, a->volumes_dir, err)
-                           : NULL;
+    char *config =
+        rc == 0 ? zl_agent_oci_config(svc, r, cfgjson, env_json, a->volumes_dir, err) : NULL;
     if (rc == 0 && !config)
         rc = -ZL_EINVAL;
     if (rc == 0) {
         json_t *c = json_loads(config, 0, NULL);
-        json_object_set_new(json_object_get(c, "annotations"), "io.zlayer.hash", json_string(hash));
+        json_t *ann = json_object_get(c, "annotations");
+        json_object_set_new(ann, "io.zlayer.hash", json_string(hash));
+        /* kept for when the spec is gone (down) and the replica must still stop in time */
+        char grace[32];
+        snprintf(grace, sizeof(grace), "%u", grace_of(svc));
+        json_object_set_new(ann, "io.zlayer.stop_grace_ms", json_string(grace));
         char *path = zl_xasprintf("%s/config.json", r->dir);
         if (json_dump_file(c, path, JSON_INDENT(2)) < 0)
             rc = zl_err_sys(err, errno, "write %s", path);
@@ -183,6 +203,7 @@ struct actual {
     char *status;
     char *deployment, *service, *hash;
     int replica;
+    unsigned grace_ms;
     bool wanted;
 };
 
@@ -226,6 +247,8 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
                                      ? json_string_value(json_object_get(ann, "io.zlayer.hash"))
                                      : "");
             x->replica = (int)json_integer_value(json_object_get(ann, "io.zlayer.replica"));
+            const char *g = json_string_value(json_object_get(ann, "io.zlayer.stop_grace_ms"));
+            x->grace_ms = g ? (unsigned)strtoul(g, NULL, 10) : 10000;
         }
         json_decref(st);
         free(sj);
@@ -267,16 +290,10 @@ static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const cha
     return true;
 }
 
-static unsigned grace_of(const struct zl_sval *svc)
-{
-    uint64_t ns = zl_sval_uint(svc, "stop_grace_period", 10ull * 1000000000);
-    return (unsigned)(ns / 1000000);
-}
-
 /* Bring one service to its desired replicas. Returns how many run. */
 static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_deployment *d,
-                                  const struct zl_sval *svc, const char *name,
-                                  struct actual *act, size_t nact, unsigned want)
+                                  const struct zl_sval *svc, const char *name, struct actual *act,
+                                  size_t nact, unsigned want)
 {
     char hash[65];
     service_hash(svc, d->env_json, hash);
@@ -357,13 +374,17 @@ void zl_agent_reconcile(struct zl_agent *a)
     }
     /* what no deployment wants any more: stopped together, one grace period */
     char **extra = zl_xcalloc(nact + 1, sizeof(*extra));
+    unsigned *grace = zl_xcalloc(nact + 1, sizeof(*grace));
     size_t nextra = 0;
     for (size_t k = 0; k < nact; k++)
-        if (!act[k].wanted)
+        if (!act[k].wanted) {
+            grace[nextra] = act[k].grace_ms;
             extra[nextra++] = act[k].id;
+        }
     if (nextra)
-        zl_agent__remove_containers(a, extra, nextra, 10000);
+        zl_agent__remove_containers(a, extra, grace, nextra);
     free(extra);
+    free(grace);
     actual_free(act, nact);
     for (size_t i = 0; i < ndeps; i++)
         zl_store_deployment_fini(&deps[i]);

@@ -62,11 +62,11 @@ static json_t *containers(struct zl_api *a, const char *dep, const char *svc)
         const char *d = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
         const char *s = json_string_value(json_object_get(ann, "io.zlayer.service"));
         if (d && s && (!dep || !strcmp(dep, d)) && (!svc || !strcmp(svc, s)))
-            json_array_append_new(
-                out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "id", id, "deployment", d,
-                               "service", s, "replica", json_object_get(ann, "io.zlayer.replica"),
-                               "status", json_object_get(st, "status"), "pid",
-                               json_object_get(st, "pid")));
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "id", id,
+                                                 "deployment", d, "service", s, "replica",
+                                                 json_object_get(ann, "io.zlayer.replica"),
+                                                 "status", json_object_get(st, "status"), "pid",
+                                                 json_object_get(st, "pid")));
         json_decref(st);
     }
     json_decref(arr);
@@ -77,7 +77,8 @@ static unsigned count_running(json_t *cs)
 {
     unsigned n = 0;
     for (size_t i = 0; i < json_array_size(cs); i++)
-        n += !strcmp(json_string_value(json_object_get(json_array_get(cs, i), "status")), "running");
+        n +=
+            !strcmp(json_string_value(json_object_get(json_array_get(cs, i), "status")), "running");
     return n;
 }
 
@@ -92,11 +93,11 @@ static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
         for (size_t i = 0; i < svcs->n; i++) {
             json_t *cs = containers(a, d->name, svcs->keys[i]);
-            json_array_append_new(out, json_pack("{s:s, s:s, s:i, s:i, s:o}", "name", svcs->keys[i],
-                                                 "image", zl_sval_str(svcs->items[i], "image.name", ""),
-                                                 "replicas_running", (int)count_running(cs),
-                                                 "replicas", (int)json_array_size(cs),
-                                                 "containers", cs));
+            json_array_append_new(out,
+                                  json_pack("{s:s, s:s, s:i, s:i, s:o}", "name", svcs->keys[i],
+                                            "image", zl_sval_str(svcs->items[i], "image.name", ""),
+                                            "replicas_running", (int)count_running(cs), "replicas",
+                                            (int)json_array_size(cs), "containers", cs));
         }
     }
     zl_diags_free(diags);
@@ -107,8 +108,8 @@ static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d
 static json_t *deployment_json(struct zl_api *a, const struct zl_store_deployment *d, bool full)
 {
     json_t *j = json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", d->name, "status", d->status,
-                          "revision", (json_int_t)d->revision, "created_at",
-                          (json_int_t)d->created, "updated_at", (json_int_t)d->updated);
+                          "revision", (json_int_t)d->revision, "created_at", (json_int_t)d->created,
+                          "updated_at", (json_int_t)d->updated);
     if (full)
         json_object_set_new(j, "services", services_of(a, d));
     return j;
@@ -159,8 +160,9 @@ static void deploy(struct zl_api *a, struct zl_http_req *r)
             zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
         } else {
             a->kick(a->kick_arg);
-            reply_json(r, 201, json_pack("{s:s, s:s, s:I}", "name", name, "status", "deploying",
-                                         "revision", (json_int_t)rev));
+            reply_json(r, 201,
+                       json_pack("{s:s, s:s, s:I}", "name", name, "status", "deploying", "revision",
+                                 (json_int_t)rev));
         }
         free(ytext);
         free(envtext);
@@ -195,7 +197,8 @@ static void logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const
                 if (text[--start] == '\n' && ++seen > (size_t)lines)
                     start++;
             char *save = NULL;
-            for (char *l = strtok_r(text + start, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            for (char *l = strtok_r(text + start, "\n", &save); l;
+                 l = strtok_r(NULL, "\n", &save)) {
                 json_t *j = json_loads(l, 0, NULL);
                 const char *msg = json_string_value(json_object_get(j, "log"));
                 if (msg) {
@@ -251,8 +254,9 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
             zl_http_respond(r, 204, NULL, "", 0);
         }
     } else if (n == 2 && get && !strcmp(seg[1], "spec")) {
-        reply_json(r, 200, json_pack("{s:s, s:I, s:s}", "name", d.name, "revision",
-                                     (json_int_t)d.revision, "spec", d.spec));
+        reply_json(r, 200,
+                   json_pack("{s:s, s:I, s:s}", "name", d.name, "revision", (json_int_t)d.revision,
+                             "spec", d.spec));
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {
         reply_json(r, 200, services_of(a, &d));
     } else if (n == 4 && !strcmp(seg[1], "services") && get && !strcmp(seg[3], "logs")) {
@@ -268,8 +272,9 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
             zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
         else {
             a->kick(a->kick_arg);
-            reply_json(r, 200, json_pack("{s:s, s:s, s:O}", "deployment", d.name, "service",
-                                         seg[2], "replicas", rep));
+            reply_json(r, 200,
+                       json_pack("{s:s, s:s, s:O}", "deployment", d.name, "service", seg[2],
+                                 "replicas", rep));
         }
         json_decref(b);
     } else {
@@ -284,15 +289,15 @@ void zl_api_handle(void *ctx, struct zl_http_req *r)
     char seg[4][256];
     size_t n;
     if (!strcmp(r->path, "/health/live") || !strcmp(r->path, "/health/ready"))
-        return reply_json(r, 200, json_pack("{s:s, s:s, s:I, s:s}", "status", "ok", "version",
-                                            ZL_VERSION, "uptime_secs",
-                                            (json_int_t)(time(NULL) - a->started),
-                                            "runtime_name", "zlayer"));
+        return reply_json(r, 200,
+                          json_pack("{s:s, s:s, s:I, s:s}", "status", "ok", "version", ZL_VERSION,
+                                    "uptime_secs", (json_int_t)(time(NULL) - a->started),
+                                    "runtime_name", "zlayer"));
     if (!strcmp(r->path, API "/daemon/status"))
-        return reply_json(r, 200, json_pack("{s:i, s:s, s:s, s:s, s:s}", "pid", (int)getpid(),
-                                            "version", ZL_VERSION, "socket", a->socket_path,
-                                            "root_dir", a->root_dir, "runtime_dir",
-                                            a->runtime_dir));
+        return reply_json(r, 200,
+                          json_pack("{s:i, s:s, s:s, s:s, s:s}", "pid", (int)getpid(), "version",
+                                    ZL_VERSION, "socket", a->socket_path, "root_dir", a->root_dir,
+                                    "runtime_dir", a->runtime_dir));
     if (!strcmp(r->path, API "/containers") && !strcmp(r->method, "GET"))
         return reply_json(r, 200, containers(a, NULL, NULL));
     if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)

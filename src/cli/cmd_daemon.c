@@ -185,11 +185,14 @@ static int wait_ready(struct zl_cli *cli, const struct dirs *d, const char *name
         unsigned run = 0, want = 0;
         json_t *svcs = json_object_get(j, "services");
         for (size_t k = 0; k < json_array_size(svcs); k++) {
-            run += (unsigned)json_integer_value(json_object_get(json_array_get(svcs, k), "replicas_running"));
-            want += (unsigned)json_integer_value(json_object_get(json_array_get(svcs, k), "replicas"));
+            run += (unsigned)json_integer_value(
+                json_object_get(json_array_get(svcs, k), "replicas_running"));
+            want +=
+                (unsigned)json_integer_value(json_object_get(json_array_get(svcs, k), "replicas"));
         }
         char now[256];
-        snprintf(now, sizeof(now), "%s: %s (%u/%u replicas running)", name, st ? st : "?", run, want);
+        snprintf(now, sizeof(now), "%s: %s (%u/%u replicas running)", name, st ? st : "?", run,
+                 want);
         if (strcmp(now, last) && !cli->quiet)
             fprintf(stderr, "%s\n", now);
         snprintf(last, sizeof(last), "%s", now);
@@ -284,8 +287,8 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
     struct zl_err err;
     struct zl_spec *s = NULL;
     struct zl_diags *diags = NULL;
-    int rc = zl_read_file(path, 16u << 20, &buf, &len, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg)
-                                                                   : 0;
+    int rc =
+        zl_read_file(path, 16u << 20, &buf, &len, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg) : 0;
     if (rc == 0 && zl_spec_load(path, buf, len, NULL, &s, &diags) < 0) {
         zl_diags_print(diags, path, stderr, cli->color_err);
         rc = zl_cli_fail(cli, "%s: invalid; nothing was deployed", path);
@@ -372,7 +375,8 @@ int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv)
         json_t *cs = get_json(cli, &d, "/api/v1/containers");
         size_t left = 0;
         for (size_t k = 0; k < json_array_size(cs); k++)
-            left += !strcmp(json_string_value(json_object_get(json_array_get(cs, k), "deployment")), name);
+            left += !strcmp(json_string_value(json_object_get(json_array_get(cs, k), "deployment")),
+                            name);
         json_decref(cs);
         if (left == 0)
             break;
@@ -415,7 +419,8 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
         printf("%s\n", text);
         free(text);
     } else if (show_containers) {
-        printf("%-40s %-20s %-20s %-8s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "PID", "STATUS");
+        printf("%-40s %-20s %-20s %-8s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "PID",
+               "STATUS");
         for (size_t i = 0; i < json_array_size(j); i++) {
             json_t *c = json_array_get(j, i);
             printf("%-40s %-20s %-20s %-8lld %s\n", json_string_value(json_object_get(c, "id")),
@@ -453,7 +458,8 @@ static char *owner_of(struct zl_cli *cli, const struct dirs *d, const char *serv
     for (size_t i = 0; i < json_array_size(j); i++) {
         json_t *dep = json_array_get(j, i), *svcs = json_object_get(dep, "services");
         for (size_t k = 0; k < json_array_size(svcs); k++)
-            if (!strcmp(json_string_value(json_object_get(json_array_get(svcs, k), "name")), service)) {
+            if (!strcmp(json_string_value(json_object_get(json_array_get(svcs, k), "name")),
+                        service)) {
                 if (!found)
                     found = zl_xstrdup(json_string_value(json_object_get(dep, "name")));
                 n++;
@@ -461,8 +467,10 @@ static char *owner_of(struct zl_cli *cli, const struct dirs *d, const char *serv
     }
     json_decref(j);
     if (n != 1) {
-        zl_cli_fail(cli, n ? "service %s is in several deployments: give -d DEPLOYMENT"
-                           : "no deployment has a service %s", service);
+        zl_cli_fail(cli,
+                    n ? "service %s is in several deployments: give -d DEPLOYMENT"
+                      : "no deployment has a service %s",
+                    service);
         free(found);
         return NULL;
     }

@@ -62,8 +62,8 @@ const char *zl_http_req_header(const struct zl_http_req *r, const char *lower_na
 bool zl_http_req_query(const struct zl_http_req *r, const char *key, char *buf, size_t cap);
 
 /* Respond in one go (Content-Length). content_type NULL = "application/json". */
-void zl_http_respond(struct zl_http_req *r, int status, const char *content_type,
-                     const char *body, size_t len);
+void zl_http_respond(struct zl_http_req *r, int status, const char *content_type, const char *body,
+                     size_t len);
 /* {"error": kind, "message": ..., "details": details_json or omitted} with status. */
 void zl_http_respond_error(struct zl_http_req *r, int status, const char *kind,
                            const char *details_json, const char *fmt, ...) ZL_PRINTF(5, 6);

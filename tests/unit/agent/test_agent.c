@@ -56,28 +56,28 @@ static void test_desired(void **state)
 static void test_oci_config(void **state)
 {
     (void)state;
-    struct zl_spec *s = load_ok(
-        "version: v1\ndeployment: demo\nservices:\n"
-        "  web:\n"
-        "    image: {name: x}\n"
-        "    command: {args: [serve, --port, \"80\"], workdir: /srv}\n"
-        "    env: {A: one, TOKEN: $E:MY_TOKEN}\n"
-        "    user: \"1000:1000\"\n"
-        "    resources: {cpu: 0.5, memory: 64Mi, pids_limit: 50}\n"
-        "    capabilities: [NET_ADMIN]\n"
-        "    cap_drop: [NET_RAW]\n"
-        "    read_only_root_fs: true\n"
-        "    security_opt: [no-new-privileges:true]\n"
-        "    ulimits: {nofile: {soft: 100, hard: 200}}\n"
-        "    storage:\n"
-        "      - {type: tmpfs, target: /cache, size: 1Mi, mode: 0o1777}\n"
-        "      - {type: bind, source: /etc, target: /host-etc, readonly: true}\n");
+    struct zl_spec *s =
+        load_ok("version: v1\ndeployment: demo\nservices:\n"
+                "  web:\n"
+                "    image: {name: x}\n"
+                "    command: {args: [serve, --port, \"80\"], workdir: /srv}\n"
+                "    env: {A: one, TOKEN: $E:MY_TOKEN}\n"
+                "    user: \"1000:1000\"\n"
+                "    resources: {cpu: 0.5, memory: 64Mi, pids_limit: 50}\n"
+                "    capabilities: [NET_ADMIN]\n"
+                "    cap_drop: [NET_RAW]\n"
+                "    read_only_root_fs: true\n"
+                "    security_opt: [no-new-privileges:true]\n"
+                "    ulimits: {nofile: {soft: 100, hard: 200}}\n"
+                "    storage:\n"
+                "      - {type: tmpfs, target: /cache, size: 1Mi, mode: 0o1777}\n"
+                "      - {type: bind, source: /etc, target: /host-etc, readonly: true}\n");
     struct zl_replica_ref r = {"demo", "web", 2, "demo-web-2", "/tmp/zl-test-nonexistent"};
     const char *icfg = "{\"config\": {\"Env\": [\"PATH=/bin\", \"IMG=1\"], "
                        "\"Entrypoint\": [\"/app\"], \"Cmd\": [\"default\"]}}";
     struct zl_err err;
-    char *text = zl_agent_oci_config(svc_of(s, "web"), &r, icfg, "{\"MY_TOKEN\": \"t0k\"}",
-                                     "/tmp", &err);
+    char *text =
+        zl_agent_oci_config(svc_of(s, "web"), &r, icfg, "{\"MY_TOKEN\": \"t0k\"}", "/tmp", &err);
     if (!text)
         fail_msg("%s", err.msg);
     json_t *c = json_loads(text, 0, NULL);
@@ -94,8 +94,8 @@ static void test_oci_config(void **state)
     assert_non_null(strstr(env, "\"A=one\""));
     free(env);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "user"), "uid")), 1000);
-    char *caps = json_dumps(json_object_get(json_object_get(p, "capabilities"), "bounding"),
-                            JSON_COMPACT);
+    char *caps =
+        json_dumps(json_object_get(json_object_get(p, "capabilities"), "bounding"), JSON_COMPACT);
     assert_non_null(strstr(caps, "CAP_NET_ADMIN"));
     assert_null(strstr(caps, "CAP_NET_RAW"));
     assert_non_null(strstr(caps, "CAP_CHOWN"));

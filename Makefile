@@ -47,6 +47,7 @@ bench: all
 	./bench/spec.sh ./$(BUILD)/zlayer
 	./bench/runtime.sh ./$(BUILD)/zlayer
 	./bench/pull.sh ./$(BUILD)/zlayer
+	./bench/deploy.sh ./$(BUILD)/zlayer
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,6 +5,7 @@
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
+load helpers_registry
 
 ZLAYER=${ZLAYER:?}
 SRCDIR=${ZL_SRCDIR:?}
@@ -14,18 +15,7 @@ setup_file() {
     command -v docker-registry >/dev/null && command -v umoci >/dev/null &&
         command -v skopeo >/dev/null || return 0
     export W="$BATS_FILE_TMPDIR"
-    export PORT
-    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat >"$W/reg.yml" <<CONF
-version: 0.1
-storage: {filesystem: {rootdirectory: $W/registry}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$PORT}
-log: {level: error}
-CONF
-    docker-registry serve "$W/reg.yml" >"$W/reg.log" 2>&1 &
-    echo $! >"$W/reg.pid"
-    local i
-    for i in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/v2/" >/dev/null && break; sleep 0.1; done
+    registry_start "$W"
     # a two-layer busybox image: the second layer deletes a file and adds another
     umoci init --layout "$W/oci"
     umoci new --image "$W/oci:bb"
@@ -51,7 +41,7 @@ CONF
 }
 
 teardown_file() {
-    [ -f "${W:-}/reg.pid" ] && kill "$(cat "$W/reg.pid")" 2>/dev/null
+    [ -n "${W:-}" ] && registry_stop "$W"
     return 0
 }
 

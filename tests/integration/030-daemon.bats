@@ -3,6 +3,7 @@
 # come back, scale, are replaced on a new revision, survive a daemon restart, and go on down.
 
 load helpers_runtime
+load helpers_registry
 
 setup_file() {
     [ "$(id -u)" -eq 0 ] || return 0
@@ -11,29 +12,18 @@ setup_file() {
     export W="$BATS_FILE_TMPDIR"
     export ROOTFS="$W/rootfs"
     make_rootfs "$ROOTFS"
-    local port
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    cat >"$W/reg.yml" <<CONF
-version: 0.1
-storage: {filesystem: {rootdirectory: $W/registry}}
-http: {addr: 127.0.0.1:$port}
-log: {level: error}
-CONF
-    docker-registry serve "$W/reg.yml" >"$W/reg.log" 2>&1 &
-    echo $! >"$W/reg.pid"
-    local i
-    for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+    registry_start "$W"
     umoci init --layout "$W/oci"
     umoci new --image "$W/oci:app"
     umoci unpack --image "$W/oci:app" "$W/b" >/dev/null
     cp -a "$ROOTFS/." "$W/b/rootfs/"
     umoci repack --image "$W/oci:app" "$W/b"
-    skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:app" "docker://127.0.0.1:$port/test/app:1"
-    export IMG="127.0.0.1:$port/test/app:1"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:app" "docker://127.0.0.1:$PORT/test/app:1"
+    export IMG="127.0.0.1:$PORT/test/app:1"
 }
 
 teardown_file() {
-    [ -f "${W:-}/reg.pid" ] && kill "$(cat "$W/reg.pid")" 2>/dev/null
+    [ -n "${W:-}" ] && registry_stop "$W"
     return 0
 }
 

@@ -524,7 +524,7 @@ import json, sys
 d = json.loads(sys.argv[1])
 assert d["valid"] is True, d
 assert d["deployment"] == "hello", d
-assert d["services"] == ["web", "cache"], d
+assert d["services"] == ["web", "ticker"], d
 ' "$output"
     assert_success
     run_zlayer spec validate --format json "$HELLO"

@@ -25,6 +25,11 @@ const struct zl_cli_cmd zl_cli_commands[] = {
     {"logs", zl_cli_cmd_logs, "Show a service's output", "logs [-d DEPLOYMENT] SERVICE [-n N] [-f]",
      "The last N lines (100) of every replica, prefixed with SERVICE-REPLICA; -f keeps\n"
      "printing new lines."},
+    {"exec", zl_cli_cmd_exec, "Run a command in a service's replica",
+     "exec [-d DEPLOYMENT] SERVICE [-r N] [--] COMMAND...",
+     "Runs COMMAND in replica N (default: the first that runs) with the container's\n"
+     "namespaces, cgroup, user and security settings; prints its output and exits with its\n"
+     "exit code."},
     {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
      "Sets N replicas (0-100); it stays until the next scale."},
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",

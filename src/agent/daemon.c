@@ -167,6 +167,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->api.started = time(NULL);
     d->api.kick = kick;
     d->api.kick_arg = d;
+    d->api.loop = &d->loop;
     if (rc == 0) {
         d->http = zl_http_server_new(&d->loop, NULL, zl_api_handle, &d->api);
         rc = zl_http_server_listen_unix(d->http, sock, 0600, err);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* api/api.c: routes and handlers of the REST API. Handlers run on the loop thread and only
  * read files, the state database and the runtime's state: the reconciler does the work. */
-#include "api/api.h"
+#include "api/internal.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
 
@@ -42,7 +42,7 @@ static size_t segments(const char *path, const char *prefix, char seg[4][256])
 
 /* ---------------- containers as the runtime sees them ---------------- */
 
-static json_t *containers(struct zl_api *a, const char *dep, const char *svc)
+json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc)
 {
     json_t *out = json_array();
     char *list = NULL;
@@ -92,7 +92,7 @@ static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d
     if (zl_spec_load(d->name, d->spec, strlen(d->spec), NULL, &spec, &diags) == 0) {
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
         for (size_t i = 0; i < svcs->n; i++) {
-            json_t *cs = containers(a, d->name, svcs->keys[i]);
+            json_t *cs = zl_api__containers(a, d->name, svcs->keys[i]);
             json_array_append_new(out,
                                   json_pack("{s:s, s:s, s:i, s:i, s:o}", "name", svcs->keys[i],
                                             "image", zl_sval_str(svcs->items[i], "image.name", ""),
@@ -181,7 +181,7 @@ static void logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const
     long lines = zl_http_req_query(r, "lines", buf, sizeof(buf)) ? strtol(buf, NULL, 10) : 100;
     if (lines <= 0 || lines > 100000)
         lines = 100;
-    json_t *cs = containers(a, dep, svc);
+    json_t *cs = zl_api__containers(a, dep, svc);
     struct zl_buf out;
     zl_buf_init(&out);
     for (size_t i = 0; i < json_array_size(cs); i++) {
@@ -259,6 +259,9 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
                              "spec", d.spec));
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {
         reply_json(r, 200, services_of(a, &d));
+    } else if (n == 4 && !strcmp(seg[1], "services") && !strcmp(r->method, "POST") &&
+               !strcmp(seg[3], "exec")) {
+        zl_api__exec(a, r, d.name, seg[2]);
     } else if (n == 4 && !strcmp(seg[1], "services") && get && !strcmp(seg[3], "logs")) {
         logs(a, r, d.name, seg[2]);
     } else if (n == 4 && !strcmp(seg[1], "services") && !strcmp(r->method, "POST") &&
@@ -299,7 +302,7 @@ void zl_api_handle(void *ctx, struct zl_http_req *r)
                                     ZL_VERSION, "socket", a->socket_path, "root_dir", a->root_dir,
                                     "runtime_dir", a->runtime_dir));
     if (!strcmp(r->path, API "/containers") && !strcmp(r->method, "GET"))
-        return reply_json(r, 200, containers(a, NULL, NULL));
+        return reply_json(r, 200, zl_api__containers(a, NULL, NULL));
     if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)
         return deployments(a, r, seg, n);
     zl_http_respond_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);

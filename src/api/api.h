@@ -5,6 +5,7 @@
 #define ZL_API_H
 
 #include <time.h>
+#include <uv.h>
 
 #include "http/http.h"
 #include "store/store.h"
@@ -17,6 +18,7 @@ struct zl_api {
     time_t started;
     void (*kick)(void *arg); /* ask the reconciler to run soon */
     void *kick_arg;
+    uv_loop_t *loop; /* blocking work (exec) runs on its thread pool */
 };
 
 /* The zl_http_handler for the daemon's server; ctx is a struct zl_api. */

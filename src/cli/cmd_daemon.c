@@ -605,3 +605,69 @@ int zl_cli_cmd_status(struct zl_cli *cli, int argc, char **argv)
     dirs_fini(&d);
     return rc;
 }
+
+/* exec [-d DEP] SERVICE [-r N] [--] CMD...: the command's output and exit code. */
+int zl_cli_cmd_exec(struct zl_cli *cli, int argc, char **argv)
+{
+    const char *dep = NULL, *svc = NULL;
+    long replica = -1;
+    int i = 1;
+    for (; i < argc; i++) {
+        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--deployment")) && i + 1 < argc)
+            dep = argv[++i];
+        else if ((!strcmp(argv[i], "-r") || !strcmp(argv[i], "--replica")) && i + 1 < argc)
+            replica = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "-it") || !strcmp(argv[i], "-t") || !strcmp(argv[i], "-i"))
+            return zl_cli_fail(cli,
+                               "interactive exec over the API is not available yet; on this "
+                               "node use `zlayer runtime --root $ZLAYER_RUNTIME_DIR/containers "
+                               "exec -t ID sh`");
+        else if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        } else if (argv[i][0] != '-' && !svc)
+            svc = argv[i];
+        else if (argv[i][0] != '-')
+            break;
+        else
+            return zl_cli_usage(cli, "exec", "unexpected argument '%s'", argv[i]);
+    }
+    if (!svc || i >= argc)
+        return zl_cli_usage(cli, "exec", "exec needs a SERVICE and a command");
+    struct dirs d;
+    dirs_init(&d);
+    char *owner = dep ? zl_xstrdup(dep) : ready(&d) ? owner_of(cli, &d, svc) : NULL;
+    int rc = owner ? 0 : ZL_EXIT_FAIL;
+    if (!owner && !dep && !ready(&d))
+        rc = zl_cli_fail(cli, "the zlayer daemon is not running");
+    if (rc == 0) {
+        json_t *cmd = json_array();
+        for (; i < argc; i++)
+            json_array_append_new(cmd, json_string(argv[i]));
+        json_t *body = json_pack("{s:o}", "command", cmd);
+        if (replica >= 0)
+            json_object_set_new(body, "replica", json_integer(replica));
+        char *text = json_dumps(body, JSON_COMPACT);
+        char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/exec", owner, svc);
+        struct zl_http_response r = {0};
+        struct zl_err err;
+        if (call(&d, "POST", path, text, &r, &err) < 0)
+            rc = zl_cli_fail(cli, "%s", err.msg);
+        else if (r.status != 200)
+            rc = api_fail(cli, &r);
+        else {
+            json_t *j = json_loads(r.body, 0, NULL);
+            fputs(json_string_value(json_object_get(j, "stdout")), stdout);
+            fputs(json_string_value(json_object_get(j, "stderr")), stderr);
+            rc = (int)json_integer_value(json_object_get(j, "exit_code"));
+            json_decref(j);
+        }
+        zl_http_response_fini(&r);
+        free(path);
+        free(text);
+        json_decref(body);
+    }
+    free(owner);
+    dirs_fini(&d);
+    return rc;
+}

@@ -201,3 +201,19 @@ YAML
     [ -z "$(ls "$ZLAYER_ROOT_DIR/containers")" ]
     ! grep -q "$BATS_TEST_TMPDIR/root/containers" /proc/self/mountinfo
 }
+
+@test "exec runs in a replica's namespaces and returns its output and exit code" {
+    spec shop 2
+    GREETING=x run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    run --separate-stderr timeout 30 "$ZLAYER" exec web -r 1 -- sh -c 'hostname; echo oops >&2; exit 3'
+    [ "$status" -eq 3 ]
+    [ "$output" = web-1 ]
+    [ "$stderr" = oops ]
+    run timeout 30 "$ZLAYER" exec worker -- sh -c 'ls /proc | grep -c "^[0-9]"'
+    assert_success
+    [ "$output" -le 5 ]   # its own pid namespace: pid 1 and the exec'd commands only
+    run --separate-stderr timeout 30 "$ZLAYER" exec web -r 7 -- true
+    assert_failure
+    [[ "$stderr" == *"no running replica"* ]]
+}

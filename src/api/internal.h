@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* api/internal.h: what the API's files share. */
+#ifndef ZL_API_INTERNAL_H
+#define ZL_API_INTERNAL_H
+
+#include <jansson.h>
+
+#include "api/api.h"
+
+/* zlayer's containers as the runtime sees them, optionally of one deployment / service. */
+json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc);
+/* POST .../services/{svc}/exec */
+void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
+
+#endif

@@ -34,12 +34,17 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "Sets N replicas (0-100); it stays until the next scale."},
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",
      "The daemon's pid, version, socket and number of deployments; exit 1 when not running."},
-    {"serve", zl_cli_cmd_serve, "Run the node daemon", "serve [--daemon]",
+    {"token", zl_cli_cmd_token, "Make a bearer token for the TCP API",
+     "token create [--ttl SECS] [--role admin|viewer]",
+     "Asks the daemon over its local socket (root only) for an HS256 token valid for SECS\n"
+     "(3600). Clients elsewhere use it with ZLAYER_HOST=tcp://HOST:PORT ZLAYER_TOKEN=..."},
+    {"serve", zl_cli_cmd_serve, "Run the node daemon", "serve [--daemon] [--bind ADDR[:PORT]]",
      "Serves the API on $ZLAYER_RUNTIME_DIR/zlayer.sock (root only) and keeps the deployments'\n"
      "replicas running: missing ones are created, crashed ones restarted with backoff (1 s\n"
      "doubling to 60 s), changed ones replaced. SIGTERM stops it; containers keep running and\n"
      "the next daemon adopts them. --daemon runs it in the background (log in\n"
-     "$ZLAYER_RUNTIME_DIR/daemon.log)."},
+     "$ZLAYER_RUNTIME_DIR/daemon.log). --bind also serves TCP (port 3669 by default), where\n"
+     "every request but /health/* needs a bearer token (zlayer token create)."},
     {"validate", zl_cli_cmd_validate, "Check a deployment spec and report every problem",
      "validate [FILE|-] [--strict] [-f|--format table|json] [-q]",
      "Parses and validates a .zlayer.yml: YAML syntax, types, required and unknown keys, every\n"

@@ -44,6 +44,8 @@ struct zl_daemon_opts {
     const char *root_dir;    /* $ZLAYER_ROOT_DIR or /var/lib/zlayer */
     const char *runtime_dir; /* $ZLAYER_RUNTIME_DIR or /run/zlayer */
     bool detach;             /* fork into the background (after the socket is up) */
+    const char *bind_host;   /* also serve TCP (bearer tokens required), or NULL */
+    int bind_port;
 };
 
 /* Run `zlayer serve` until SIGTERM/SIGINT; containers keep running when it stops. */

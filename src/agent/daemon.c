@@ -168,9 +168,17 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->api.kick = kick;
     d->api.kick_arg = d;
     d->api.loop = &d->loop;
+    if (rc == 0)
+        rc = zl_api_jwt_key(o->root_dir, d->api.jwt_key, err);
     if (rc == 0) {
         d->http = zl_http_server_new(&d->loop, NULL, zl_api_handle, &d->api);
         rc = zl_http_server_listen_unix(d->http, sock, 0600, err);
+    }
+    if (rc == 0 && o->bind_host) {
+        rc = zl_http_server_listen_tcp(d->http, o->bind_host, o->bind_port, err);
+        if (rc == 0)
+            fprintf(stderr, "zlayer serve: listening on %s:%d (bearer tokens required)\n",
+                    o->bind_host, o->bind_port);
     }
     if (ready_fd >= 0) {
         /* tell the parent of --daemon how it went, then detach from it */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define API "/api/v1"
@@ -286,11 +287,59 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
     zl_store_deployment_fini(&d);
 }
 
+/* Over TCP every route but the health checks needs a valid bearer token; the unix socket is
+ * root-only and needs none. */
+static bool authorized(struct zl_api *a, struct zl_http_req *r)
+{
+    if (r->from_unix || !strncmp(r->path, "/health/", 8))
+        return true;
+    const char *h = zl_http_req_header(r, "authorization");
+    struct zl_err err;
+    char role[32];
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        zl_http_respond_error(r, 401, "unauthorized", NULL, "a bearer token is required");
+        return false;
+    }
+    if (zl_api_jwt_verify(a->jwt_key, sizeof(a->jwt_key), h + 7, role, sizeof(role), &err) < 0) {
+        zl_http_respond_error(r, 401, "unauthorized", NULL, "%s", err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* POST /api/v1/tokens {"ttl_secs": N, "role": R}: only over the unix socket (root). */
+static void token(struct zl_api *a, struct zl_http_req *r)
+{
+    if (!r->from_unix)
+        return zl_http_respond_error(r, 403, "forbidden", NULL,
+                                     "tokens are made over the local socket only");
+    json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
+    json_t *ttl = json_object_get(b, "ttl_secs");
+    const char *role = json_string_value(json_object_get(b, "role"));
+    int64_t secs = json_is_integer(ttl) ? json_integer_value(ttl) : 3600;
+    if (secs <= 0 || secs > 366 * 86400 ||
+        (role && strcmp(role, "admin") && strcmp(role, "viewer"))) {
+        json_decref(b);
+        return zl_http_respond_error(r, 400, "bad_request", NULL,
+                                     "ttl_secs must be 1 s to 366 days; role admin or viewer");
+    }
+    char *t = zl_api_jwt_sign(a->jwt_key, sizeof(a->jwt_key), "cli", role ? role : "admin", secs);
+    reply_json(r, 201,
+               json_pack("{s:s, s:s, s:I}", "access_token", t, "token_type", "Bearer", "expires_in",
+                         (json_int_t)secs));
+    free(t);
+    json_decref(b);
+}
+
 void zl_api_handle(void *ctx, struct zl_http_req *r)
 {
     struct zl_api *a = ctx;
     char seg[4][256];
     size_t n;
+    if (!authorized(a, r))
+        return;
+    if (!strcmp(r->path, API "/tokens") && !strcmp(r->method, "POST"))
+        return token(a, r);
     if (!strcmp(r->path, "/health/live") || !strcmp(r->path, "/health/ready"))
         return reply_json(r, 200,
                           json_pack("{s:s, s:s, s:I, s:s}", "status", "ok", "version", ZL_VERSION,

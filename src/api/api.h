@@ -4,6 +4,7 @@
 #ifndef ZL_API_H
 #define ZL_API_H
 
+#include <stdint.h>
 #include <time.h>
 #include <uv.h>
 
@@ -19,7 +20,16 @@ struct zl_api {
     void (*kick)(void *arg); /* ask the reconciler to run soon */
     void *kick_arg;
     uv_loop_t *loop; /* blocking work (exec) runs on its thread pool */
+    unsigned char jwt_key[32];
 };
+
+/* HS256 tokens for the TCP API (jwt.c). The key is ROOT/jwt.secret, made on first use. */
+int zl_api_jwt_key(const char *root_dir, unsigned char key[32], struct zl_err *err);
+char *zl_api_jwt_sign(const unsigned char *key, size_t keylen, const char *subject,
+                      const char *role, int64_t ttl_secs);
+/* 0 when token is an unexpired HS256 token signed with key; its role goes to role. */
+int zl_api_jwt_verify(const unsigned char *key, size_t keylen, const char *token, char *role,
+                      size_t rolecap, struct zl_err *err);
 
 /* The zl_http_handler for the daemon's server; ctx is a struct zl_api. */
 void zl_api_handle(void *ctx, struct zl_http_req *req);

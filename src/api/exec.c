@@ -128,15 +128,15 @@ void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
     for (size_t i = 0; i < json_array_size(cs) && !id[0]; i++) {
         json_t *c = json_array_get(cs, i);
         bool run = !strcmp(json_string_value(json_object_get(c, "status")), "running");
-        if (run && (!rep || json_integer_value(json_object_get(c, "replica")) ==
-                                json_integer_value(rep)))
+        if (run &&
+            (!rep || json_integer_value(json_object_get(c, "replica")) == json_integer_value(rep)))
             snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(c, "id")));
     }
     json_decref(cs);
     if (!id[0]) {
         json_decref(b);
-        return zl_http_respond_error(r, 404, "not_found", NULL, "no running replica of %s/%s",
-                                     dep, svc);
+        return zl_http_respond_error(r, 404, "not_found", NULL, "no running replica of %s/%s", dep,
+                                     svc);
     }
     struct job *j = zl_xcalloc(1, sizeof(*j));
     j->req = r;

@@ -38,11 +38,24 @@ static void dirs_fini(struct dirs *d)
 int zl_cli_cmd_serve(struct zl_cli *cli, int argc, char **argv)
 {
     struct zl_daemon_opts o = {0};
+    char host[256] = "";
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--daemon"))
+        if (!strcmp(argv[i], "--daemon")) {
             o.detach = true;
-        else
+        } else if (!strcmp(argv[i], "--bind") && i + 1 < argc) {
+            const char *v = argv[++i], *colon = strrchr(v, ':');
+            char *end = NULL;
+            long port = colon ? strtol(colon + 1, &end, 10) : 3669;
+            if ((colon && (*end || port < 1 || port > 65535)) ||
+                (size_t)(colon ? colon - v : (long)strlen(v)) >= sizeof(host))
+                return zl_cli_usage(cli, "serve",
+                                    "--bind takes ADDRESS[:PORT], e.g. 127.0.0.1:3669");
+            snprintf(host, sizeof(host), "%.*s", (int)(colon ? colon - v : (long)strlen(v)), v);
+            o.bind_host = host;
+            o.bind_port = (int)port;
+        } else {
             return zl_cli_usage(cli, "serve", "unexpected argument '%s'", argv[i]);
+        }
     }
     struct dirs d;
     dirs_init(&d);
@@ -56,10 +69,28 @@ int zl_cli_cmd_serve(struct zl_cli *cli, int argc, char **argv)
 
 /* ---------------- talking to the daemon ---------------- */
 
+/* The daemon is reached over its unix socket, or over TCP when ZLAYER_HOST=tcp://HOST:PORT
+ * (with ZLAYER_TOKEN as the bearer token). */
+static void target(const struct dirs *d, struct zl_http_target *t, char *host, size_t cap)
+{
+    const char *h = getenv("ZLAYER_HOST");
+    *t = (struct zl_http_target){.unix_path = d->sock, .timeout_ms = 60000};
+    if (h && !strncmp(h, "tcp://", 6)) {
+        const char *colon = strrchr(h + 6, ':');
+        snprintf(host, cap, "%.*s", (int)(colon ? colon - (h + 6) : (long)strlen(h + 6)), h + 6);
+        t->unix_path = NULL;
+        t->host = host;
+        t->port = colon ? atoi(colon + 1) : 3669;
+        t->bearer = getenv("ZLAYER_TOKEN");
+    }
+}
+
 static int call(const struct dirs *d, const char *method, const char *path, const char *body,
                 struct zl_http_response *out, struct zl_err *err)
 {
-    struct zl_http_target t = {.unix_path = d->sock, .timeout_ms = 60000};
+    struct zl_http_target t;
+    char host[256];
+    target(d, &t, host, sizeof(host));
     return zl_http_request(&t, method, path, body ? "application/json" : NULL, body,
                            body ? strlen(body) : 0, out, err);
 }
@@ -68,7 +99,10 @@ static bool ready(const struct dirs *d)
 {
     struct zl_http_response r = {0};
     struct zl_err err;
-    struct zl_http_target t = {.unix_path = d->sock, .timeout_ms = 2000};
+    struct zl_http_target t;
+    char host[256];
+    target(d, &t, host, sizeof(host));
+    t.timeout_ms = 2000;
     bool ok = zl_http_request(&t, "GET", "/health/ready", NULL, NULL, 0, &r, &err) == 0 &&
               r.status == 200;
     zl_http_response_fini(&r);
@@ -80,6 +114,8 @@ static int ensure_daemon(struct zl_cli *cli, const struct dirs *d)
 {
     if (ready(d))
         return 0;
+    if (getenv("ZLAYER_HOST") && !strncmp(getenv("ZLAYER_HOST"), "tcp://", 6))
+        return zl_cli_fail(cli, "the zlayer daemon at %s does not answer", getenv("ZLAYER_HOST"));
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -668,6 +704,50 @@ int zl_cli_cmd_exec(struct zl_cli *cli, int argc, char **argv)
         json_decref(body);
     }
     free(owner);
+    dirs_fini(&d);
+    return rc;
+}
+
+/* token create [--ttl SECS] [--role admin|viewer]: a bearer token for the TCP API. */
+int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv)
+{
+    long ttl = 3600;
+    const char *role = "admin";
+    if (argc < 2 || strcmp(argv[1], "create") != 0)
+        return zl_cli_usage(cli, "token", "use: token create [--ttl SECS] [--role admin|viewer]");
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--ttl") && i + 1 < argc)
+            ttl = strtol(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--role") && i + 1 < argc)
+            role = argv[++i];
+        else
+            return zl_cli_usage(cli, "token", "unexpected argument '%s'", argv[i]);
+    }
+    struct dirs d;
+    dirs_init(&d);
+    int rc = ensure_daemon(cli, &d);
+    if (rc == 0) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"ttl_secs\": %ld, \"role\": \"%s\"}", ttl,
+                 !strcmp(role, "viewer")  ? "viewer"
+                 : !strcmp(role, "admin") ? "admin"
+                                          : "?");
+        struct zl_http_response r = {0};
+        struct zl_err err;
+        /* always over the local socket: only root there may mint tokens */
+        struct zl_http_target t = {.unix_path = d.sock, .timeout_ms = 10000};
+        if (zl_http_request(&t, "POST", "/api/v1/tokens", "application/json", body, strlen(body),
+                            &r, &err) < 0)
+            rc = zl_cli_fail(cli, "%s", err.msg);
+        else if (r.status != 201)
+            rc = api_fail(cli, &r);
+        else {
+            json_t *j = json_loads(r.body, 0, NULL);
+            printf("%s\n", json_string_value(json_object_get(j, "access_token")));
+            json_decref(j);
+        }
+        zl_http_response_fini(&r);
+    }
     dirs_fini(&d);
     return rc;
 }

@@ -217,3 +217,33 @@ YAML
     assert_failure
     [[ "$stderr" == *"no running replica"* ]]
 }
+
+@test "TCP API: health is open, everything else needs a valid bearer token" {
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    run timeout 30 "$ZLAYER" serve --daemon --bind "127.0.0.1:$port"
+    assert_success
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health/ready"
+    assert_output 200
+    run curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/deployments"
+    assert_output 401
+    run curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer a.b.c' \
+        "http://127.0.0.1:$port/api/v1/deployments"
+    assert_output 401
+    local tok
+    tok=$("$ZLAYER" token create --ttl 60)
+    run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" \
+        "http://127.0.0.1:$port/api/v1/deployments"
+    assert_output 200
+    # tokens cannot be minted over TCP, even with a token
+    run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $tok" -d '{}' \
+        "http://127.0.0.1:$port/api/v1/tokens"
+    assert_output 403
+    # the CLI over TCP
+    ZLAYER_HOST="tcp://127.0.0.1:$port" ZLAYER_TOKEN="$tok" run "$ZLAYER" status
+    assert_success
+    ZLAYER_HOST="tcp://127.0.0.1:$port" ZLAYER_TOKEN=bad run "$ZLAYER" ps
+    assert_failure
+    # the secret is root's alone
+    [ "$(stat -c %a "$ZLAYER_ROOT_DIR/jwt.secret")" = 600 ]
+}

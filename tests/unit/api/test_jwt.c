@@ -47,7 +47,11 @@ static void test_refused(void **state)
     /* alg none, garbage, pieces missing */
     static const char *const bad[] = {
         "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJjbGkiLCJleHAiOjk5OTk5OTk5OTl9.",
-        "not-a-token", "a.b", "a.b.c.d", "...", "eyJ.eyJ.sig",
+        "not-a-token",
+        "a.b",
+        "a.b.c.d",
+        "...",
+        "eyJ.eyJ.sig",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_true(zl_api_jwt_verify(key, 32, bad[i], role, sizeof(role), &err) < 0);

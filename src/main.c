@@ -21,7 +21,9 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "Without a name, the deployment of the spec found in this folder. Waits until its\n"
      "containers are gone (each stopped with SIGTERM, then SIGKILL after its grace period)."},
     {"ps", zl_cli_cmd_ps, "List deployments and services (or containers)",
-     "ps [-c|--containers] [-f table|json|yaml]", "Replicas running / wanted per service."},
+     "ps [-c|--containers] [--crashes] [-f table|json|yaml]",
+     "Replicas running / wanted per service. --crashes lists the replicas that stopped on\n"
+     "their own, newest first: exit code (128+N for signal N), OOM kills, last output."},
     {"logs", zl_cli_cmd_logs, "Show a service's output", "logs [-d DEPLOYMENT] SERVICE [-n N] [-f]",
      "The last N lines (100) of every replica, prefixed with SERVICE-REPLICA; -f keeps\n"
      "printing new lines."},

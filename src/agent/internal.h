@@ -12,6 +12,8 @@ struct zl_agent_restart {
     char id[256];
     unsigned restarts; /* crashes in a row */
     int64_t next_ms;   /* monotonic time of the next attempt, 0: none planned */
+    int64_t began_ms;  /* monotonic time of the last restart */
+    char started[64];  /* creation time of the container whose crash was recorded last */
 };
 
 /* The reconciler's world; used from one thread at a time (the work thread). */

@@ -202,7 +202,10 @@ struct actual {
     char *id;
     char *status;
     char *deployment, *service, *hash;
+    char *created;
     int replica;
+    int exit_code; /* -1 unknown */
+    bool oom_killed;
     unsigned grace_ms;
     bool wanted;
 };
@@ -215,6 +218,7 @@ static void actual_free(struct actual *v, size_t n)
         free(v[i].deployment);
         free(v[i].service);
         free(v[i].hash);
+        free(v[i].created);
     }
     free(v);
 }
@@ -231,7 +235,8 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
     free(json);
     struct actual *v = zl_xcalloc(json_array_size(arr) + 1, sizeof(*v));
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        const char *id = json_string_value(json_object_get(json_array_get(arr, i), "id"));
+        json_t *e = json_array_get(arr, i);
+        const char *id = json_string_value(json_object_get(e, "id"));
         char *sj = NULL;
         if (!id || zl_runtime_state_json(a->rt_root, id, &sj, &err) < 0)
             continue;
@@ -247,6 +252,11 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
                                      ? json_string_value(json_object_get(ann, "io.zlayer.hash"))
                                      : "");
             x->replica = (int)json_integer_value(json_object_get(ann, "io.zlayer.replica"));
+            const char *created = json_string_value(json_object_get(e, "created"));
+            x->created = zl_xstrdup(created ? created : "");
+            json_t *code = json_object_get(e, "exit_code");
+            x->exit_code = json_is_integer(code) ? (int)json_integer_value(code) : -1;
+            x->oom_killed = json_is_true(json_object_get(e, "oom_killed"));
             const char *g = json_string_value(json_object_get(ann, "io.zlayer.stop_grace_ms"));
             x->grace_ms = g ? (unsigned)strtoul(g, NULL, 10) : 10000;
         }
@@ -279,15 +289,46 @@ static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const cha
     struct zl_agent_restart *r = restart_of(a, id);
     int64_t now = now_ms();
     if (r->next_ms == 0) {
+        /* a replica that ran for a minute starts a new series of crashes */
+        if (r->began_ms && now - r->began_ms > 60000)
+            r->restarts = 0;
         r->restarts++;
         r->next_ms = now + (int64_t)zl_agent_backoff_ms(r->restarts);
-        log_msg(a, "%s exited; restart %u in %llu ms", id, r->restarts,
+        log_msg(a, "%s: restart %u in %llu ms", id, r->restarts,
                 (unsigned long long)zl_agent_backoff_ms(r->restarts));
     }
     if (now < r->next_ms)
         return false;
     r->next_ms = 0;
+    r->began_ms = now;
     return true;
+}
+
+/* Record a replica that stopped on its own, once per container start: its exit code, an OOM
+ * kill, and the last lines of its output. The database's unique key covers daemon restarts. */
+static void record_crash(struct zl_agent *a, const char *dep, const char *svc,
+                         const struct actual *x)
+{
+    struct zl_agent_restart *r = restart_of(a, x->id);
+    if (!strcmp(r->started, x->created))
+        return;
+    snprintf(r->started, sizeof(r->started), "%s", x->created);
+    log_msg(a, "%s exited with code %d%s", x->id, x->exit_code,
+            x->oom_killed ? " (killed: out of memory)" : "");
+    char *log = zl_xasprintf("%s/%s/output.log", a->containers_dir, x->id);
+    char *tail = zl_runtime_log_tail(log, 20, NULL);
+    free(log);
+    struct zl_store_crash c = {.deployment = (char *)dep,
+                               .service = (char *)svc,
+                               .container = x->id,
+                               .started = x->created,
+                               .exit_code = x->exit_code,
+                               .oom_killed = x->oom_killed,
+                               .log_tail = tail};
+    struct zl_err err;
+    if (zl_store_crash_add(a->db, &c, &err) < 0)
+        log_msg(a, "%s", err.msg);
+    free(tail);
 }
 
 /* Bring one service to its desired replicas. Returns how many run. */
@@ -313,9 +354,17 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
             log_msg(a, "%s: new revision %lld, replacing", id, (long long)d->revision);
             zl_agent__remove_container(a, id, grace_of(svc));
             start = true;
-        } else if (x && !strcmp(x->status, "stopped") && may_restart(a, svc, id)) {
+        } else if (x && !strcmp(x->status, "created")) {
+            /* created but never started: its creator (an earlier daemon) died half-way */
+            log_msg(a, "%s: left half-created, starting it again", id);
             zl_agent__remove_container(a, id, 0);
             start = true;
+        } else if (x && !strcmp(x->status, "stopped")) {
+            record_crash(a, d->name, name, x);
+            if (may_restart(a, svc, id)) {
+                zl_agent__remove_container(a, id, 0);
+                start = true;
+            }
         } else if (x && !strcmp(x->status, "running")) {
             running++;
         }

@@ -63,11 +63,12 @@ json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc)
         const char *d = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
         const char *s = json_string_value(json_object_get(ann, "io.zlayer.service"));
         if (d && s && (!dep || !strcmp(dep, d)) && (!svc || !strcmp(svc, s)))
-            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O}", "id", id,
+            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O}", "id", id,
                                                  "deployment", d, "service", s, "replica",
                                                  json_object_get(ann, "io.zlayer.replica"),
                                                  "status", json_object_get(st, "status"), "pid",
-                                                 json_object_get(st, "pid")));
+                                                 json_object_get(st, "pid"), "exit_code",
+                                                 json_object_get(c, "exit_code")));
         json_decref(st);
     }
     json_decref(arr);
@@ -188,34 +189,43 @@ static void logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const
     for (size_t i = 0; i < json_array_size(cs); i++) {
         const char *id = json_string_value(json_object_get(json_array_get(cs, i), "id"));
         int rep = (int)json_integer_value(json_object_get(json_array_get(cs, i), "replica"));
-        char *path = zl_xasprintf("%s/%s/output.log", a->containers_dir, id), *text = NULL;
-        size_t len = 0;
-        struct zl_err err;
-        if (zl_read_file(path, 64u << 20, &text, &len, &err) == 0) {
-            /* count back `lines` newlines */
-            size_t start = len, seen = 0;
-            while (start > 0 && seen <= (size_t)lines)
-                if (text[--start] == '\n' && ++seen > (size_t)lines)
-                    start++;
-            char *save = NULL;
-            for (char *l = strtok_r(text + start, "\n", &save); l;
-                 l = strtok_r(NULL, "\n", &save)) {
-                json_t *j = json_loads(l, 0, NULL);
-                const char *msg = json_string_value(json_object_get(j, "log"));
-                if (msg) {
-                    size_t ml = strlen(msg);
-                    zl_buf_printf(&out, "%s-%d | %.*s\n", svc, rep,
-                                  (int)(ml && msg[ml - 1] == '\n' ? ml - 1 : ml), msg);
-                }
-                json_decref(j);
-            }
-        }
+        char *path = zl_xasprintf("%s/%s/output.log", a->containers_dir, id);
+        char *prefix = zl_xasprintf("%s-%d", svc, rep);
+        char *text = zl_runtime_log_tail(path, lines, prefix);
+        zl_buf_append(&out, text, strlen(text));
         free(text);
+        free(prefix);
         free(path);
     }
     zl_http_respond(r, 200, "text/plain; charset=utf-8", out.data ? out.data : "", out.len);
     zl_buf_fini(&out);
     json_decref(cs);
+}
+
+/* A deployment's crash records, newest first (?limit=N, default 50). */
+static void crashes(struct zl_api *a, struct zl_http_req *r, const char *dep)
+{
+    char buf[32];
+    long limit = zl_http_req_query(r, "limit", buf, sizeof(buf)) ? strtol(buf, NULL, 10) : 50;
+    if (limit <= 0 || limit > 1000)
+        return zl_http_respond_error(r, 400, "bad_request", NULL, "limit must be 1-1000");
+    struct zl_store_crash *list = NULL;
+    size_t n = 0;
+    struct zl_err err;
+    if (zl_store_crash_list(a->db, dep, (size_t)limit, &list, &n, &err) < 0)
+        return zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(
+            arr,
+            json_pack("{s:s, s:s, s:s, s:s, s:I, s:i, s:b, s:s}", "deployment", list[i].deployment,
+                      "service", list[i].service, "container", list[i].container, "started",
+                      list[i].started, "at", (json_int_t)list[i].at, "exit_code", list[i].exit_code,
+                      "oom_killed", list[i].oom_killed, "log_tail", list[i].log_tail));
+        zl_store_crash_fini(&list[i]);
+    }
+    free(list);
+    reply_json(r, 200, arr);
 }
 
 /* ---------------- routing ---------------- */
@@ -258,6 +268,8 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
         reply_json(r, 200,
                    json_pack("{s:s, s:I, s:s}", "name", d.name, "revision", (json_int_t)d.revision,
                              "spec", d.spec));
+    } else if (n == 2 && get && !strcmp(seg[1], "crashes")) {
+        crashes(a, r, d.name);
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {
         reply_json(r, 200, services_of(a, &d));
     } else if (n == 4 && !strcmp(seg[1], "services") && !strcmp(r->method, "POST") &&

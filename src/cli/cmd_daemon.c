@@ -427,13 +427,37 @@ int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv)
     return rc;
 }
 
+/* The crash records of each deployment in deps (consumed), newest first. */
+static json_t *crashes_of(struct zl_cli *cli, const struct dirs *d, json_t *deps)
+{
+    json_t *out = json_array();
+    for (size_t i = 0; i < json_array_size(deps); i++) {
+        char *path =
+            zl_xasprintf("/api/v1/deployments/%s/crashes",
+                         json_string_value(json_object_get(json_array_get(deps, i), "name")));
+        json_t *c = get_json(cli, d, path);
+        free(path);
+        if (!c) {
+            json_decref(out);
+            out = NULL;
+            break;
+        }
+        json_array_extend(out, c);
+        json_decref(c);
+    }
+    json_decref(deps);
+    return out;
+}
+
 int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
 {
-    bool show_containers = false;
+    bool show_containers = false, show_crashes = false;
     enum zl_cli_format fmt = ZL_FMT_TABLE;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--containers"))
             show_containers = true;
+        else if (!strcmp(argv[i], "--crashes"))
+            show_crashes = true;
         else if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--format")) && i + 1 < argc) {
             if (zl_cli_parse_format(argv[++i], 7, &fmt) < 0)
                 return zl_cli_usage(cli, "ps", "unknown format '%s'", argv[i]);
@@ -447,6 +471,8 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
         return zl_cli_fail(cli, "the zlayer daemon is not running (zlayer up starts it)");
     }
     json_t *j = get_json(cli, &d, show_containers ? "/api/v1/containers" : "/api/v1/deployments");
+    if (j && show_crashes) /* every deployment's crash records, newest first */
+        j = crashes_of(cli, &d, j);
     dirs_fini(&d);
     if (!j)
         return ZL_EXIT_FAIL;
@@ -454,6 +480,23 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
         char *text = json_dumps(j, JSON_INDENT(2));
         printf("%s\n", text);
         free(text);
+    } else if (show_crashes) {
+        printf("%-20s %-40s %-5s %s\n", "WHEN", "CONTAINER", "EXIT", "LAST OUTPUT");
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *c = json_array_get(j, i);
+            time_t at = (time_t)json_integer_value(json_object_get(c, "at"));
+            char when[32];
+            strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&at));
+            const char *tail = json_string_value(json_object_get(c, "log_tail")), *last = tail;
+            for (const char *p = tail; p && *p; p++)
+                if (*p == '\n' && p[1])
+                    last = p + 1;
+            printf("%-20s %-40s %-5lld %.*s%s\n", when,
+                   json_string_value(json_object_get(c, "container")),
+                   json_integer_value(json_object_get(c, "exit_code")),
+                   last ? (int)strcspn(last, "\n") : 0, last ? last : "",
+                   json_is_true(json_object_get(c, "oom_killed")) ? " (out of memory)" : "");
+        }
     } else if (show_containers) {
         printf("%-40s %-20s %-20s %-8s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "PID",
                "STATUS");

@@ -539,11 +539,17 @@ int zl_runtime_list_json(const char *root, char **json, struct zl_err *err)
             continue;
         char *dir = zl_xasprintf("%s/%s", root, e->d_name);
         enum zl_runtime_status s = zl_runtime__state_status(dir, &st);
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:s, s:s}", "id", st.id, "pid",
-                                             s == ZL_STATUS_STOPPED ? 0 : (int)st.pid, "status",
-                                             zl_runtime_status_name(s), "bundle",
+        /* exit code as a shell shows it: 128+N for signal N, -1 while unknown */
+        int code = -1;
+        if (s == ZL_STATUS_STOPPED && st.has_exit)
+            code = WIFSIGNALED(st.exit_status) ? 128 + WTERMSIG(st.exit_status)
+                                               : WEXITSTATUS(st.exit_status);
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b}", "id", st.id,
+                                             "pid", s == ZL_STATUS_STOPPED ? 0 : (int)st.pid,
+                                             "status", zl_runtime_status_name(s), "bundle",
                                              st.bundle ? st.bundle : "", "created",
-                                             st.created ? st.created : ""));
+                                             st.created ? st.created : "", "exit_code", code,
+                                             "oom_killed", st.oom_killed));
         free(dir);
         zl_runtime__state_fini(&st);
     }

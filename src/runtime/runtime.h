@@ -32,6 +32,11 @@ int zl_runtime_start(const char *root, const char *id, struct zl_err *err);
 int zl_runtime_run(const struct zl_runtime_create_opts *o, bool detach, int *status,
                    struct zl_err *err);
 
+/* The last `lines` lines of a container's output from its monitor's JSON-line log file,
+ * each prefixed with "PREFIX | " when prefix is not NULL; "" when there is none. Caller
+ * frees. */
+char *zl_runtime_log_tail(const char *log_file, long lines, const char *prefix);
+
 enum zl_runtime_status {
     ZL_STATUS_CREATING = 0,
     ZL_STATUS_CREATED,

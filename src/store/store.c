@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* store/store.c: the SQLite database: opening, pragmas, schema migrations, image rows. */
-#include "store/store.h"
+#include "store/internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,10 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct zl_store {
-    sqlite3 *db;
-};
 
 /* Each entry moves the schema one version up; never edit a shipped entry, append. */
 static const char *const migrations[] = {
@@ -42,11 +38,20 @@ static const char *const migrations[] = {
     "CREATE TABLE scales ("
     " deployment TEXT NOT NULL, service TEXT NOT NULL, replicas INTEGER NOT NULL,"
     " PRIMARY KEY (deployment, service));",
+    /* 3: crashes of replicas, once per container start */
+    "CREATE TABLE crashes ("
+    " id INTEGER PRIMARY KEY, deployment TEXT NOT NULL, service TEXT NOT NULL,"
+    " container TEXT NOT NULL, started TEXT NOT NULL, at INTEGER NOT NULL,"
+    " exit_code INTEGER NOT NULL, oom_killed INTEGER NOT NULL, log_tail TEXT NOT NULL,"
+    " UNIQUE (container, started));"
+    "CREATE INDEX crashes_deployment ON crashes(deployment, id);",
 };
 
 static int store_open(const char *path, struct zl_store **out, struct zl_err *err);
 
-static int sql_err(struct zl_store *s, struct zl_err *err, const char *what)
+#define sql_err zl_store__sql_err
+
+int zl_store__sql_err(struct zl_store *s, struct zl_err *err, const char *what)
 {
     return zl_err_set(err, ZL_EINVAL, "state database: %s: %s", what, sqlite3_errmsg(s->db));
 }
@@ -430,8 +435,9 @@ int zl_store_deployment_put(struct zl_store *s, const char *name, const char *sp
     sqlite3_stmt *st = NULL;
     int64_t rev = 1, now = (int64_t)time(NULL);
     int rc = 0;
-    if (sqlite3_prepare_v2(s->db, "SELECT revision FROM deployments WHERE name = ?", -1, &st,
-                           NULL) != SQLITE_OK)
+    /* from the history: a deployment removed and applied again goes on counting */
+    if (sqlite3_prepare_v2(s->db, "SELECT MAX(revision) FROM revisions WHERE deployment = ?", -1,
+                           &st, NULL) != SQLITE_OK)
         rc = sql_err(s, err, "prepare");
     if (rc == 0) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -558,6 +564,8 @@ int zl_store_deployment_remove(struct zl_store *s, const char *name, struct zl_e
         rc = zl_err_set(err, ZL_ENOTFOUND, "deployment %s does not exist", name);
     if (rc == 0)
         rc = run2(s, "DELETE FROM scales WHERE deployment = ?1", name, NULL, 0, false, NULL, err);
+    if (rc == 0)
+        rc = run2(s, "DELETE FROM crashes WHERE deployment = ?1", name, NULL, 0, false, NULL, err);
     exec(s, rc == 0 ? "COMMIT" : "ROLLBACK", NULL);
     return rc;
 }

@@ -90,4 +90,25 @@ int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *s
 int zl_store_scale_get(struct zl_store *s, const char *deployment, const char *service,
                        unsigned *replicas, struct zl_err *err);
 
+/* ---------------- crashes (crash.c) ---------------- */
+
+/* A replica that stopped on its own: its exit code (128+N for signal N), whether the cgroup
+ * saw an OOM kill, and the last lines of its output. */
+struct zl_store_crash {
+    char *deployment, *service, *container;
+    char *started; /* when the container was created: one record per container start */
+    int64_t at;    /* unix seconds of the record */
+    int exit_code;
+    bool oom_killed;
+    char *log_tail;
+};
+void zl_store_crash_fini(struct zl_store_crash *c);
+
+/* Record a crash; a second record of the same container start is ignored. Only the newest
+ * 200 crashes of a deployment are kept. */
+int zl_store_crash_add(struct zl_store *s, const struct zl_store_crash *c, struct zl_err *err);
+/* A deployment's crashes, newest first, at most limit of them. */
+int zl_store_crash_list(struct zl_store *s, const char *deployment, size_t limit,
+                        struct zl_store_crash **out, size_t *n, struct zl_err *err);
+
 #endif

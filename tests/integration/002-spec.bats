@@ -1,13 +1,13 @@
 #!/usr/bin/env bats
 # SPDX-License-Identifier: Apache-2.0
-# `zlayer validate`, `zlayer spec validate` and `zlayer spec dump` on real files: the shared
+# `zlayer validate`, `zlayer spec validate` and `zlayer spec dump` on real files: the
 # examples, spec discovery, stdin, diagnostics and their positions, strict mode, dump
 # round trips and the output formats.
 
 # shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats run --separate-stderr
 load helpers
 
-# The valid specs: the shared examples plus the one in this repository.
+# The valid specs: the examples in tests/data plus the one in this repository.
 valid_examples() {
     local f
     for f in "$EXAMPLES"/*.yml "$HELLO"; do
@@ -25,7 +25,7 @@ diag_lines() {
     done
 }
 
-# ---------------------------------------------------------------- the shared examples
+# ---------------------------------------------------------------- the spec examples
 
 @test "every valid example validates" {
     local f failures=() n=0

@@ -108,6 +108,15 @@ running() {
     old=$(pid_of shop-web-0)
     kill -9 "$old"
     wait_for eval '[ -n "$(pid_of shop-web-0)" ] && [ "$(pid_of shop-web-0)" != "$old" ] && running web 1'
+    # the crash is on record once: killed by signal 9, with its last output
+    run "$ZLAYER" ps --crashes -f json
+    assert_success
+    [ "$(echo "$output" | jq length)" = 1 ]
+    [ "$(echo "$output" | jq -r '.[0].container')" = shop-web-0 ]
+    [ "$(echo "$output" | jq -r '.[0].exit_code')" = 137 ]
+    [ "$(echo "$output" | jq -r '.[0].log_tail')" = "web web-0 x" ]
+    run "$ZLAYER" ps --crashes
+    assert_line --regexp ' shop-web-0 +137 +web web-0 x$'
     run "$ZLAYER" scale web 5
     assert_success
     wait_for running web 5
@@ -138,6 +147,41 @@ running() {
     assert_success
     sleep 3
     [ "$("$ZLAYER" ps -c -f json | jq -c '[.[] | .id + ":" + (.pid | tostring)] | sort')" = "$before" ]
+}
+
+@test "the daemon killed with SIGKILL mid-deploy loses nothing and makes no duplicates" {
+    spec shop 6
+    local delay round=0
+    for delay in 0 0.15 0.4; do
+        round=$((round + 1))
+        run timeout 30 "$ZLAYER" serve --daemon
+        assert_success
+        # the deploy is acknowledged (stored) before the daemon dies somewhere in creating
+        GREETING=k run timeout 60 "$ZLAYER" deploy shop.zlayer.yml
+        assert_success
+        sleep "$delay"
+        local pid
+        pid=$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")
+        kill -9 "$pid"
+        wait_for eval '! [ -d /proc/$pid ] || grep -q "^State:.*Z" /proc/$pid/status'
+        run timeout 30 "$ZLAYER" serve --daemon
+        assert_success
+        wait_for running web 6
+        wait_for running worker 1
+        # exactly the replicas the spec asks for, each once, and nothing half-made on disk
+        local ids
+        ids=$("$ZLAYER" ps -c -f json | jq -r '.[].id' | sort)
+        [ "$(echo "$ids" | wc -l)" = 7 ]
+        [ "$(echo "$ids" | uniq | wc -l)" = 7 ]
+        [ "$(ls "$ZLAYER_ROOT_DIR/containers" | sort)" = "$ids" ]
+        [ "$(ls "$ZLAYER_RUNTIME_DIR/containers" | sort)" = "$ids" ]
+        # one revision per apply: the history goes on after each down
+        [ "$("$ZLAYER" ps -f json | jq -r '.[0].revision')" = "$round" ]
+        run timeout 60 "$ZLAYER" down shop
+        assert_success
+        kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")"
+        wait_for eval '! [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ]'
+    done
 }
 
 @test "a bad spec is refused with its diagnostics and changes nothing" {

@@ -2,7 +2,7 @@
 # Shared setup for zlayer's integration tests. Load with `load helpers` at the top of a .bats
 # file. The runner (tests/meson.build, or a shell) gives:
 #   ZLAYER       absolute path of the zlayer binary under test
-#   ZL_EXAMPLES  the shared spec examples folder (valid *.yml, invalid/*.yml)
+#   ZL_EXAMPLES  the spec examples folder (tests/data/spec-examples) (valid *.yml, invalid/*.yml)
 #   ZL_SRCDIR    the source tree (for examples/hello.zlayer.yml)
 
 # shellcheck disable=SC2154 # $stderr and $stderr_lines are set by bats run --separate-stderr
@@ -17,7 +17,7 @@ bats_load_library bats-support
 bats_load_library bats-assert
 
 ZLAYER=${ZLAYER:?set ZLAYER to the absolute path of the zlayer binary}
-EXAMPLES=${ZL_EXAMPLES:?set ZL_EXAMPLES to the shared spec examples folder}
+EXAMPLES=${ZL_EXAMPLES:?set ZL_EXAMPLES to the spec examples folder (tests/data/spec-examples)}
 SRCDIR=${ZL_SRCDIR:?set ZL_SRCDIR to the zlayer source tree}
 HELLO="$SRCDIR/examples/hello.zlayer.yml"
 export ZLAYER EXAMPLES SRCDIR HELLO

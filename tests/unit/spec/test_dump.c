@@ -34,7 +34,7 @@ static void assert_round_trip(const char *text)
 static void test_examples_round_trip(void **state)
 {
     (void)state;
-    const char *dir = getenv("ZL_EXAMPLES") ? getenv("ZL_EXAMPLES") : "../shared/spec/examples";
+    const char *dir = getenv("ZL_EXAMPLES") ? getenv("ZL_EXAMPLES") : "tests/data/spec-examples";
     DIR *dh = opendir(dir);
     assert_non_null(dh);
     struct dirent *e;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Every shared example validates; every invalid one fails with its rule at its line. */
+/* Every example in tests/data/spec-examples validates; every invalid one fails with its rule at its
+ * line. */
 #include "../helpers.h"
 
 #include <dirent.h>
@@ -54,7 +55,7 @@ static char *read_all(const char *path, size_t *len)
 static const char *examples(void)
 {
     const char *dir = getenv("ZL_EXAMPLES");
-    return dir ? dir : "../shared/spec/examples";
+    return dir ? dir : "tests/data/spec-examples";
 }
 
 static void test_valid_examples(void **state)

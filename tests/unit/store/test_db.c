@@ -147,6 +147,59 @@ static void test_deployments(void **state)
     assert_int_equal(zl_store_deployment_remove(s, "shop", &err), 0);
     assert_int_equal(zl_store_deployment_remove(s, "shop", &err), -ZL_ENOTFOUND);
     assert_int_equal(zl_store_scale_get(s, "shop", "web", &n, &err), -ZL_ENOTFOUND);
+    /* applied again after removal: the revisions go on from the history */
+    assert_int_equal(zl_store_deployment_put(s, "shop", "version: v1\n", NULL, &rev, &err), 0);
+    assert_int_equal(rev, 3);
+    zl_store_close(s);
+    free(path);
+}
+
+static void test_crashes(void **state)
+{
+    (void)state;
+    char *path = zl_xasprintf("%s/crashes.db", dir);
+    struct zl_store *s = NULL;
+    struct zl_err err;
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    struct zl_store_crash c = {.deployment = "shop",
+                               .service = "web",
+                               .container = "shop-web-0",
+                               .started = "2026-01-01T00:00:00Z",
+                               .exit_code = 137,
+                               .log_tail = "bye\n"};
+    assert_int_equal(zl_store_crash_add(s, &c, &err), 0);
+    /* the same start is recorded once, however often it is seen */
+    assert_int_equal(zl_store_crash_add(s, &c, &err), 0);
+    struct zl_store_crash *list;
+    size_t n;
+    assert_int_equal(zl_store_crash_list(s, "shop", 10, &list, &n, &err), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(list[0].exit_code, 137);
+    assert_string_equal(list[0].log_tail, "bye\n");
+    assert_true(list[0].at > 0);
+    zl_store_crash_fini(&list[0]);
+    free(list);
+    /* a crash loop keeps only the newest 200, newest first */
+    char started[32];
+    for (int i = 0; i < 250; i++) {
+        snprintf(started, sizeof(started), "t%03d", i);
+        c.started = started;
+        c.exit_code = i;
+        assert_int_equal(zl_store_crash_add(s, &c, &err), 0);
+    }
+    assert_int_equal(zl_store_crash_list(s, "shop", 1000, &list, &n, &err), 0);
+    assert_int_equal(n, 200);
+    assert_int_equal(list[0].exit_code, 249);
+    assert_int_equal(list[199].exit_code, 50);
+    for (size_t i = 0; i < n; i++)
+        zl_store_crash_fini(&list[i]);
+    free(list);
+    /* removing the deployment removes its records */
+    assert_int_equal(zl_store_deployment_put(s, "shop", "version: v1\n", NULL, NULL, &err), 0);
+    assert_int_equal(zl_store_deployment_remove(s, "shop", &err), 0);
+    assert_int_equal(zl_store_crash_list(s, "shop", 10, &list, &n, &err), 0);
+    assert_int_equal(n, 0);
+    free(list);
     zl_store_close(s);
     free(path);
 }
@@ -170,6 +223,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_images),
         cmocka_unit_test(test_deployments),
+        cmocka_unit_test(test_crashes),
         cmocka_unit_test(test_bad_database),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

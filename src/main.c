@@ -24,9 +24,17 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "ps [-c|--containers] [--crashes] [-f table|json|yaml]",
      "Replicas running / wanted per service. --crashes lists the replicas that stopped on\n"
      "their own, newest first: exit code (128+N for signal N), OOM kills, last output."},
-    {"logs", zl_cli_cmd_logs, "Show a service's output", "logs [-d DEPLOYMENT] SERVICE [-n N] [-f]",
-     "The last N lines (100) of every replica, prefixed with SERVICE-REPLICA; -f keeps\n"
-     "printing new lines."},
+    {"logs", zl_cli_cmd_logs, "Show a service's output",
+     "logs [-d DEPLOYMENT] SERVICE [-n|--tail N] [-r|--replica N] [--since T] [-f]",
+     "The last N lines (100) of every replica, prefixed with SERVICE-REPLICA. --since\n"
+     "takes a duration back from now (10m) or a UTC time (2026-01-02T03:04:05Z). -f\n"
+     "streams what the replicas print next, replicas that start again included, until\n"
+     "Ctrl-C or the deployment is removed."},
+    {"events", zl_cli_cmd_events, "Show lifecycle events as they happen",
+     "events [-d DEPLOYMENT] [--no-follow]",
+     "One JSON object per line: deployments applied, scaled, removed, their status; containers\n"
+     "started, died (exit code, OOM kill) and removed. --no-follow prints the recent ones\n"
+     "the daemon keeps (up to 512) and ends."},
     {"exec", zl_cli_cmd_exec, "Run a command in a service's replica",
      "exec [-d DEPLOYMENT] SERVICE [-r N] [--] COMMAND...",
      "Runs COMMAND in replica N (default: the first that runs) with the container's\n"

@@ -168,6 +168,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->api.kick = kick;
     d->api.kick_arg = d;
     d->api.loop = &d->loop;
+    d->api.events = d->agent.events = zl_api_events_new(&d->loop);
     if (rc == 0)
         rc = zl_api_jwt_key(o->root_dir, d->api.jwt_key, err);
     if (rc == 0) {
@@ -203,6 +204,9 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     if (d->http)
         zl_http_server_close(d->http, NULL, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT); /* let the closes finish */
+    d->agent.events = NULL;
+    zl_api_events_close(d->api.events);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
     unlink(sock);
     zl_store_close(d->api.db);
     free(sock);

@@ -4,6 +4,7 @@
 #define ZL_AGENT_INTERNAL_H
 
 #include "agent/agent.h"
+#include "api/api.h"
 #include "image/image.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
@@ -28,6 +29,7 @@ struct zl_agent {
     struct zl_agent_restart *restarts;
     size_t nrestarts;
     char last_error[1024];
+    struct zl_api_events *events; /* lifecycle events go here (may be NULL) */
 };
 
 int zl_agent__open(struct zl_agent *a, const char *root, const char *runtime, struct zl_err *err);

@@ -67,6 +67,21 @@ static void log_msg(struct zl_agent *a, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A container event for GET /api/v1/events; exit_code < 0 is left out. */
+static void container_event(struct zl_agent *a, const char *kind, const char *dep, const char *svc,
+                            const char *id, int exit_code, bool oom)
+{
+    if (!a->events)
+        return;
+    json_t *ev = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "resource", "container", "kind", kind,
+                           "id", id, "deployment", dep, "service", svc);
+    if (exit_code >= 0)
+        json_object_set_new(ev, "exit_code", json_integer(exit_code));
+    if (oom)
+        json_object_set_new(ev, "oom_killed", json_true());
+    zl_api_events_publish(a->events, ev);
+}
+
 static bool is_stopped(struct zl_agent *a, const char *id)
 {
     char *json = NULL;
@@ -154,6 +169,12 @@ static int create_container(struct zl_agent *a, const struct zl_sval *svc,
     char *cfgjson = rc == 0 ? image_config(a, &info, err) : NULL;
     if (rc == 0 && !cfgjson)
         rc = -ZL_EINVAL;
+    if (rc == 0 && access(r->dir, F_OK) == 0) {
+        /* left by a create cut short (its daemon was killed half-way): start clean */
+        struct zl_err ignore;
+        zl_image_rootfs_unmount(r->dir, &ignore);
+        nftw(r->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+    }
     if (rc == 0 && mkdir(r->dir, 0700) < 0 && errno != EEXIST)
         rc = zl_err_sys(err, errno, "create %s", r->dir);
     if (rc == 0) {
@@ -315,8 +336,9 @@ static void record_crash(struct zl_agent *a, const char *dep, const char *svc,
     snprintf(r->started, sizeof(r->started), "%s", x->created);
     log_msg(a, "%s exited with code %d%s", x->id, x->exit_code,
             x->oom_killed ? " (killed: out of memory)" : "");
+    container_event(a, "die", dep, svc, x->id, x->exit_code, x->oom_killed);
     char *log = zl_xasprintf("%s/%s/output.log", a->containers_dir, x->id);
-    char *tail = zl_runtime_log_tail(log, 20, NULL);
+    char *tail = zl_runtime_log_tail(log, 20, NULL, NULL, NULL);
     free(log);
     struct zl_store_crash c = {.deployment = (char *)dep,
                                .service = (char *)svc,
@@ -353,6 +375,7 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
         if (x && strcmp(x->hash, hash) != 0) {
             log_msg(a, "%s: new revision %lld, replacing", id, (long long)d->revision);
             zl_agent__remove_container(a, id, grace_of(svc));
+            container_event(a, "remove", d->name, name, id, -1, false);
             start = true;
         } else if (x && !strcmp(x->status, "created")) {
             /* created but never started: its creator (an earlier daemon) died half-way */
@@ -373,6 +396,7 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
             log_msg(a, "%s", err.msg);
             snprintf(a->last_error, sizeof(a->last_error), "%s", err.msg);
         } else if (start) {
+            container_event(a, "start", d->name, name, id, -1, false);
             running++;
         }
         free(id);
@@ -416,8 +440,15 @@ void zl_agent_reconcile(struct zl_agent *a)
                              : a->last_error[0]      ? NULL
                                                      : "deploying";
         char *failed = status ? NULL : zl_xasprintf("failed: %s", a->last_error);
-        if (strcmp(d->status, status ? status : failed) != 0)
+        if (strcmp(d->status, status ? status : failed) != 0) {
             zl_store_deployment_set_status(a->db, d->name, status ? status : failed, &err);
+            if (a->events)
+                zl_api_events_publish(a->events,
+                                      json_pack("{s:s, s:s, s:s, s:I, s:s}", "resource",
+                                                "deployment", "kind", "status", "deployment",
+                                                d->name, "revision", (json_int_t)d->revision,
+                                                "status", status ? status : failed));
+        }
         free(failed);
         zl_spec_free(spec);
     }
@@ -432,6 +463,9 @@ void zl_agent_reconcile(struct zl_agent *a)
         }
     if (nextra)
         zl_agent__remove_containers(a, extra, grace, nextra);
+    for (size_t k = 0; k < nact; k++)
+        if (!act[k].wanted)
+            container_event(a, "remove", act[k].deployment, act[k].service, act[k].id, -1, false);
     free(extra);
     free(grace);
     actual_free(act, nact);

@@ -161,6 +161,9 @@ static void deploy(struct zl_api *a, struct zl_http_req *r)
         if (zl_store_deployment_put(a->db, name, ytext, envtext, &rev, &err) < 0) {
             zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
         } else {
+            zl_api_events_publish(a->events, json_pack("{s:s, s:s, s:s, s:I}", "resource",
+                                                       "deployment", "kind", "apply", "deployment",
+                                                       name, "revision", (json_int_t)rev));
             a->kick(a->kick_arg);
             reply_json(r, 201,
                        json_pack("{s:s, s:s, s:I}", "name", name, "status", "deploying", "revision",
@@ -172,34 +175,6 @@ static void deploy(struct zl_api *a, struct zl_http_req *r)
     zl_diags_free(d);
     zl_spec_free(spec);
     json_decref(body);
-}
-
-/* ---------------- logs ---------------- */
-
-/* The last `lines` lines of every replica's output, each as "SERVICE-N | text". */
-static void logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc)
-{
-    char buf[32];
-    long lines = zl_http_req_query(r, "lines", buf, sizeof(buf)) ? strtol(buf, NULL, 10) : 100;
-    if (lines <= 0 || lines > 100000)
-        lines = 100;
-    json_t *cs = zl_api__containers(a, dep, svc);
-    struct zl_buf out;
-    zl_buf_init(&out);
-    for (size_t i = 0; i < json_array_size(cs); i++) {
-        const char *id = json_string_value(json_object_get(json_array_get(cs, i), "id"));
-        int rep = (int)json_integer_value(json_object_get(json_array_get(cs, i), "replica"));
-        char *path = zl_xasprintf("%s/%s/output.log", a->containers_dir, id);
-        char *prefix = zl_xasprintf("%s-%d", svc, rep);
-        char *text = zl_runtime_log_tail(path, lines, prefix);
-        zl_buf_append(&out, text, strlen(text));
-        free(text);
-        free(prefix);
-        free(path);
-    }
-    zl_http_respond(r, 200, "text/plain; charset=utf-8", out.data ? out.data : "", out.len);
-    zl_buf_fini(&out);
-    json_decref(cs);
 }
 
 /* A deployment's crash records, newest first (?limit=N, default 50). */
@@ -261,6 +236,8 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
         if (zl_store_deployment_remove(a->db, seg[0], &err) < 0) {
             zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
         } else {
+            zl_api_events_publish(a->events, json_pack("{s:s, s:s, s:s}", "resource", "deployment",
+                                                       "kind", "remove", "deployment", seg[0]));
             a->kick(a->kick_arg);
             zl_http_respond(r, 204, NULL, "", 0);
         }
@@ -276,7 +253,7 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
                !strcmp(seg[3], "exec")) {
         zl_api__exec(a, r, d.name, seg[2]);
     } else if (n == 4 && !strcmp(seg[1], "services") && get && !strcmp(seg[3], "logs")) {
-        logs(a, r, d.name, seg[2]);
+        zl_api__logs(a, r, d.name, seg[2]);
     } else if (n == 4 && !strcmp(seg[1], "services") && !strcmp(r->method, "POST") &&
                !strcmp(seg[3], "scale")) {
         json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
@@ -287,6 +264,9 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
                                     &err) < 0)
             zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
         else {
+            zl_api_events_publish(a->events, json_pack("{s:s, s:s, s:s, s:s, s:O}", "resource",
+                                                       "service", "kind", "scale", "deployment",
+                                                       d.name, "service", seg[2], "replicas", rep));
             a->kick(a->kick_arg);
             reply_json(r, 200,
                        json_pack("{s:s, s:s, s:O}", "deployment", d.name, "service", seg[2],
@@ -362,6 +342,8 @@ void zl_api_handle(void *ctx, struct zl_http_req *r)
                           json_pack("{s:i, s:s, s:s, s:s, s:s}", "pid", (int)getpid(), "version",
                                     ZL_VERSION, "socket", a->socket_path, "root_dir", a->root_dir,
                                     "runtime_dir", a->runtime_dir));
+    if (!strcmp(r->path, API "/events") && !strcmp(r->method, "GET"))
+        return zl_api__events(a, r);
     if (!strcmp(r->path, API "/containers") && !strcmp(r->method, "GET"))
         return reply_json(r, 200, zl_api__containers(a, NULL, NULL));
     if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)

@@ -6,10 +6,20 @@
 
 #include <stdint.h>
 #include <time.h>
+#include <jansson.h>
 #include <uv.h>
 
 #include "http/http.h"
 #include "store/store.h"
+
+/* Lifecycle events for GET /api/v1/events (events.c). */
+struct zl_api_events;
+struct zl_api_events *zl_api_events_new(uv_loop_t *loop);
+/* On the loop thread, at shutdown after the server has closed. */
+void zl_api_events_close(struct zl_api_events *e);
+/* Any thread; ev (consumed) is a JSON object with "resource" and "kind", and "deployment"
+ * where it has one; "seq" and "at" (Unix seconds) are added. e may be NULL. */
+void zl_api_events_publish(struct zl_api_events *e, json_t *ev);
 
 struct zl_api {
     struct zl_store *db;        /* the loop thread's own connection */
@@ -21,6 +31,7 @@ struct zl_api {
     void *kick_arg;
     uv_loop_t *loop; /* blocking work (exec) runs on its thread pool */
     unsigned char jwt_key[32];
+    struct zl_api_events *events;
 };
 
 /* HS256 tokens for the TCP API (jwt.c). The key is ROOT/jwt.secret, made on first use. */

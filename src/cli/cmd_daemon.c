@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/cmd_daemon.c: serve, and the commands that talk to the daemon over its socket: up,
- * deploy, down, ps, logs, scale, status. The daemon is started when its socket is absent. */
+ * deploy, down, ps, scale, status, exec, token. The daemon is started when its socket is absent. */
 #include "agent/agent.h"
-#include "cli/cli.h"
-#include "http/http.h"
+#include "cli/client.h"
 #include "spec/spec.h"
 
 #include <errno.h>
@@ -15,25 +14,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-struct dirs {
-    char *root, *runtime, *sock;
-};
-
-static void dirs_init(struct dirs *d)
-{
-    const char *r = getenv("ZLAYER_ROOT_DIR"), *t = getenv("ZLAYER_RUNTIME_DIR");
-    d->root = zl_xstrdup(r && *r ? r : "/var/lib/zlayer");
-    d->runtime = zl_xstrdup(t && *t ? t : "/run/zlayer");
-    d->sock = zl_xasprintf("%s/zlayer.sock", d->runtime);
-}
-
-static void dirs_fini(struct dirs *d)
-{
-    free(d->root);
-    free(d->runtime);
-    free(d->sock);
-}
 
 int zl_cli_cmd_serve(struct zl_cli *cli, int argc, char **argv)
 {
@@ -57,114 +37,14 @@ int zl_cli_cmd_serve(struct zl_cli *cli, int argc, char **argv)
             return zl_cli_usage(cli, "serve", "unexpected argument '%s'", argv[i]);
         }
     }
-    struct dirs d;
-    dirs_init(&d);
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
     o.root_dir = d.root;
     o.runtime_dir = d.runtime;
     struct zl_err err;
     int rc = zl_daemon_run(&o, &err);
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     return rc < 0 ? zl_cli_fail(cli, "%s", err.msg) : ZL_EXIT_OK;
-}
-
-/* ---------------- talking to the daemon ---------------- */
-
-/* The daemon is reached over its unix socket, or over TCP when ZLAYER_HOST=tcp://HOST:PORT
- * (with ZLAYER_TOKEN as the bearer token). */
-static void target(const struct dirs *d, struct zl_http_target *t, char *host, size_t cap)
-{
-    const char *h = getenv("ZLAYER_HOST");
-    *t = (struct zl_http_target){.unix_path = d->sock, .timeout_ms = 60000};
-    if (h && !strncmp(h, "tcp://", 6)) {
-        const char *colon = strrchr(h + 6, ':');
-        snprintf(host, cap, "%.*s", (int)(colon ? colon - (h + 6) : (long)strlen(h + 6)), h + 6);
-        t->unix_path = NULL;
-        t->host = host;
-        t->port = colon ? atoi(colon + 1) : 3669;
-        t->bearer = getenv("ZLAYER_TOKEN");
-    }
-}
-
-static int call(const struct dirs *d, const char *method, const char *path, const char *body,
-                struct zl_http_response *out, struct zl_err *err)
-{
-    struct zl_http_target t;
-    char host[256];
-    target(d, &t, host, sizeof(host));
-    return zl_http_request(&t, method, path, body ? "application/json" : NULL, body,
-                           body ? strlen(body) : 0, out, err);
-}
-
-static bool ready(const struct dirs *d)
-{
-    struct zl_http_response r = {0};
-    struct zl_err err;
-    struct zl_http_target t;
-    char host[256];
-    target(d, &t, host, sizeof(host));
-    t.timeout_ms = 2000;
-    bool ok = zl_http_request(&t, "GET", "/health/ready", NULL, NULL, 0, &r, &err) == 0 &&
-              r.status == 200;
-    zl_http_response_fini(&r);
-    return ok;
-}
-
-/* Start `zlayer serve --daemon` when nothing answers on the socket. */
-static int ensure_daemon(struct zl_cli *cli, const struct dirs *d)
-{
-    if (ready(d))
-        return 0;
-    if (getenv("ZLAYER_HOST") && !strncmp(getenv("ZLAYER_HOST"), "tcp://", 6))
-        return zl_cli_fail(cli, "the zlayer daemon at %s does not answer", getenv("ZLAYER_HOST"));
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execl("/proc/self/exe", "zlayer", "serve", "--daemon", (char *)NULL);
-        _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status))
-        return zl_cli_fail(cli, "could not start the zlayer daemon (see %s/daemon.log)",
-                           d->runtime);
-    for (int i = 0; i < 100 && !ready(d); i++) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    return ready(d) ? 0 : zl_cli_fail(cli, "the zlayer daemon does not answer on %s", d->sock);
-}
-
-/* Print an API error body ({"error","message","details"}) as one line (+ diagnostics). */
-static int api_fail(struct zl_cli *cli, const struct zl_http_response *r)
-{
-    json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
-    const char *msg = json_string_value(json_object_get(j, "message"));
-    json_t *det = json_object_get(j, "details");
-    for (size_t i = 0; json_is_array(det) && i < json_array_size(det); i++) {
-        json_t *g = json_array_get(det, i);
-        fprintf(stderr, "%lld:%lld: %s: %s\n", json_integer_value(json_object_get(g, "line")),
-                json_integer_value(json_object_get(g, "column")),
-                json_string_value(json_object_get(g, "path")),
-                json_string_value(json_object_get(g, "message")));
-    }
-    int rc = zl_cli_fail(cli, "the daemon answered %d: %s", r->status, msg ? msg : r->body);
-    json_decref(j);
-    return rc;
-}
-
-/* GET path and parse JSON; NULL after printing the error. */
-static json_t *get_json(struct zl_cli *cli, const struct dirs *d, const char *path)
-{
-    struct zl_http_response r = {0};
-    struct zl_err err;
-    json_t *j = NULL;
-    if (call(d, "GET", path, NULL, &r, &err) < 0)
-        zl_cli_fail(cli, "%s", err.msg);
-    else if (r.status != 200)
-        api_fail(cli, &r);
-    else
-        j = json_loads(r.body, 0, NULL);
-    zl_http_response_fini(&r);
-    return j;
 }
 
 /* ---------------- up / deploy ---------------- */
@@ -208,13 +88,13 @@ static char *find_spec(struct zl_cli *cli, const char *file)
 }
 
 /* Wait (bounded) until the deployment runs every replica, or fails. */
-static int wait_ready(struct zl_cli *cli, const struct dirs *d, const char *name, int secs)
+static int wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name, int secs)
 {
     char *path = zl_xasprintf("/api/v1/deployments/%s", name);
     char last[256] = "";
     int rc = ZL_EXIT_FAIL;
     for (int i = 0; i < secs * 4; i++) {
-        json_t *j = get_json(cli, d, path);
+        json_t *j = zl_cli_get_json(cli, d, path);
         if (!j)
             break;
         const char *st = json_string_value(json_object_get(j, "status"));
@@ -260,7 +140,7 @@ static void on_int(int sig)
 }
 
 /* Foreground `up`: print the services' new output lines until Ctrl-C, then bring it down. */
-static int follow(struct zl_cli *cli, const struct dirs *d, const struct zl_spec *s)
+static int follow(struct zl_cli *cli, const struct zl_cli_dirs *d, const struct zl_spec *s)
 {
     const char *name = zl_spec_deployment(s);
     const struct zl_sval *svcs = zl_sval_get(zl_spec_root(s), "services");
@@ -273,7 +153,7 @@ static int follow(struct zl_cli *cli, const struct dirs *d, const struct zl_spec
                                       svcs->keys[i]);
             struct zl_http_response r = {0};
             struct zl_err err;
-            if (call(d, "GET", path, NULL, &r, &err) == 0 && r.status == 200) {
+            if (zl_cli_call(d, "GET", path, NULL, &r, &err) == 0 && r.status == 200) {
                 size_t old = seen[i] ? strlen(seen[i]) : 0;
                 const char *add = old && !strncmp(r.body, seen[i], old) ? r.body + old : r.body;
                 fputs(add, stdout);
@@ -294,7 +174,8 @@ static int follow(struct zl_cli *cli, const struct dirs *d, const struct zl_spec
     char *path = zl_xasprintf("/api/v1/deployments/%s", name);
     struct zl_http_response r = {0};
     struct zl_err err;
-    int rc = call(d, "DELETE", path, NULL, &r, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg) : 0;
+    int rc =
+        zl_cli_call(d, "DELETE", path, NULL, &r, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg) : 0;
     zl_http_response_fini(&r);
     free(path);
     return rc;
@@ -332,20 +213,20 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
     zl_diags_free(diags);
     bool ok = true;
     json_t *env = rc == 0 ? env_values(cli, s, &ok) : NULL;
-    struct dirs d;
-    dirs_init(&d);
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
     if (rc == 0 && !ok)
         rc = ZL_EXIT_FAIL;
     if (rc == 0)
-        rc = ensure_daemon(cli, &d);
+        rc = zl_cli_ensure_daemon(cli, &d);
     if (rc == 0) {
         json_t *body = json_pack("{s:s#, s:O}", "spec", buf, len, "env", env);
         char *text = json_dumps(body, JSON_COMPACT);
         struct zl_http_response r = {0};
-        if (call(&d, "POST", "/api/v1/deployments", text, &r, &err) < 0)
+        if (zl_cli_call(&d, "POST", "/api/v1/deployments", text, &r, &err) < 0)
             rc = zl_cli_fail(cli, "%s", err.msg);
         else if (r.status != 201)
-            rc = api_fail(cli, &r);
+            rc = zl_cli_api_fail(cli, &r);
         else if (!cli->quiet)
             fprintf(stderr, "deploying %s\n", zl_spec_deployment(s));
         zl_http_response_fini(&r);
@@ -358,7 +239,7 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
         rc = follow(cli, &d, s);
     json_decref(env);
     zl_spec_free(s);
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     free(buf);
     free(path);
     return rc;
@@ -395,20 +276,20 @@ int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv)
     char *name = deployment_name(cli, argc > 1 ? argv[1] : NULL);
     if (!name)
         return ZL_EXIT_FAIL;
-    struct dirs d;
-    dirs_init(&d);
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
     struct zl_http_response r = {0};
     struct zl_err err;
     char *path = zl_xasprintf("/api/v1/deployments/%s", name);
-    int rc = ready(&d) ? 0 : zl_cli_fail(cli, "the zlayer daemon is not running");
-    if (rc == 0 && call(&d, "DELETE", path, NULL, &r, &err) < 0)
+    int rc = zl_cli_ready(&d) ? 0 : zl_cli_fail(cli, "the zlayer daemon is not running");
+    if (rc == 0 && zl_cli_call(&d, "DELETE", path, NULL, &r, &err) < 0)
         rc = zl_cli_fail(cli, "%s", err.msg);
     else if (rc == 0 && r.status != 204)
-        rc = api_fail(cli, &r);
+        rc = zl_cli_api_fail(cli, &r);
     zl_http_response_fini(&r);
     /* wait (bounded) until its containers are gone */
     for (int i = 0; rc == 0 && i < 240; i++) {
-        json_t *cs = get_json(cli, &d, "/api/v1/containers");
+        json_t *cs = zl_cli_get_json(cli, &d, "/api/v1/containers");
         size_t left = 0;
         for (size_t k = 0; k < json_array_size(cs); k++)
             left += !strcmp(json_string_value(json_object_get(json_array_get(cs, k), "deployment")),
@@ -423,19 +304,19 @@ int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv)
         printf("removed %s\n", name);
     free(path);
     free(name);
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     return rc;
 }
 
 /* The crash records of each deployment in deps (consumed), newest first. */
-static json_t *crashes_of(struct zl_cli *cli, const struct dirs *d, json_t *deps)
+static json_t *crashes_of(struct zl_cli *cli, const struct zl_cli_dirs *d, json_t *deps)
 {
     json_t *out = json_array();
     for (size_t i = 0; i < json_array_size(deps); i++) {
         char *path =
             zl_xasprintf("/api/v1/deployments/%s/crashes",
                          json_string_value(json_object_get(json_array_get(deps, i), "name")));
-        json_t *c = get_json(cli, d, path);
+        json_t *c = zl_cli_get_json(cli, d, path);
         free(path);
         if (!c) {
             json_decref(out);
@@ -464,16 +345,17 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
         } else
             return zl_cli_usage(cli, "ps", "unexpected argument '%s'", argv[i]);
     }
-    struct dirs d;
-    dirs_init(&d);
-    if (!ready(&d)) {
-        dirs_fini(&d);
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
+    if (!zl_cli_ready(&d)) {
+        zl_cli_dirs_fini(&d);
         return zl_cli_fail(cli, "the zlayer daemon is not running (zlayer up starts it)");
     }
-    json_t *j = get_json(cli, &d, show_containers ? "/api/v1/containers" : "/api/v1/deployments");
+    json_t *j =
+        zl_cli_get_json(cli, &d, show_containers ? "/api/v1/containers" : "/api/v1/deployments");
     if (j && show_crashes) /* every deployment's crash records, newest first */
         j = crashes_of(cli, &d, j);
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     if (!j)
         return ZL_EXIT_FAIL;
     if (fmt != ZL_FMT_TABLE) {
@@ -528,96 +410,6 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
     return ZL_EXIT_OK;
 }
 
-/* The deployment holding service (when -d is not given): the only one that has it. */
-static char *owner_of(struct zl_cli *cli, const struct dirs *d, const char *service)
-{
-    json_t *j = get_json(cli, d, "/api/v1/deployments");
-    char *found = NULL;
-    int n = 0;
-    for (size_t i = 0; i < json_array_size(j); i++) {
-        json_t *dep = json_array_get(j, i), *svcs = json_object_get(dep, "services");
-        for (size_t k = 0; k < json_array_size(svcs); k++)
-            if (!strcmp(json_string_value(json_object_get(json_array_get(svcs, k), "name")),
-                        service)) {
-                if (!found)
-                    found = zl_xstrdup(json_string_value(json_object_get(dep, "name")));
-                n++;
-            }
-    }
-    json_decref(j);
-    if (n != 1) {
-        zl_cli_fail(cli,
-                    n ? "service %s is in several deployments: give -d DEPLOYMENT"
-                      : "no deployment has a service %s",
-                    service);
-        free(found);
-        return NULL;
-    }
-    return found;
-}
-
-int zl_cli_cmd_logs(struct zl_cli *cli, int argc, char **argv)
-{
-    const char *dep = NULL, *svc = NULL;
-    long tail = 100;
-    bool fol = false;
-    for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--deployment")) && i + 1 < argc)
-            dep = argv[++i];
-        else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--tail")) && i + 1 < argc)
-            tail = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-            fol = true;
-        else if (argv[i][0] != '-' && !svc)
-            svc = argv[i];
-        else
-            return zl_cli_usage(cli, "logs", "unexpected argument '%s'", argv[i]);
-    }
-    if (!svc)
-        return zl_cli_usage(cli, "logs", "logs needs a SERVICE");
-    struct dirs d;
-    dirs_init(&d);
-    char *owner = dep ? zl_xstrdup(dep) : ready(&d) ? owner_of(cli, &d, svc) : NULL;
-    int rc = owner ? 0 : ZL_EXIT_FAIL;
-    if (!owner && !dep && !ready(&d))
-        rc = zl_cli_fail(cli, "the zlayer daemon is not running");
-    char *prev = NULL;
-    for (int round = 0; rc == 0; round++) {
-        /* round 0 prints the tail; later rounds print what follows the text seen before */
-        char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/logs?lines=%ld", owner, svc,
-                                  round ? 1000000 : tail);
-        struct zl_http_response r = {0};
-        struct zl_err err;
-        if (call(&d, "GET", path, NULL, &r, &err) < 0)
-            rc = zl_cli_fail(cli, "%s", err.msg);
-        else if (r.status != 200)
-            rc = api_fail(cli, &r);
-        else if (round == 0)
-            fputs(r.body, stdout);
-        else if (round > 1) {
-            size_t old = strlen(prev);
-            fputs(old <= r.len && !memcmp(r.body, prev, old) ? r.body + old : r.body, stdout);
-        }
-        fflush(stdout);
-        if (rc == 0 && round > 0) {
-            free(prev);
-            prev = zl_xstrdup(r.body);
-        }
-        zl_http_response_fini(&r);
-        free(path);
-        if (!fol)
-            break;
-        if (round > 0) {
-            struct timespec ts = {0, 500 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    free(prev);
-    free(owner);
-    dirs_fini(&d);
-    return rc;
-}
-
 int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv)
 {
     const char *dep = NULL, *svc = NULL, *num = NULL;
@@ -635,9 +427,9 @@ int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv)
     long n = num ? strtol(num, &end, 10) : -1;
     if (!svc || !num || *end || n < 0 || n > 100)
         return zl_cli_usage(cli, "scale", "scale needs SERVICE and a count 0-100");
-    struct dirs d;
-    dirs_init(&d);
-    char *owner = dep ? zl_xstrdup(dep) : ready(&d) ? owner_of(cli, &d, svc) : NULL;
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
+    char *owner = dep ? zl_xstrdup(dep) : zl_cli_ready(&d) ? zl_cli_owner_of(cli, &d, svc) : NULL;
     int rc = owner ? 0 : zl_cli_fail(cli, "cannot find the deployment of %s", svc);
     if (rc == 0) {
         char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/scale", owner, svc);
@@ -645,17 +437,17 @@ int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv)
         snprintf(body, sizeof(body), "{\"replicas\": %ld}", n);
         struct zl_http_response r = {0};
         struct zl_err err;
-        if (call(&d, "POST", path, body, &r, &err) < 0)
+        if (zl_cli_call(&d, "POST", path, body, &r, &err) < 0)
             rc = zl_cli_fail(cli, "%s", err.msg);
         else if (r.status != 200)
-            rc = api_fail(cli, &r);
+            rc = zl_cli_api_fail(cli, &r);
         else if (!cli->quiet)
             printf("%s/%s scaled to %ld\n", owner, svc, n);
         zl_http_response_fini(&r);
         free(path);
     }
     free(owner);
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     return rc;
 }
 
@@ -664,15 +456,15 @@ int zl_cli_cmd_status(struct zl_cli *cli, int argc, char **argv)
     (void)argv;
     if (argc > 1)
         return zl_cli_usage(cli, "status", "status takes no arguments");
-    struct dirs d;
-    dirs_init(&d);
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
     int rc = ZL_EXIT_OK;
-    if (!ready(&d)) {
+    if (!zl_cli_ready(&d)) {
         printf("zlayer daemon: not running (socket %s)\n", d.sock);
         rc = ZL_EXIT_FAIL;
     } else {
-        json_t *j = get_json(cli, &d, "/api/v1/daemon/status");
-        json_t *deps = get_json(cli, &d, "/api/v1/deployments");
+        json_t *j = zl_cli_get_json(cli, &d, "/api/v1/daemon/status");
+        json_t *deps = zl_cli_get_json(cli, &d, "/api/v1/deployments");
         printf("zlayer daemon: running, pid %lld, version %s\nsocket: %s\ndata: %s\n"
                "deployments: %zu\n",
                json_integer_value(json_object_get(j, "pid")),
@@ -681,7 +473,7 @@ int zl_cli_cmd_status(struct zl_cli *cli, int argc, char **argv)
         json_decref(j);
         json_decref(deps);
     }
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     return rc;
 }
 
@@ -713,11 +505,11 @@ int zl_cli_cmd_exec(struct zl_cli *cli, int argc, char **argv)
     }
     if (!svc || i >= argc)
         return zl_cli_usage(cli, "exec", "exec needs a SERVICE and a command");
-    struct dirs d;
-    dirs_init(&d);
-    char *owner = dep ? zl_xstrdup(dep) : ready(&d) ? owner_of(cli, &d, svc) : NULL;
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
+    char *owner = dep ? zl_xstrdup(dep) : zl_cli_ready(&d) ? zl_cli_owner_of(cli, &d, svc) : NULL;
     int rc = owner ? 0 : ZL_EXIT_FAIL;
-    if (!owner && !dep && !ready(&d))
+    if (!owner && !dep && !zl_cli_ready(&d))
         rc = zl_cli_fail(cli, "the zlayer daemon is not running");
     if (rc == 0) {
         json_t *cmd = json_array();
@@ -730,10 +522,10 @@ int zl_cli_cmd_exec(struct zl_cli *cli, int argc, char **argv)
         char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/exec", owner, svc);
         struct zl_http_response r = {0};
         struct zl_err err;
-        if (call(&d, "POST", path, text, &r, &err) < 0)
+        if (zl_cli_call(&d, "POST", path, text, &r, &err) < 0)
             rc = zl_cli_fail(cli, "%s", err.msg);
         else if (r.status != 200)
-            rc = api_fail(cli, &r);
+            rc = zl_cli_api_fail(cli, &r);
         else {
             json_t *j = json_loads(r.body, 0, NULL);
             fputs(json_string_value(json_object_get(j, "stdout")), stdout);
@@ -747,7 +539,7 @@ int zl_cli_cmd_exec(struct zl_cli *cli, int argc, char **argv)
         json_decref(body);
     }
     free(owner);
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     return rc;
 }
 
@@ -766,9 +558,9 @@ int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv)
         else
             return zl_cli_usage(cli, "token", "unexpected argument '%s'", argv[i]);
     }
-    struct dirs d;
-    dirs_init(&d);
-    int rc = ensure_daemon(cli, &d);
+    struct zl_cli_dirs d;
+    zl_cli_dirs_init(&d);
+    int rc = zl_cli_ensure_daemon(cli, &d);
     if (rc == 0) {
         char body[128];
         snprintf(body, sizeof(body), "{\"ttl_secs\": %ld, \"role\": \"%s\"}", ttl,
@@ -783,7 +575,7 @@ int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv)
                             &r, &err) < 0)
             rc = zl_cli_fail(cli, "%s", err.msg);
         else if (r.status != 201)
-            rc = api_fail(cli, &r);
+            rc = zl_cli_api_fail(cli, &r);
         else {
             json_t *j = json_loads(r.body, 0, NULL);
             printf("%s\n", json_string_value(json_object_get(j, "access_token")));
@@ -791,6 +583,6 @@ int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv)
         }
         zl_http_response_fini(&r);
     }
-    dirs_fini(&d);
+    zl_cli_dirs_fini(&d);
     return rc;
 }

@@ -31,6 +31,7 @@ struct call {
     struct zl_buf body;
     bool (*on_data)(void *ctx, const char *p, size_t n);
     void *ctx;
+    int *status_out; /* streams: set when the head has arrived, before any data */
 };
 
 static struct call *call_of(http_parser *p)
@@ -76,6 +77,8 @@ static int on_headers(http_parser *p)
     if (k->in_value)
         take_header(k);
     k->status = p->status_code;
+    if (k->status_out)
+        *k->status_out = k->status;
     /* A HEAD response announces a length but carries no body. */
     return k->is_head ? 1 : 0;
 }
@@ -366,7 +369,7 @@ int zl_http_request_stream(const struct zl_http_target *t, const char *method, c
                            bool (*on_data)(void *ctx, const char *p, size_t n), void *ctx,
                            int *status, struct zl_err *err)
 {
-    struct call k = {.on_data = on_data, .ctx = ctx};
+    struct call k = {.on_data = on_data, .ctx = ctx, .status_out = status};
     int rc = exchange(t, method, path, content_type, body, len, &k, true, err);
     if (status)
         *status = k.status;

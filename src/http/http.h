@@ -102,8 +102,9 @@ int zl_http_request(const struct zl_http_target *t, const char *method, const ch
                     const char *content_type, const char *body, size_t len,
                     struct zl_http_response *out, struct zl_err *err);
 /* The same, handing the body to on_data as it arrives (chunked streams: logs, events);
- * on_data returns false to stop. status receives the HTTP status. With timeout_ms 0 a
- * stream waits for data without limit. */
+ * on_data returns false to stop. status receives the HTTP status as soon as the head has
+ * arrived (before on_data is first called). With timeout_ms 0 a stream waits for data
+ * without limit. */
 int zl_http_request_stream(const struct zl_http_target *t, const char *method, const char *path,
                            const char *content_type, const char *body, size_t len,
                            bool (*on_data)(void *ctx, const char *p, size_t n), void *ctx,

@@ -188,9 +188,14 @@ int zl_image_rootfs_unmount(const char *dir, struct zl_err *err)
 {
     char *target = zl_xasprintf("%s/rootfs", dir);
     int rc = 0;
-    /* EINVAL: not mounted (any more). */
-    if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == -1 && errno != EINVAL && errno != ENOENT)
-        rc = zl_err_sys(err, errno, "unmount %s", target);
+    /* EINVAL: not mounted (any more). A create cut short and retried may have stacked
+     * mounts: take them all off (a bounded few). */
+    for (int i = 0; i < 16; i++)
+        if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) == -1) {
+            if (errno != EINVAL && errno != ENOENT)
+                rc = zl_err_sys(err, errno, "unmount %s", target);
+            break;
+        }
     free(target);
     return rc;
 }

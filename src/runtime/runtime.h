@@ -32,10 +32,16 @@ int zl_runtime_start(const char *root, const char *id, struct zl_err *err);
 int zl_runtime_run(const struct zl_runtime_create_opts *o, bool detach, int *status,
                    struct zl_err *err);
 
-/* The last `lines` lines of a container's output from its monitor's JSON-line log file,
- * each prefixed with "PREFIX | " when prefix is not NULL; "" when there is none. Caller
- * frees. */
-char *zl_runtime_log_tail(const char *log_file, long lines, const char *prefix);
+/* A container's output from its monitor's JSON-line log: the whole lines of text[0..len)
+ * appended to out as text, each prefixed with "PREFIX | " when prefix is not NULL, those
+ * written before since (RFC 3339 UTC, e.g. "2026-01-02T03:04:05Z"; NULL: all) left out.
+ * Returns how many bytes were used (a partial last line is not). */
+size_t zl_runtime_log_format(const char *text, size_t len, const char *prefix, const char *since,
+                             struct zl_buf *out);
+/* The same for the last `lines` lines of log_file; "" when it has none. *end (may be NULL)
+ * receives the file offset after the last whole line. Caller frees. */
+char *zl_runtime_log_tail(const char *log_file, long lines, const char *prefix, const char *since,
+                          size_t *end);
 
 enum zl_runtime_status {
     ZL_STATUS_CREATING = 0,

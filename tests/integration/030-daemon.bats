@@ -184,6 +184,74 @@ running() {
     done
 }
 
+@test "logs: one replica, since, and a follow that streams a restarted replica's output" {
+    spec shop 2
+    GREETING=f run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    wait_for eval '[ "$("$ZLAYER" logs web | wc -l)" = 2 ]'
+    run "$ZLAYER" logs web --replica 1
+    assert_success
+    assert_output "web-1 | web web-1 f"
+    run "$ZLAYER" logs web --since 2099-01-01T00:00:00Z
+    assert_success
+    assert_output ""
+    run "$ZLAYER" logs web --since 10m -n 1 -r 0
+    assert_output "web-0 | web web-0 f"
+    run --separate-stderr "$ZLAYER" logs web --replica 9
+    assert_failure
+    [[ "$stderr" == *"no replica 9"* ]]
+    run "$ZLAYER" logs web --since yesterday
+    [ "$status" -eq 2 ]
+    # follow: the tail at once, then what a replica started again prints
+    timeout 60 "$ZLAYER" logs web -f -r 0 >follow.out 2>follow.err &
+    local f=$!
+    wait_for grep -q "web-0 | web web-0 f" follow.out
+    local old
+    old=$(pid_of shop-web-0)
+    kill -9 "$old"
+    wait_for eval '[ "$(grep -c "web-0 | web web-0 f" follow.out)" = 2 ]'
+    ! grep -q "web-1" follow.out
+    # removing the deployment ends the stream
+    run timeout 60 "$ZLAYER" down shop
+    assert_success
+    wait_for eval '! kill -0 $f 2>/dev/null'
+    wait "$f"
+}
+
+@test "events: deployments and containers as they change, as JSON lines" {
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    timeout 90 "$ZLAYER" events >ev.out 2>ev.err &
+    local ev=$!
+    sleep 0.5 # subscribed before anything happens
+    spec shop 1
+    GREETING=e run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    kill -9 "$(pid_of shop-web-0)"
+    wait_for grep -q '"kind":"die"' ev.out
+    run "$ZLAYER" scale web 2
+    assert_success
+    wait_for running web 2
+    run timeout 60 "$ZLAYER" down shop
+    assert_success
+    wait_for eval '[ "$(grep -c "\"kind\":\"remove\"" ev.out)" -ge 4 ]'
+    kill "$ev"
+    wait "$ev" || true
+    # every line is an event object; the story is told in order
+    jq -e -s 'all(.[]; has("seq") and has("at") and has("kind"))' ev.out
+    run jq -r -s -c '[.[] | select(.id == "shop-web-0" or .resource != "container")
+                     | .kind + (if .exit_code then ":" + (.exit_code | tostring) else "" end)]' ev.out
+    [[ "$output" =~ ^\[\"apply\",.*\"start\",.*\"die:137\",.*\"start\",.*\"remove\" ]] ||
+        { echo "$output" >&2; false; }
+    [[ "$output" == *'"die:137",'*'"scale",'* ]]
+    [ "$(jq -s '[.[] | select(.kind == "status" and .status == "running")] | length' ev.out)" -ge 1 ]
+    # the recent ones are kept; a filter by deployment
+    run "$ZLAYER" events --no-follow -d shop
+    assert_success
+    [ "$(echo "$output" | jq -s '[.[] | select(.deployment != "shop")] | length')" = 0 ]
+    [ "$(echo "$output" | jq -s '[.[] | select(.kind == "apply")] | length')" = 1 ]
+}
+
 @test "a bad spec is refused with its diagnostics and changes nothing" {
     spec shop 1
     GREETING=x run timeout 120 "$ZLAYER" up -d shop.zlayer.yml

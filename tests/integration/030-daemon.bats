@@ -291,6 +291,47 @@ YAML
     [ -f "$ZLAYER_ROOT_DIR/volumes/vols-dbdata/count" ]
 }
 
+@test "storage: bind (read-write and read-only), anonymous, tmpfs with size and mode" {
+    mkdir -p "$BATS_TEST_TMPDIR/host-rw" "$BATS_TEST_TMPDIR/host-ro"
+    echo from-host >"$BATS_TEST_TMPDIR/host-ro/motd"
+    cat >kinds.zlayer.yml <<YAML
+version: v1
+deployment: volkinds
+services:
+  box:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo hi > /rw/out; echo s > /scratch/f; exec /bin/testinit pause"]}
+    scale: {mode: fixed, replicas: 1}
+    storage:
+      - {type: bind, source: "$BATS_TEST_TMPDIR/host-rw", target: /rw}
+      - {type: bind, source: "$BATS_TEST_TMPDIR/host-ro", target: /ro, readonly: true}
+      - {type: anonymous, target: /scratch}
+      - {type: tmpfs, target: /fast, size: 8Mi, mode: 0o1777}
+YAML
+    run timeout 120 "$ZLAYER" up -d kinds.zlayer.yml
+    assert_success
+    wait_for test -f "$BATS_TEST_TMPDIR/host-rw/out"
+    [ "$(cat "$BATS_TEST_TMPDIR/host-rw/out")" = hi ]
+    run timeout 30 "$ZLAYER" exec box -- cat /ro/motd
+    assert_output from-host
+    run timeout 30 "$ZLAYER" exec box -- sh -c 'echo x > /ro/new'
+    assert_failure
+    [ ! -e "$BATS_TEST_TMPDIR/host-ro/new" ]
+    run timeout 30 "$ZLAYER" exec box -- cat /scratch/f
+    assert_output s
+    # the anonymous volume lives in the container's folder on the host
+    ls -d "$ZLAYER_ROOT_DIR"/containers/volkinds-box-0/* >/dev/null
+    run timeout 30 "$ZLAYER" exec box -- sh -c 'stat -c %a /fast; grep " /fast " /proc/mounts'
+    assert_success
+    assert_line 1777
+    assert_line --regexp 'tmpfs /fast tmpfs .*size=8192k'
+    run timeout 60 "$ZLAYER" down volkinds
+    assert_success
+    # the host's bind sources stay, the anonymous volume goes with the container
+    [ "$(cat "$BATS_TEST_TMPDIR/host-rw/out")" = hi ]
+    [ ! -e "$ZLAYER_ROOT_DIR/containers/volkinds-box-0" ]
+}
+
 @test "up in the foreground prints the output and Ctrl-C brings the deployment down" {
     spec fgd 1
     # a background job of a script ignores SIGINT unless told otherwise: trap resets it

@@ -30,6 +30,17 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "takes a duration back from now (10m) or a UTC time (2026-01-02T03:04:05Z). -f\n"
      "streams what the replicas print next, replicas that start again included, until\n"
      "Ctrl-C or the deployment is removed."},
+    {"stop", zl_cli_cmd_control, "Stop a deployment's replicas, keeping the deployment",
+     "stop DEPLOYMENT [-s|--service SERVICE]",
+     "Every replica of the deployment (or of one service) is stopped (SIGTERM, grace\n"
+     "period, SIGKILL) and stays stopped until `zlayer start` or the next apply. Waits\n"
+     "until they are gone (at most 120 s)."},
+    {"start", zl_cli_cmd_control, "Start what zlayer stop stopped",
+     "start DEPLOYMENT [-s|--service SERVICE]", "Waits until the deployment runs again."},
+    {"restart", zl_cli_cmd_control, "Replace every replica of a deployment or service",
+     "restart DEPLOYMENT [-s|--service SERVICE]",
+     "Each replica is stopped and started anew (a stopped deployment is started). Waits\n"
+     "until every replica is new and running (at most 120 s)."},
     {"events", zl_cli_cmd_events, "Show lifecycle events as they happen",
      "events [-d DEPLOYMENT] [--no-follow]",
      "One JSON object per line: deployments applied, scaled, removed, their status; containers\n"

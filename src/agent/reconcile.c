@@ -25,10 +25,13 @@ static int64_t now_ms(void)
 }
 
 /* The service as the spec has it, hashed: a changed hash means the replicas are replaced. */
-static void service_hash(const struct zl_sval *svc, const char *env_json, char out[65])
+static void service_hash(const struct zl_sval *svc, const char *env_json, int64_t generation,
+                         char out[65])
 {
     struct zl_buf b;
     zl_buf_init(&b);
+    if (generation) /* zlayer restart: a new generation replaces every replica */
+        zl_buf_printf(&b, "generation %lld\n", (long long)generation);
     /* the typed tree has no dump of its own: hash the interesting parts through a spec dump
      * of this one object is not available, so hash a stable walk */
     zl_agent__sval_text(svc, &b);
@@ -356,10 +359,10 @@ static void record_crash(struct zl_agent *a, const char *dep, const char *svc,
 /* Bring one service to its desired replicas. Returns how many run. */
 static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_deployment *d,
                                   const struct zl_sval *svc, const char *name, struct actual *act,
-                                  size_t nact, unsigned want)
+                                  size_t nact, unsigned want, int64_t generation)
 {
     char hash[65];
-    service_hash(svc, d->env_json, hash);
+    service_hash(svc, d->env_json, generation, hash);
     unsigned running = 0;
     for (unsigned i = 0; i < want; i++) {
         char *id = zl_xasprintf("%s-%s-%u", d->name, name, i);
@@ -425,7 +428,7 @@ void zl_agent_reconcile(struct zl_agent *a)
         }
         zl_diags_free(diags);
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
-        unsigned total_want = 0, total_run = 0;
+        unsigned total_want = 0, total_run = 0, nstarted = 0;
         a->last_error[0] = '\0';
         for (size_t k = 0; k < svcs->n; k++) {
             unsigned scaled = 0;
@@ -433,12 +436,21 @@ void zl_agent_reconcile(struct zl_agent *a)
                          ? (long)scaled
                          : -1;
             unsigned want = zl_agent_desired_replicas(svcs->items[k], s);
+            bool stopped = false;
+            int64_t gen = 0;
+            zl_store_control_get(a->db, d->name, svcs->keys[k], &stopped, &gen, &err);
+            if (stopped)
+                want = 0;
+            else
+                nstarted++;
             total_want += want;
-            total_run += reconcile_service(a, d, svcs->items[k], svcs->keys[k], act, nact, want);
+            total_run +=
+                reconcile_service(a, d, svcs->items[k], svcs->keys[k], act, nact, want, gen);
         }
-        const char *status = total_run == total_want ? "running"
-                             : a->last_error[0]      ? NULL
-                                                     : "deploying";
+        const char *status = svcs->n && !nstarted      ? "stopped"
+                             : total_run == total_want ? "running"
+                             : a->last_error[0]        ? NULL
+                                                       : "deploying";
         char *failed = status ? NULL : zl_xasprintf("failed: %s", a->last_error);
         if (strcmp(d->status, status ? status : failed) != 0) {
             zl_store_deployment_set_status(a->db, d->name, status ? status : failed, &err);

@@ -177,6 +177,46 @@ static void deploy(struct zl_api *a, struct zl_http_req *r)
     json_decref(body);
 }
 
+/* POST .../{stop,start,restart} with {"service": NAME} (optional: the whole deployment). */
+static void control(struct zl_api *a, struct zl_http_req *r, const struct zl_store_deployment *d,
+                    const char *verb)
+{
+    json_t *b = r->body_len ? json_loadb(r->body, r->body_len, 0, NULL) : json_object();
+    json_t *sv = json_object_get(b, "service");
+    const char *svc = json_string_value(sv);
+    if (!json_is_object(b) || (sv && !svc)) {
+        json_decref(b);
+        return zl_http_respond_error(r, 400, "bad_request", NULL,
+                                     "the body must be {} or {\"service\": NAME}");
+    }
+    struct zl_spec *spec = NULL;
+    struct zl_diags *diags = NULL;
+    bool known = !svc;
+    if (svc && zl_spec_load(d->name, d->spec, strlen(d->spec), NULL, &spec, &diags) == 0)
+        known = zl_sval_get(zl_sval_get(zl_spec_root(spec), "services"), svc) != NULL;
+    zl_diags_free(diags);
+    zl_spec_free(spec);
+    struct zl_err err;
+    enum zl_store_control what = !strcmp(verb, "stop")    ? ZL_CONTROL_STOP
+                                 : !strcmp(verb, "start") ? ZL_CONTROL_START
+                                                          : ZL_CONTROL_RESTART;
+    if (!known) {
+        zl_http_respond_error(r, 404, "not_found", NULL, "deployment %s has no service %s", d->name,
+                              svc);
+    } else if (zl_store_control_set(a->db, d->name, svc, what, &err) < 0) {
+        zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+    } else {
+        zl_api_events_publish(a->events, json_pack("{s:s, s:s, s:s, s:s?}", "resource",
+                                                   svc ? "service" : "deployment", "kind", verb,
+                                                   "deployment", d->name, "service", svc));
+        a->kick(a->kick_arg);
+        reply_json(
+            r, 202,
+            json_pack("{s:s, s:s?, s:s}", "deployment", d->name, "service", svc, "action", verb));
+    }
+    json_decref(b);
+}
+
 /* A deployment's crash records, newest first (?limit=N, default 50). */
 static void crashes(struct zl_api *a, struct zl_http_req *r, const char *dep)
 {
@@ -245,6 +285,10 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
         reply_json(r, 200,
                    json_pack("{s:s, s:I, s:s}", "name", d.name, "revision", (json_int_t)d.revision,
                              "spec", d.spec));
+    } else if (n == 2 && !strcmp(r->method, "POST") &&
+               (!strcmp(seg[1], "stop") || !strcmp(seg[1], "start") ||
+                !strcmp(seg[1], "restart"))) {
+        control(a, r, &d, seg[1]);
     } else if (n == 2 && get && !strcmp(seg[1], "crashes")) {
         crashes(a, r, d.name);
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {

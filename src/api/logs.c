@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FOLLOW_TICK_MS 200
+#define FOLLOW_TICK_MS  200
 #define FOLLOW_MAX_READ (1u << 20) /* per file and tick: a chatty replica cannot stall others */
 
 struct log_file {

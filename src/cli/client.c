@@ -9,7 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 void zl_cli_dirs_init(struct zl_cli_dirs *d)
 {
     const char *r = getenv("ZLAYER_ROOT_DIR"), *t = getenv("ZLAYER_RUNTIME_DIR");
@@ -88,7 +87,8 @@ int zl_cli_ensure_daemon(struct zl_cli *cli, const struct zl_cli_dirs *d)
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    return zl_cli_ready(d) ? 0 : zl_cli_fail(cli, "the zlayer daemon does not answer on %s", d->sock);
+    return zl_cli_ready(d) ? 0
+                           : zl_cli_fail(cli, "the zlayer daemon does not answer on %s", d->sock);
 }
 
 /* Print an API error body ({"error","message","details"}) as one line (+ diagnostics). */
@@ -152,4 +152,3 @@ char *zl_cli_owner_of(struct zl_cli *cli, const struct zl_cli_dirs *d, const cha
     }
     return found;
 }
-

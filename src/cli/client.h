@@ -19,8 +19,8 @@ void zl_cli_dirs_fini(struct zl_cli_dirs *d);
 /* The daemon's unix socket, or TCP when ZLAYER_HOST=tcp://HOST:PORT (ZLAYER_TOKEN: bearer). */
 void zl_cli_target(const struct zl_cli_dirs *d, struct zl_http_target *t, char *host, size_t cap);
 /* One request; body (JSON) may be NULL. */
-int zl_cli_call(const struct zl_cli_dirs *d, const char *method, const char *path,
-                const char *body, struct zl_http_response *out, struct zl_err *err);
+int zl_cli_call(const struct zl_cli_dirs *d, const char *method, const char *path, const char *body,
+                struct zl_http_response *out, struct zl_err *err);
 /* Does the daemon answer /health/ready? */
 bool zl_cli_ready(const struct zl_cli_dirs *d);
 /* Start `zlayer serve --daemon` when nothing answers on the socket. */

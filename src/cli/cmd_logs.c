@@ -37,11 +37,12 @@ static int stream(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *p
     struct zl_err err;
     struct out o = {0};
     zl_buf_init(&o.errbuf);
-    if (zl_http_request_stream(&t, "GET", path, NULL, NULL, 0, print_chunk, &o, &o.status,
-                               &err) < 0) {
+    if (zl_http_request_stream(&t, "GET", path, NULL, NULL, 0, print_chunk, &o, &o.status, &err) <
+        0) {
         rc = zl_cli_fail(cli, "%s", err.msg);
     } else if (o.status != 200) {
-        struct zl_http_response r = {.status = o.status, .body = o.errbuf.data, .len = o.errbuf.len};
+        struct zl_http_response r = {
+            .status = o.status, .body = o.errbuf.data, .len = o.errbuf.len};
         rc = zl_cli_api_fail(cli, &r);
     }
     zl_buf_fini(&o.errbuf);

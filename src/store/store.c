@@ -45,6 +45,10 @@ static const char *const migrations[] = {
     " exit_code INTEGER NOT NULL, oom_killed INTEGER NOT NULL, log_tail TEXT NOT NULL,"
     " UNIQUE (container, started));"
     "CREATE INDEX crashes_deployment ON crashes(deployment, id);",
+    /* 4: stop / start / restart by hand; service '' stands for the whole deployment */
+    "CREATE TABLE controls ("
+    " deployment TEXT NOT NULL, service TEXT NOT NULL, stopped INTEGER NOT NULL DEFAULT 0,"
+    " generation INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (deployment, service));",
 };
 
 static int store_open(const char *path, struct zl_store **out, struct zl_err *err);
@@ -452,8 +456,10 @@ int zl_store_deployment_put(struct zl_store *s, const char *name, const char *sp
         " revision = ?2, spec = ?3, env = ?4, status = 'deploying', updated = ?5",
         "INSERT INTO revisions (deployment, revision, spec, env, created)"
         " VALUES (?1, ?2, ?3, ?4, ?5)",
+        /* applying starts what was stopped by hand */
+        "UPDATE controls SET stopped = 0 WHERE deployment = ?1",
     };
-    for (size_t k = 0; rc == 0 && k < 2; k++) {
+    for (size_t k = 0; rc == 0 && k < ZL_ARRAY_LEN(sqls); k++) {
         if (sqlite3_prepare_v2(s->db, sqls[k], -1, &st, NULL) != SQLITE_OK) {
             rc = sql_err(s, err, "prepare");
             break;
@@ -566,6 +572,8 @@ int zl_store_deployment_remove(struct zl_store *s, const char *name, struct zl_e
         rc = run2(s, "DELETE FROM scales WHERE deployment = ?1", name, NULL, 0, false, NULL, err);
     if (rc == 0)
         rc = run2(s, "DELETE FROM crashes WHERE deployment = ?1", name, NULL, 0, false, NULL, err);
+    if (rc == 0)
+        rc = run2(s, "DELETE FROM controls WHERE deployment = ?1", name, NULL, 0, false, NULL, err);
     exec(s, rc == 0 ? "COMMIT" : "ROLLBACK", NULL);
     return rc;
 }

@@ -111,4 +111,19 @@ int zl_store_crash_add(struct zl_store *s, const struct zl_store_crash *c, struc
 int zl_store_crash_list(struct zl_store *s, const char *deployment, size_t limit,
                         struct zl_store_crash **out, size_t *n, struct zl_err *err);
 
+/* ---------------- by hand (control.c) ---------------- */
+
+enum zl_store_control {
+    ZL_CONTROL_STOP,    /* keep the deployment, run no replica */
+    ZL_CONTROL_START,   /* undo a stop (the deployment's: its services' too) */
+    ZL_CONTROL_RESTART, /* replace every replica once; starts a stopped one */
+};
+/* service NULL or "" stands for the whole deployment. Applying a deployment again clears
+ * its stops. */
+int zl_store_control_set(struct zl_store *s, const char *deployment, const char *service,
+                         enum zl_store_control what, struct zl_err *err);
+/* Is service stopped (by itself or with its deployment), and how often was it restarted? */
+int zl_store_control_get(struct zl_store *s, const char *deployment, const char *service,
+                         bool *stopped, int64_t *generation, struct zl_err *err);
+
 #endif

@@ -252,6 +252,45 @@ running() {
     [ "$(echo "$output" | jq -s '[.[] | select(.kind == "apply")] | length')" = 1 ]
 }
 
+@test "stop, start and restart by hand, per service or for the deployment" {
+    spec shop 2
+    GREETING=s run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    wait_for running web 2
+    local worker
+    worker=$(pid_of shop-worker-0)
+    run timeout 150 "$ZLAYER" stop shop --service web
+    assert_success
+    [ "$("$ZLAYER" ps -c -f json | jq '[.[] | select(.service == "web")] | length')" = 0 ]
+    [ "$(pid_of shop-worker-0)" = "$worker" ]
+    # it stays stopped: the reconciler does not bring it back
+    sleep 2.5
+    [ "$("$ZLAYER" ps -c -f json | jq '[.[] | select(.service == "web")] | length')" = 0 ]
+    run timeout 150 "$ZLAYER" start shop --service web
+    assert_success
+    wait_for running web 2
+    local before
+    before=$("$ZLAYER" ps -c -f json | jq -c '[.[].pid] | sort')
+    run timeout 150 "$ZLAYER" restart shop
+    assert_success
+    assert_output "shop: restarted"
+    local after
+    after=$("$ZLAYER" ps -c -f json | jq -c '[.[].pid] | sort')
+    [ "$(jq -n --argjson a "$before" --argjson b "$after" '$a - ($a - $b) | length')" = 0 ]
+    run timeout 150 "$ZLAYER" stop shop
+    assert_success
+    [ "$("$ZLAYER" ps -c -f json | jq length)" = 0 ]
+    [ "$("$ZLAYER" ps -f json | jq -r '.[0].status')" = stopped ]
+    run --separate-stderr "$ZLAYER" stop shop --service nope
+    assert_failure
+    [[ "$stderr" == *"has no service nope"* ]]
+    # applying again starts it
+    GREETING=s run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    wait_for running web 2
+    wait_for running worker 1
+}
+
 @test "a bad spec is refused with its diagnostics and changes nothing" {
     spec shop 1
     GREETING=x run timeout 120 "$ZLAYER" up -d shop.zlayer.yml

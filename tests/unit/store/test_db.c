@@ -204,6 +204,54 @@ static void test_crashes(void **state)
     free(path);
 }
 
+static void test_controls(void **state)
+{
+    (void)state;
+    char *path = zl_xasprintf("%s/controls.db", dir);
+    struct zl_store *s = NULL;
+    struct zl_err err;
+    bool stopped = true;
+    int64_t gen = -1;
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    assert_int_equal(zl_store_deployment_put(s, "shop", "version: v1\n", NULL, NULL, &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "web", &stopped, &gen, &err), 0);
+    assert_false(stopped);
+    assert_int_equal(gen, 0);
+    /* a service stopped alone; the deployment stopped stops every service */
+    assert_int_equal(zl_store_control_set(s, "shop", "web", ZL_CONTROL_STOP, &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "web", &stopped, &gen, &err), 0);
+    assert_true(stopped);
+    assert_int_equal(zl_store_control_get(s, "shop", "db", &stopped, &gen, &err), 0);
+    assert_false(stopped);
+    assert_int_equal(zl_store_control_set(s, "shop", NULL, ZL_CONTROL_STOP, &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "db", &stopped, &gen, &err), 0);
+    assert_true(stopped);
+    /* starting the deployment starts its services too */
+    assert_int_equal(zl_store_control_set(s, "shop", "", ZL_CONTROL_START, &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "web", &stopped, &gen, &err), 0);
+    assert_false(stopped);
+    /* restarts add up: the deployment's and the service's own */
+    assert_int_equal(zl_store_control_set(s, "shop", NULL, ZL_CONTROL_RESTART, &err), 0);
+    assert_int_equal(zl_store_control_set(s, "shop", "web", ZL_CONTROL_RESTART, &err), 0);
+    assert_int_equal(zl_store_control_set(s, "shop", "web", ZL_CONTROL_RESTART, &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "web", &stopped, &gen, &err), 0);
+    assert_int_equal(gen, 3);
+    assert_int_equal(zl_store_control_get(s, "shop", "db", &stopped, &gen, &err), 0);
+    assert_int_equal(gen, 1);
+    /* applying again clears stops, keeps generations */
+    assert_int_equal(zl_store_control_set(s, "shop", "db", ZL_CONTROL_STOP, &err), 0);
+    assert_int_equal(zl_store_deployment_put(s, "shop", "version: v1\n", NULL, NULL, &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "db", &stopped, &gen, &err), 0);
+    assert_false(stopped);
+    assert_int_equal(gen, 1);
+    /* removed with the deployment */
+    assert_int_equal(zl_store_deployment_remove(s, "shop", &err), 0);
+    assert_int_equal(zl_store_control_get(s, "shop", "web", &stopped, &gen, &err), 0);
+    assert_int_equal(gen, 0);
+    zl_store_close(s);
+    free(path);
+}
+
 static void test_bad_database(void **state)
 {
     (void)state;
@@ -221,9 +269,8 @@ static void test_bad_database(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_images),
-        cmocka_unit_test(test_deployments),
-        cmocka_unit_test(test_crashes),
+        cmocka_unit_test(test_images),       cmocka_unit_test(test_deployments),
+        cmocka_unit_test(test_crashes),      cmocka_unit_test(test_controls),
         cmocka_unit_test(test_bad_database),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -56,9 +56,10 @@ const struct zl_cli_cmd zl_cli_commands[] = {
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",
      "The daemon's pid, version, socket and number of deployments; exit 1 when not running."},
     {"token", zl_cli_cmd_token, "Make a bearer token for the TCP API",
-     "token create [--ttl SECS] [--role admin|viewer]",
+     "token create [--ttl SECS] [--role admin|operator|viewer]",
      "Asks the daemon over its local socket (root only) for an HS256 token valid for SECS\n"
-     "(3600). Clients elsewhere use it with ZLAYER_HOST=tcp://HOST:PORT ZLAYER_TOKEN=..."},
+     "(3600). Clients elsewhere use it with ZLAYER_HOST=tcp://HOST:PORT ZLAYER_TOKEN=...\n"
+     "viewer: reads only; operator: also deploys, scales, stops, removes; admin: also exec."},
     {"serve", zl_cli_cmd_serve, "Run the node daemon", "serve [--daemon] [--bind ADDR[:PORT]]",
      "Serves the API on $ZLAYER_RUNTIME_DIR/zlayer.sock (root only) and keeps the deployments'\n"
      "replicas running: missing ones are created, crashed ones restarted with backoff (1 s\n"

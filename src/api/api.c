@@ -340,7 +340,16 @@ static bool authorized(struct zl_api *a, struct zl_http_req *r)
         zl_http_respond_error(r, 401, "unauthorized", NULL, "%s", err.msg);
         return false;
     }
-    return true;
+    /* viewer: reads only; operator: also changes deployments; admin: also runs commands */
+    bool read = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    size_t pl = strlen(r->path);
+    bool runs = pl >= 5 && !strcmp(r->path + pl - 5, "/exec");
+    bool ok = !strcmp(role, "admin") || (!strcmp(role, "operator") && !runs) ||
+              (!strcmp(role, "viewer") && read);
+    if (!ok)
+        zl_http_respond_error(r, 403, "forbidden", NULL, "the token's role (%s) may not %s %s",
+                              role, r->method, r->path);
+    return ok;
 }
 
 /* POST /api/v1/tokens {"ttl_secs": N, "role": R}: only over the unix socket (root). */
@@ -354,10 +363,11 @@ static void token(struct zl_api *a, struct zl_http_req *r)
     const char *role = json_string_value(json_object_get(b, "role"));
     int64_t secs = json_is_integer(ttl) ? json_integer_value(ttl) : 3600;
     if (secs <= 0 || secs > 366 * 86400 ||
-        (role && strcmp(role, "admin") && strcmp(role, "viewer"))) {
+        (role && strcmp(role, "admin") && strcmp(role, "operator") && strcmp(role, "viewer"))) {
         json_decref(b);
         return zl_http_respond_error(r, 400, "bad_request", NULL,
-                                     "ttl_secs must be 1 s to 366 days; role admin or viewer");
+                                     "ttl_secs must be 1 s to 366 days; role admin, operator or "
+                                     "viewer");
     }
     char *t = zl_api_jwt_sign(a->jwt_key, sizeof(a->jwt_key), "cli", role ? role : "admin", secs);
     reply_json(r, 201,

@@ -549,13 +549,16 @@ int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv)
     long ttl = 3600;
     const char *role = "admin";
     if (argc < 2 || strcmp(argv[1], "create") != 0)
-        return zl_cli_usage(cli, "token", "use: token create [--ttl SECS] [--role admin|viewer]");
+        return zl_cli_usage(cli, "token",
+                            "use: token create [--ttl SECS] [--role admin|operator|viewer]");
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--ttl") && i + 1 < argc)
             ttl = strtol(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--role") && i + 1 < argc)
+        else if (!strcmp(argv[i], "--role") && i + 1 < argc) {
             role = argv[++i];
-        else
+            if (strcmp(role, "admin") && strcmp(role, "operator") && strcmp(role, "viewer"))
+                return zl_cli_usage(cli, "token", "--role is admin, operator or viewer");
+        } else
             return zl_cli_usage(cli, "token", "unexpected argument '%s'", argv[i]);
     }
     struct zl_cli_dirs d;
@@ -563,10 +566,7 @@ int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv)
     int rc = zl_cli_ensure_daemon(cli, &d);
     if (rc == 0) {
         char body[128];
-        snprintf(body, sizeof(body), "{\"ttl_secs\": %ld, \"role\": \"%s\"}", ttl,
-                 !strcmp(role, "viewer")  ? "viewer"
-                 : !strcmp(role, "admin") ? "admin"
-                                          : "?");
+        snprintf(body, sizeof(body), "{\"ttl_secs\": %ld, \"role\": \"%s\"}", ttl, role);
         struct zl_http_response r = {0};
         struct zl_err err;
         /* always over the local socket: only root there may mint tokens */

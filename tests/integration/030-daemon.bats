@@ -436,6 +436,26 @@ YAML
     assert_success
     ZLAYER_HOST="tcp://127.0.0.1:$port" ZLAYER_TOKEN=bad run "$ZLAYER" ps
     assert_failure
+    # roles: a viewer reads only; an operator changes deployments but runs no commands
+    local viewer operator
+    viewer=$("$ZLAYER" token create --role viewer)
+    operator=$("$ZLAYER" token create --role operator)
+    run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $viewer" \
+        "http://127.0.0.1:$port/api/v1/deployments"
+    assert_output 200
+    run curl -s -w '\n%{http_code}' -H "Authorization: Bearer $viewer" -H 'Content-Type: application/json' \
+        -d '{"spec": "version: v1\ndeployment: x\n"}' "http://127.0.0.1:$port/api/v1/deployments"
+    assert_line 403
+    assert_output --partial '"forbidden"'
+    run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $operator" \
+        -H 'Content-Type: application/json' -d '{"command": ["true"]}' \
+        "http://127.0.0.1:$port/api/v1/deployments/x/services/y/exec"
+    assert_output 403
+    run curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $operator" \
+        "http://127.0.0.1:$port/api/v1/deployments/x/stop" -d '{}'
+    assert_output 404   # allowed, and there is no deployment x
+    run "$ZLAYER" token create --role root
+    [ "$status" -eq 2 ]
     # the secret is root's alone
     [ "$(stat -c %a "$ZLAYER_ROOT_DIR/jwt.secret")" = 600 ]
 }

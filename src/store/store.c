@@ -451,11 +451,11 @@ int zl_store_deployment_put(struct zl_store *s, const char *name, const char *sp
         st = NULL;
     }
     const char *sqls[] = {
-        "INSERT INTO deployments (name, revision, spec, env, status, created, updated)"
-        " VALUES (?1, ?2, ?3, ?4, 'deploying', ?5, ?5) ON CONFLICT(name) DO UPDATE SET"
-        " revision = ?2, spec = ?3, env = ?4, status = 'deploying', updated = ?5",
-        "INSERT INTO revisions (deployment, revision, spec, env, created)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)",
+        ("INSERT INTO deployments (name, revision, spec, env, status, created, updated)"
+         " VALUES (?1, ?2, ?3, ?4, 'deploying', ?5, ?5) ON CONFLICT(name) DO UPDATE SET"
+         " revision = ?2, spec = ?3, env = ?4, status = 'deploying', updated = ?5"),
+        ("INSERT INTO revisions (deployment, revision, spec, env, created)"
+         " VALUES (?1, ?2, ?3, ?4, ?5)"),
         /* applying starts what was stopped by hand */
         "UPDATE controls SET stopped = 0 WHERE deployment = ?1",
     };

@@ -289,6 +289,8 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
                (!strcmp(seg[1], "stop") || !strcmp(seg[1], "start") ||
                 !strcmp(seg[1], "restart"))) {
         control(a, r, &d, seg[1]);
+    } else if (n == 2 && get && !strcmp(seg[1], "logs")) {
+        zl_api__logs(a, r, d.name, NULL);
     } else if (n == 2 && get && !strcmp(seg[1], "crashes")) {
         crashes(a, r, d.name);
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {

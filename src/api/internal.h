@@ -9,7 +9,8 @@
 
 /* zlayer's containers as the runtime sees them, optionally of one deployment / service. */
 json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc);
-/* GET .../services/{svc}/logs?lines=N&replica=N&since=T&follow=true */
+/* GET .../services/{svc}/logs?lines=N&replica=N&since=T&follow=true; svc NULL: every
+ * service of the deployment (GET .../deployments/{name}/logs) */
 void zl_api__logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
 /* GET /api/v1/events */
 void zl_api__events(struct zl_api *a, struct zl_http_req *r);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* api/logs.c: GET .../services/{svc}/logs: the last lines of every replica's output, and
+/* api/logs.c: GET .../services/{svc}/logs (or .../{name}/logs for every service): the last
+ * lines of every replica's output, and
  * with follow=true a chunked stream of what they print next, replicas that start (again)
  * included, until the client goes away or the deployment is removed. */
 #include "api/internal.h"
@@ -94,7 +95,7 @@ static json_t *replicas(struct zl_api *a, const char *dep, const char *svc, long
     return out;
 }
 
-static struct log_file *file_of(struct follow *f, const char *id, long rep)
+static struct log_file *file_of(struct follow *f, const char *id, const char *svc, long rep)
 {
     for (size_t i = 0; i < f->nfiles; i++)
         if (!strcmp(f->files[i].id, id))
@@ -103,7 +104,7 @@ static struct log_file *file_of(struct follow *f, const char *id, long rep)
     struct log_file *l = &f->files[f->nfiles++];
     memset(l, 0, sizeof(*l));
     l->id = zl_xstrdup(id);
-    l->prefix = zl_xasprintf("%s-%ld", f->svc, rep);
+    l->prefix = zl_xasprintf("%s-%ld", svc, rep);
     l->path = zl_xasprintf("%s/%s/output.log", f->a->containers_dir, id);
     return l;
 }
@@ -191,6 +192,7 @@ static void on_tick(uv_timer_t *t)
     for (size_t i = 0; i < json_array_size(cs); i++) {
         json_t *c = json_array_get(cs, i);
         struct log_file *l = file_of(f, json_string_value(json_object_get(c, "id")),
+                                     json_string_value(json_object_get(c, "service")),
                                      (long)json_integer_value(json_object_get(c, "replica")));
         read_new(f, l, &out);
     }
@@ -208,15 +210,15 @@ void zl_api__logs(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
     json_t *cs = replicas(a, dep, svc, q.replica);
     if (q.replica >= 0 && json_array_size(cs) == 0) {
         json_decref(cs);
-        return zl_http_respond_error(r, 404, "not_found", NULL, "%s has no replica %ld", svc,
-                                     q.replica);
+        return zl_http_respond_error(r, 404, "not_found", NULL, "%s has no replica %ld",
+                                     svc ? svc : dep, q.replica);
     }
     struct follow *f = NULL;
     if (q.follow) {
         f = zl_xcalloc(1, sizeof(*f));
         f->a = a;
         f->dep = zl_xstrdup(dep);
-        f->svc = zl_xstrdup(svc);
+        f->svc = svc ? zl_xstrdup(svc) : NULL;
         f->since = q.since[0] ? zl_xstrdup(q.since) : NULL;
         f->replica = q.replica;
     }
@@ -226,14 +228,15 @@ void zl_api__logs(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
         json_t *c = json_array_get(cs, i);
         const char *id = json_string_value(json_object_get(c, "id"));
         long rep = (long)json_integer_value(json_object_get(c, "replica"));
+        const char *cs_svc = json_string_value(json_object_get(c, "service"));
         char *path = zl_xasprintf("%s/%s/output.log", a->containers_dir, id);
-        char *prefix = zl_xasprintf("%s-%ld", svc, rep);
+        char *prefix = zl_xasprintf("%s-%ld", cs_svc, rep);
         size_t end = 0;
         char *text = zl_runtime_log_tail(path, q.lines, prefix, q.since[0] ? q.since : NULL, &end);
         zl_buf_append(&out, text, strlen(text));
         if (f) {
             /* the stream goes on from here */
-            struct log_file *l = file_of(f, id, rep);
+            struct log_file *l = file_of(f, id, cs_svc, rep);
             struct stat st;
             if (stat(path, &st) == 0) {
                 l->dev = st.st_dev;

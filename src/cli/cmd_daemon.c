@@ -139,41 +139,91 @@ static void on_int(int sig)
     interrupted = 1;
 }
 
-/* Foreground `up`: print the services' new output lines until Ctrl-C, then bring it down. */
+/* Foreground `up`: the output of every replica as the daemon streams it, prefixes coloured
+ * per service on a terminal, until Ctrl-C; then the deployment is brought down. */
+struct fg {
+    struct zl_cli *cli;
+    struct zl_buf line; /* a line not yet complete */
+};
+
+static void fg_print(struct fg *f, const char *line, size_t n)
+{
+    static const char *const colors[] = {"36", "33", "32", "35", "34", "31"};
+    const char *bar = memmem(line, n, " | ", 3);
+    if (!f->cli->color_out || !bar) {
+        fwrite(line, 1, n, stdout);
+        return;
+    }
+    /* one colour per service: a hash of the name without the replica number */
+    const char *dash = bar;
+    while (dash > line && dash[-1] != '-')
+        dash--;
+    unsigned h = 5381;
+    for (const char *p = line; p < (dash > line ? dash - 1 : bar); p++)
+        h = h * 33 + (unsigned char)*p;
+    printf("\033[%sm%.*s\033[0m", colors[h % ZL_ARRAY_LEN(colors)], (int)(bar - line), line);
+    fwrite(bar, 1, n - (size_t)(bar - line), stdout);
+}
+
+static bool fg_chunk(void *ctx, const char *p, size_t n)
+{
+    struct fg *f = ctx;
+    zl_buf_append(&f->line, p, n);
+    size_t done = 0;
+    for (;;) {
+        const char *nl = memchr(f->line.data + done, '\n', f->line.len - done);
+        if (!nl)
+            break;
+        size_t len = (size_t)(nl - (f->line.data + done)) + 1;
+        fg_print(f, f->line.data + done, len);
+        done += len;
+    }
+    memmove(f->line.data, f->line.data + done, f->line.len - done);
+    f->line.len -= done;
+    fflush(stdout);
+    return !interrupted;
+}
+
 static int follow(struct zl_cli *cli, const struct zl_cli_dirs *d, const struct zl_spec *s)
 {
     const char *name = zl_spec_deployment(s);
-    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(s), "services");
-    char **seen = zl_xcalloc(svcs->n, sizeof(char *));
-    signal(SIGINT, on_int);
-    signal(SIGTERM, on_int);
-    while (!interrupted) {
-        for (size_t i = 0; i < svcs->n && !interrupted; i++) {
-            char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/logs?lines=1000", name,
-                                      svcs->keys[i]);
-            struct zl_http_response r = {0};
-            struct zl_err err;
-            if (zl_cli_call(d, "GET", path, NULL, &r, &err) == 0 && r.status == 200) {
-                size_t old = seen[i] ? strlen(seen[i]) : 0;
-                const char *add = old && !strncmp(r.body, seen[i], old) ? r.body + old : r.body;
-                fputs(add, stdout);
-                fflush(stdout);
-                free(seen[i]);
-                seen[i] = zl_xstrdup(r.body);
-            }
-            zl_http_response_fini(&r);
-            free(path);
-        }
-        struct timespec ts = {0, 500 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    for (size_t i = 0; i < svcs->n; i++)
-        free(seen[i]);
-    free(seen);
-    fprintf(stderr, "\nstopping %s\n", name);
-    char *path = zl_xasprintf("/api/v1/deployments/%s", name);
-    struct zl_http_response r = {0};
+    struct sigaction sa = {.sa_handler = on_int};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    struct zl_http_target t;
+    char host[256];
+    zl_cli_target(d, &t, host, sizeof(host));
+    t.timeout_ms = 0;
+    t.cancel = &interrupted;
+    char *path = zl_xasprintf("/api/v1/deployments/%s/logs?lines=1000&follow=true", name);
+    struct fg f = {.cli = cli};
+    zl_buf_init(&f.line);
+    /* the stream ends on Ctrl-C, or when the deployment is removed elsewhere */
+    int status = 0;
     struct zl_err err;
+    bool ended = false;
+    for (int tries = 0; !interrupted && !ended && tries < 3; tries++) {
+        ended = zl_http_request_stream(&t, "GET", path, NULL, NULL, 0, fg_chunk, &f, &status,
+                                       &err) == 0 &&
+                status == 200;
+        if (ended)
+            break;
+        if (!interrupted) {
+            struct timespec ts = {1, 0};
+            nanosleep(&ts, NULL);
+        }
+    }
+    zl_buf_fini(&f.line);
+    free(path);
+    if (!interrupted && ended)
+        return ZL_EXIT_OK; /* removed by someone else: nothing to bring down */
+    if (!interrupted)
+        return zl_cli_fail(cli, "lost the daemon's log stream: %s (the deployment keeps running)",
+                           status ? "bad answer" : err.msg);
+    fprintf(stderr, "\nstopping %s\n", name);
+    path = zl_xasprintf("/api/v1/deployments/%s", name);
+    struct zl_http_response r = {0};
     int rc =
         zl_cli_call(d, "DELETE", path, NULL, &r, &err) < 0 ? zl_cli_fail(cli, "%s", err.msg) : 0;
     zl_http_response_fini(&r);

@@ -7,6 +7,7 @@
 #include <http_parser.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,12 +268,33 @@ static int build_request(const struct zl_http_target *t, const char *method, con
     return 0;
 }
 
+/* wait_fd for reading that also gives up, in 200 ms steps, once *cancel is set. */
+static int wait_readable(int fd, int ms, const volatile sig_atomic_t *cancel, struct zl_err *err)
+{
+    if (!cancel)
+        return wait_fd(fd, POLLIN, ms, "read response", err);
+    for (int waited = 0;;) {
+        if (*cancel)
+            return zl_err_set(err, ECANCELED, "cancelled");
+        int slice = ms < 0 || ms - waited > 200 ? 200 : ms - waited;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, slice);
+        if (rc > 0)
+            return 0;
+        if (rc < 0 && errno != EINTR)
+            return zl_err_sys(err, errno, "read response: poll");
+        if (rc == 0 && ms >= 0 && (waited += slice) >= ms)
+            return zl_err_sys(err, ETIMEDOUT, "read response");
+    }
+}
+
 /* Read and parse until the response is complete (or on_data stops it). */
-static int read_response(int fd, struct call *k, int ms, struct zl_err *err)
+static int read_response(int fd, struct call *k, int ms, const volatile sig_atomic_t *cancel,
+                         struct zl_err *err)
 {
     char buf[16384];
     for (;;) {
-        int rc = wait_fd(fd, POLLIN, ms, "read response", err);
+        int rc = wait_readable(fd, ms, cancel, err);
         if (rc < 0)
             return rc;
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -322,7 +344,7 @@ static int exchange(const struct zl_http_target *t, const char *method, const ch
         k->is_head = strcmp(method, "HEAD") == 0;
         http_parser_init(&k->p, HTTP_RESPONSE);
         k->p.data = k;
-        r2 = read_response(fd, k, stream && t->timeout_ms <= 0 ? -1 : ms, &rerr);
+        r2 = read_response(fd, k, stream && t->timeout_ms <= 0 ? -1 : ms, t->cancel, &rerr);
     }
     close(fd);
     if (r2 == 0)

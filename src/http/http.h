@@ -5,6 +5,7 @@
 #define ZL_HTTP_H
 
 #include <stdbool.h>
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -93,8 +94,9 @@ struct zl_http_target {
     const char *unix_path; /* or NULL */
     const char *host;
     int port;
-    const char *bearer; /* Authorization: Bearer ..., or NULL */
-    int timeout_ms;     /* 0: 30 s; applies to connecting and to each read */
+    const char *bearer;                  /* Authorization: Bearer ..., or NULL */
+    int timeout_ms;                      /* 0: 30 s; applies to connecting and to each read */
+    const volatile sig_atomic_t *cancel; /* or NULL: set (by a signal handler) to give up */
 };
 
 /* One request; reads the whole response (chunked or Content-Length). */

@@ -202,6 +202,10 @@ running() {
     [[ "$stderr" == *"no replica 9"* ]]
     run "$ZLAYER" logs web --since yesterday
     [ "$status" -eq 2 ]
+    # the whole deployment at once
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/deployments/shop/logs
+    assert_line "web-1 | web web-1 f"
+    assert_line "worker-0 | worker up"
     # follow: the tail at once, then what a replica started again prints
     timeout 60 "$ZLAYER" logs web -f -r 0 >follow.out 2>follow.err &
     local f=$!
@@ -377,6 +381,7 @@ YAML
     (trap - INT; GREETING=fg exec "$ZLAYER" up fgd.zlayer.yml >fg.out 2>fg.err) &
     local up=$!
     wait_for grep -q "web web-0 fg" fg.out || { cat fg.out fg.err >&2; false; }
+    wait_for grep -q "^worker-0 | worker up$" fg.out
     kill -INT "$up"
     wait "$up" || true
     wait_for eval '[ "$("$ZLAYER" ps -f json | jq length)" = 0 ]'

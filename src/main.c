@@ -47,10 +47,11 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "started, died (exit code, OOM kill) and removed. --no-follow prints the recent ones\n"
      "the daemon keeps (up to 512) and ends."},
     {"exec", zl_cli_cmd_exec, "Run a command in a service's replica",
-     "exec [-d DEPLOYMENT] SERVICE [-r N] [--] COMMAND...",
+     "exec [-d DEPLOYMENT] SERVICE [-r N] [-i] [-t] [--] COMMAND...",
      "Runs COMMAND in replica N (default: the first that runs) with the container's\n"
      "namespaces, cgroup, user and security settings; prints its output and exits with its\n"
-     "exit code."},
+     "exit code. -i attaches this stdin, -t (or -it) a terminal (a pty in the container):\n"
+     "these run on the node itself, not over TCP."},
     {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
      "Sets N replicas (0-100); it stays until the next scale."},
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",

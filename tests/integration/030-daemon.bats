@@ -413,6 +413,18 @@ YAML
     run --separate-stderr timeout 30 "$ZLAYER" exec web -r 7 -- true
     assert_failure
     [[ "$stderr" == *"no running replica"* ]]
+    # -i: this stdin goes in; -t: a pty in the container, the exit code comes back
+    run bash -c "echo piped | timeout 30 '$ZLAYER' exec -i web -r 1 -- sh -c 'cat; hostname'"
+    assert_success
+    assert_line piped
+    assert_line web-1
+    run timeout 30 script -qec "'$ZLAYER' exec -it web -r 0 -- sh -c 'tty; hostname; exit 4'" /dev/null
+    [ "$status" -eq 4 ]
+    [[ "$output" == *"/dev/pts/"* ]]
+    [[ "$output" == *"web-0"* ]]
+    run --separate-stderr bash -c "timeout 30 '$ZLAYER' exec -t web -- true </dev/null"
+    assert_failure
+    [[ "$stderr" == *"needs a terminal"* ]]
 }
 
 @test "TCP API: health is open, everything else needs a valid bearer token" {

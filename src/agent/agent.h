@@ -33,6 +33,26 @@ char *zl_agent_oci_config(const struct zl_sval *svc, const struct zl_replica_ref
  * 4 s, ... capped at 60 s. */
 uint64_t zl_agent_backoff_ms(unsigned restarts);
 
+/* What to do with one wanted replica, from what the runtime shows: status NULL when there is
+ * no such container; hashes of the service as it runs and as it should. */
+enum zl_replica_action {
+    ZL_REPLICA_KEEP,     /* running (or on its way) as it should */
+    ZL_REPLICA_CREATE,   /* missing */
+    ZL_REPLICA_REPLACE,  /* runs an older revision: stop it (grace period), start anew */
+    ZL_REPLICA_RECREATE, /* created, never started: its daemon died half-way */
+    ZL_REPLICA_CRASHED,  /* stopped on its own: record it; restart per policy and backoff */
+};
+enum zl_replica_action zl_agent_replica_action(const char *status, const char *have_hash,
+                                               const char *want_hash);
+
+/* Does the restart policy restart a crashed replica? on_panic: errors.on_panic.action
+ * (default "restart"); kind: restart_policy.kind or NULL. */
+bool zl_agent_restarts(const char *on_panic, const char *kind);
+
+/* Crashes in a row, counting this one: a replica that ran a minute or more starts a new
+ * series. ran_ms: how long it ran since its last restart (or < 0: unknown). */
+unsigned zl_agent_crash_count(unsigned before, int64_t ran_ms);
+
 /* Replicas a service should have: fixed -> replicas, adaptive -> min, manual -> what
  * `zlayer scale` set (default 1); jobs and crons have none running by default. scaled is the
  * count set by hand, or -1. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* agent/plan.c: the reconciler's decisions that need no system: replica counts, backoff. */
+/* agent/plan.c: the reconciler's decisions that need no system: replica counts, what to do
+ * with each replica, restart policy and backoff. */
 #include "agent/internal.h"
 
 #include <string.h>
@@ -12,6 +13,32 @@ uint64_t zl_agent_backoff_ms(unsigned restarts)
     for (unsigned i = 1; i < restarts && ms < 60000; i++)
         ms *= 2;
     return ms < 60000 ? ms : 60000;
+}
+
+enum zl_replica_action zl_agent_replica_action(const char *status, const char *have_hash,
+                                               const char *want_hash)
+{
+    if (!status)
+        return ZL_REPLICA_CREATE;
+    if (!have_hash || strcmp(have_hash, want_hash) != 0)
+        return ZL_REPLICA_REPLACE;
+    if (!strcmp(status, "created"))
+        return ZL_REPLICA_RECREATE;
+    if (!strcmp(status, "stopped"))
+        return ZL_REPLICA_CRASHED;
+    return ZL_REPLICA_KEEP;
+}
+
+bool zl_agent_restarts(const char *on_panic, const char *kind)
+{
+    if (on_panic && strcmp(on_panic, "restart") != 0)
+        return false;
+    return !kind || strcmp(kind, "no") != 0;
+}
+
+unsigned zl_agent_crash_count(unsigned before, int64_t ran_ms)
+{
+    return ran_ms >= 60000 ? 1 : before + 1;
 }
 
 unsigned zl_agent_desired_replicas(const struct zl_sval *svc, long scaled)

@@ -306,17 +306,13 @@ static struct zl_agent_restart *restart_of(struct zl_agent *a, const char *id)
 /* May this crashed replica be started again now? */
 static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const char *id)
 {
-    const char *action = zl_sval_str(svc, "errors.on_panic.action", "restart");
-    const char *kind = zl_sval_str(svc, "restart_policy.kind", NULL);
-    if (strcmp(action, "restart") != 0 || (kind && !strcmp(kind, "no")))
+    if (!zl_agent_restarts(zl_sval_str(svc, "errors.on_panic.action", "restart"),
+                           zl_sval_str(svc, "restart_policy.kind", NULL)))
         return false;
     struct zl_agent_restart *r = restart_of(a, id);
     int64_t now = now_ms();
     if (r->next_ms == 0) {
-        /* a replica that ran for a minute starts a new series of crashes */
-        if (r->began_ms && now - r->began_ms > 60000)
-            r->restarts = 0;
-        r->restarts++;
+        r->restarts = zl_agent_crash_count(r->restarts, r->began_ms ? now - r->began_ms : -1);
         r->next_ms = now + (int64_t)zl_agent_backoff_ms(r->restarts);
         log_msg(a, "%s: restart %u in %llu ms", id, r->restarts,
                 (unsigned long long)zl_agent_backoff_ms(r->restarts));
@@ -374,25 +370,32 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
                 x = &act[k];
         if (x)
             x->wanted = true;
-        bool start = !x;
-        if (x && strcmp(x->hash, hash) != 0) {
+        bool start = false;
+        switch (zl_agent_replica_action(x ? x->status : NULL, x ? x->hash : NULL, hash)) {
+        case ZL_REPLICA_CREATE:
+            start = true;
+            break;
+        case ZL_REPLICA_REPLACE:
             log_msg(a, "%s: new revision %lld, replacing", id, (long long)d->revision);
             zl_agent__remove_container(a, id, grace_of(svc));
             container_event(a, "remove", d->name, name, id, -1, false);
             start = true;
-        } else if (x && !strcmp(x->status, "created")) {
-            /* created but never started: its creator (an earlier daemon) died half-way */
+            break;
+        case ZL_REPLICA_RECREATE:
             log_msg(a, "%s: left half-created, starting it again", id);
             zl_agent__remove_container(a, id, 0);
             start = true;
-        } else if (x && !strcmp(x->status, "stopped")) {
+            break;
+        case ZL_REPLICA_CRASHED:
             record_crash(a, d->name, name, x);
             if (may_restart(a, svc, id)) {
                 zl_agent__remove_container(a, id, 0);
                 start = true;
             }
-        } else if (x && !strcmp(x->status, "running")) {
-            running++;
+            break;
+        case ZL_REPLICA_KEEP:
+            running += !strcmp(x->status, "running");
+            break;
         }
         struct zl_err err;
         if (start && create_container(a, svc, &r, d->env_json, hash, &err) < 0) {

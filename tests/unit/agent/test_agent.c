@@ -33,6 +33,41 @@ static struct zl_spec *load_ok(const char *text)
     return s;
 }
 
+static void test_replica_action(void **state)
+{
+    (void)state;
+    assert_int_equal(zl_agent_replica_action(NULL, NULL, "h1"), ZL_REPLICA_CREATE);
+    assert_int_equal(zl_agent_replica_action("running", "h1", "h1"), ZL_REPLICA_KEEP);
+    assert_int_equal(zl_agent_replica_action("creating", "h1", "h1"), ZL_REPLICA_KEEP);
+    assert_int_equal(zl_agent_replica_action("running", "h0", "h1"), ZL_REPLICA_REPLACE);
+    /* an older revision is replaced whatever its state */
+    assert_int_equal(zl_agent_replica_action("stopped", "h0", "h1"), ZL_REPLICA_REPLACE);
+    assert_int_equal(zl_agent_replica_action("running", NULL, "h1"), ZL_REPLICA_REPLACE);
+    assert_int_equal(zl_agent_replica_action("created", "h1", "h1"), ZL_REPLICA_RECREATE);
+    assert_int_equal(zl_agent_replica_action("stopped", "h1", "h1"), ZL_REPLICA_CRASHED);
+}
+
+static void test_restart_policy(void **state)
+{
+    (void)state;
+    assert_true(zl_agent_restarts(NULL, NULL));
+    assert_true(zl_agent_restarts("restart", NULL));
+    assert_true(zl_agent_restarts("restart", "always"));
+    assert_true(zl_agent_restarts("restart", "on_failure"));
+    assert_false(zl_agent_restarts("restart", "no"));
+    assert_false(zl_agent_restarts("fail", NULL));
+    assert_false(zl_agent_restarts("shutdown", "always"));
+    /* crashes in a row, and a fresh series after a minute of running */
+    assert_int_equal(zl_agent_crash_count(0, -1), 1);
+    assert_int_equal(zl_agent_crash_count(3, 5000), 4);
+    assert_int_equal(zl_agent_crash_count(3, 59999), 4);
+    assert_int_equal(zl_agent_crash_count(7, 60000), 1);
+    unsigned n = 0;
+    for (int i = 0; i < 10; i++)
+        n = zl_agent_crash_count(n, 1000);
+    assert_int_equal(zl_agent_backoff_ms(n), 60000);
+}
+
 static void test_desired(void **state)
 {
     (void)state;
@@ -127,8 +162,8 @@ static void test_oci_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_desired),
+        cmocka_unit_test(test_backoff),        cmocka_unit_test(test_desired),
+        cmocka_unit_test(test_replica_action), cmocka_unit_test(test_restart_policy),
         cmocka_unit_test(test_oci_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,6 +20,7 @@ struct log_file {
     char *id, *prefix, *path;
     dev_t dev;
     ino_t ino;
+    long pid;   /* the container's process when last seen running: a new one, a new file */
     size_t off; /* bytes of whole lines already sent */
 };
 
@@ -149,13 +150,17 @@ static void on_gone(void *arg)
 }
 
 /* New whole lines of one file since the last tick; a file replaced (the replica started
- * again) or cut short is read from its start. */
-static void read_new(struct follow *f, struct log_file *l, struct zl_buf *out)
+ * again: a new process, or a new inode) or cut short is read from its start. An inode alone
+ * does not tell: a new file may get the number of the one just removed. */
+static void read_new(struct follow *f, struct log_file *l, long pid, struct zl_buf *out)
 {
     struct stat st;
     if (stat(l->path, &st) < 0)
         return;
-    if (st.st_dev != l->dev || st.st_ino != l->ino || (size_t)st.st_size < l->off) {
+    bool restarted = pid && l->pid && pid != l->pid;
+    if (pid)
+        l->pid = pid;
+    if (restarted || st.st_dev != l->dev || st.st_ino != l->ino || (size_t)st.st_size < l->off) {
         l->dev = st.st_dev;
         l->ino = st.st_ino;
         l->off = 0;
@@ -194,7 +199,7 @@ static void on_tick(uv_timer_t *t)
         struct log_file *l = file_of(f, json_string_value(json_object_get(c, "id")),
                                      json_string_value(json_object_get(c, "service")),
                                      (long)json_integer_value(json_object_get(c, "replica")));
-        read_new(f, l, &out);
+        read_new(f, l, (long)json_integer_value(json_object_get(c, "pid")), &out);
     }
     json_decref(cs);
     if (out.len && zl_http_stream_write(f->req, out.data, out.len) < 0)
@@ -243,6 +248,7 @@ void zl_api__logs(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
                 l->ino = st.st_ino;
                 l->off = end;
             }
+            l->pid = (long)json_integer_value(json_object_get(c, "pid"));
         }
         free(text);
         free(prefix);

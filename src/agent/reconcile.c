@@ -398,6 +398,8 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
             break;
         }
         struct zl_err err;
+        if (start)
+            container_event(a, "create", d->name, name, id, -1, false);
         if (start && create_container(a, svc, &r, d->env_json, hash, &err) < 0) {
             log_msg(a, "%s", err.msg);
             snprintf(a->last_error, sizeof(a->last_error), "%s", err.msg);

@@ -147,13 +147,23 @@ void zl_api_events_publish(struct zl_api_events *e, json_t *ev)
     uv_async_send(&e->async);
 }
 
-/* GET /api/v1/events?deployment=NAME&follow=false: follow (the default) streams the events
- * from now on; follow=false answers with the recent ones kept in the ring and ends. */
+/* GET /api/v1/events?deployment=NAME&follow=false&since=SEQ: follow (the default) streams
+ * the events from now on; follow=false answers with the recent ones kept in the ring (those
+ * after event SEQ with since) and ends. */
 void zl_api__events(struct zl_api *a, struct zl_http_req *r)
 {
     struct zl_api_events *e = a->events;
-    char dep[256], fol[16];
+    char dep[256], fol[16], since[32];
     bool has_dep = zl_http_req_query(r, "deployment", dep, sizeof(dep)) && *dep;
+    uint64_t after = 0;
+    bool has_since = zl_http_req_query(r, "since", since, sizeof(since));
+    if (has_since) {
+        char *end;
+        after = strtoull(since, &end, 10);
+        if (*end || end == since)
+            return zl_http_respond_error(r, 400, "bad_request", NULL,
+                                         "since must be an event's seq");
+    }
     bool follow = !zl_http_req_query(r, "follow", fol, sizeof(fol)) ||
                   (strcmp(fol, "false") != 0 && strcmp(fol, "0") != 0);
     if (!e)
@@ -165,6 +175,8 @@ void zl_api__events(struct zl_api *a, struct zl_http_req *r)
     zl_http_stream_begin(r, 200, "application/json");
     pthread_mutex_lock(&e->lock);
     s->next = follow ? e->seq + 1 : (e->seq > RING ? e->seq - RING + 1 : 1);
+    if (has_since) /* what came after event `since` (resuming: told if some were lost) */
+        s->next = after < e->seq ? after + 1 : e->seq + 1;
     if (!follow) {
         deliver(e, s);
         zl_http_stream_end(r);

@@ -88,12 +88,69 @@ static char *find_spec(struct zl_cli *cli, const char *file)
 }
 
 /* Wait (bounded) until the deployment runs every replica, or fails. */
-static int wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name, int secs)
+/* The newest event's seq (0 when there is none): progress is what comes after it. */
+static long long events_mark(struct zl_cli *cli, const struct zl_cli_dirs *d)
+{
+    (void)cli;
+    struct zl_http_response r = {0};
+    struct zl_err err;
+    long long seq = 0;
+    if (zl_cli_call(d, "GET", "/api/v1/events?follow=false", NULL, &r, &err) == 0 &&
+        r.status == 200) {
+        const char *last = r.body;
+        for (const char *p = r.body; *p; p++)
+            if (*p == '\n' && p[1])
+                last = p + 1;
+        json_t *ev = json_loads(last, JSON_DISABLE_EOF_CHECK, NULL);
+        seq = (long long)json_integer_value(json_object_get(ev, "seq"));
+        json_decref(ev);
+    }
+    zl_http_response_fini(&r);
+    return seq;
+}
+
+/* Print the containers' events of deployment name after *seq, as progress. */
+static void print_progress(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name,
+                           long long *seq)
+{
+    char *path = zl_xasprintf("/api/v1/events?follow=false&deployment=%s&since=%lld", name, *seq);
+    struct zl_http_response r = {0};
+    struct zl_err err;
+    if (zl_cli_call(d, "GET", path, NULL, &r, &err) == 0 && r.status == 200) {
+        char *save = NULL;
+        for (char *l = strtok_r(r.body, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+            json_t *ev = json_loads(l, 0, NULL);
+            const char *res = json_string_value(json_object_get(ev, "resource"));
+            const char *kind = json_string_value(json_object_get(ev, "kind"));
+            const char *id = json_string_value(json_object_get(ev, "id"));
+            json_t *code = json_object_get(ev, "exit_code");
+            if (json_integer_value(json_object_get(ev, "seq")) > *seq)
+                *seq = json_integer_value(json_object_get(ev, "seq"));
+            if (res && !strcmp(res, "container") && kind && id && !cli->quiet) {
+                fprintf(stderr, "  %s: %s", id,
+                        !strcmp(kind, "create")  ? "creating (image, rootfs, config)"
+                        : !strcmp(kind, "start") ? "started"
+                        : !strcmp(kind, "die")   ? "exited"
+                                                 : "removed");
+                if (code)
+                    fprintf(stderr, " with code %lld", json_integer_value(code));
+                fputc('\n', stderr);
+            }
+            json_decref(ev);
+        }
+    }
+    zl_http_response_fini(&r);
+    free(path);
+}
+
+static int wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name, int secs,
+                      long long seq)
 {
     char *path = zl_xasprintf("/api/v1/deployments/%s", name);
     char last[256] = "";
     int rc = ZL_EXIT_FAIL;
     for (int i = 0; i < secs * 4; i++) {
+        print_progress(cli, d, name, &seq);
         json_t *j = zl_cli_get_json(cli, d, path);
         if (!j)
             break;
@@ -269,6 +326,7 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
         rc = ZL_EXIT_FAIL;
     if (rc == 0)
         rc = zl_cli_ensure_daemon(cli, &d);
+    long long seq = rc == 0 ? events_mark(cli, &d) : 0;
     if (rc == 0) {
         json_t *body = json_pack("{s:s#, s:O}", "spec", buf, len, "env", env);
         char *text = json_dumps(body, JSON_COMPACT);
@@ -284,7 +342,7 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
         json_decref(body);
     }
     if (rc == 0 && (when_ready || !background))
-        rc = wait_ready(cli, &d, zl_spec_deployment(s), 120);
+        rc = wait_ready(cli, &d, zl_spec_deployment(s), 120, seq);
     if (rc == 0 && up && !background && !when_ready)
         rc = follow(cli, &d, s);
     json_decref(env);

@@ -87,6 +87,10 @@ running() {
     spec shop
     GREETING=hello run --separate-stderr timeout 120 "$ZLAYER" up -d shop.zlayer.yml
     assert_success
+    # progress as it happens, from the daemon's events
+    [[ "$stderr" == *"shop-web-0: creating"* ]] || { echo "$stderr" >&2; false; }
+    [[ "$stderr" == *"shop-worker-0: started"* ]]
+    [[ "$stderr" == *"shop: running (3/3 replicas running)"* ]]
     run "$ZLAYER" ps
     assert_success
     assert_line --regexp '^shop +web +2/2 +running'

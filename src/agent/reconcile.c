@@ -376,7 +376,8 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
             start = true;
             break;
         case ZL_REPLICA_REPLACE:
-            log_msg(a, "%s: new revision %lld, replacing", id, (long long)d->revision);
+            log_msg(a, "%s: changed (revision %lld, or a restart), replacing", id,
+                    (long long)d->revision);
             zl_agent__remove_container(a, id, grace_of(svc));
             container_event(a, "remove", d->name, name, id, -1, false);
             start = true;

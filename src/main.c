@@ -50,8 +50,8 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "exec [-d DEPLOYMENT] SERVICE [-r N] [-i] [-t] [--] COMMAND...",
      "Runs COMMAND in replica N (default: the first that runs) with the container's\n"
      "namespaces, cgroup, user and security settings; prints its output and exits with its\n"
-     "exit code. -i attaches this stdin, -t (or -it) a terminal (a pty in the container):\n"
-     "these run on the node itself, not over TCP."},
+     "exit code. -i attaches this stdin, -t (or -it) a terminal (a pty in the container);\n"
+     "over TCP (ZLAYER_HOST) they go through an upgraded connection to the daemon."},
     {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
      "Sets N replicas (0-100); it stays until the next scale."},
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",

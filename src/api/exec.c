@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,11 +117,20 @@ void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
 {
     json_t *b = json_loadb(r->body, r->body_len, 0, NULL);
     json_t *cmd = json_object_get(b, "command"), *rep = json_object_get(b, "replica");
+    json_t *tty = json_object_get(b, "tty");
     size_t n = json_array_size(cmd);
-    if (!n || (rep && !json_is_integer(rep))) {
+    if (!n || (rep && !json_is_integer(rep)) || (tty && !json_is_boolean(tty))) {
         json_decref(b);
         return zl_http_respond_error(r, 400, "bad_request", NULL,
-                                     "the body must be {\"command\": [...], \"replica\": N}");
+                                     "the body must be {\"command\": [...], \"replica\": N, "
+                                     "\"tty\": BOOL}");
+    }
+    const char *up = zl_http_req_header(r, "upgrade");
+    bool attach = up && !strcasecmp(up, "zlayer-exec");
+    if (json_is_true(tty) && !attach) {
+        json_decref(b);
+        return zl_http_respond_error(r, 400, "bad_request", NULL,
+                                     "tty needs an upgraded connection (Upgrade: zlayer-exec)");
     }
     /* the replica asked for, else the first that runs */
     char id[512] = "";
@@ -146,6 +156,8 @@ void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
     j->argv[k++] = zl_xstrdup("runtime");
     j->argv[k++] = zl_xasprintf("--root=%s", a->rt_root);
     j->argv[k++] = zl_xstrdup("exec");
+    if (json_is_true(tty))
+        j->argv[k++] = zl_xstrdup("-t");
     j->argv[k++] = zl_xstrdup(id);
     j->argv[k++] = zl_xstrdup("--");
     for (size_t i = 0; i < n; i++) {
@@ -153,6 +165,14 @@ void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
         j->argv[k++] = zl_xstrdup(s ? s : "");
     }
     json_decref(b);
+    if (attach) {
+        zl_api__exec_attach(a, r, j->argv);
+        for (size_t i = 0; j->argv[i]; i++)
+            free(j->argv[i]);
+        free(j->argv);
+        free(j);
+        return;
+    }
     zl_buf_init(&j->out);
     zl_buf_init(&j->err);
     j->work.data = j;

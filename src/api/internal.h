@@ -14,6 +14,9 @@ json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc);
 void zl_api__logs(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
 /* GET /api/v1/events */
 void zl_api__events(struct zl_api *a, struct zl_http_req *r);
+/* POST .../exec with Upgrade: zlayer-exec: argv (zlayer runtime exec ...) attached to the
+ * connection (attach.c) */
+void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv);
 /* POST .../services/{svc}/exec */
 void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
 

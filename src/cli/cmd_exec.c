@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* cli/cmd_exec.c: zlayer exec: a command in a service's replica. Without -i/-t it runs
- * through the API and its output comes back at the end; with them it runs here, on the node,
- * attached to this terminal (a pty with -t), through the container runtime. */
+ * through the API and its output comes back at the end; with them it is attached to this
+ * terminal (a pty in the container with -t): on the node through the container runtime, over
+ * TCP through an upgraded connection to the daemon. */
 #include "cli/client.h"
 #include "runtime/runtime.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* The id of the running replica (the given one, or the lowest) of dep/svc, or NULL. */
@@ -34,14 +39,115 @@ static char *pick_replica(struct zl_cli *cli, const struct zl_cli_dirs *d, const
     return id;
 }
 
+/* Frames from the daemon (type, 4-byte big-endian length, data): output, then the exit. */
+static bool take_frames(struct zl_buf *in, int *code)
+{
+    size_t off = 0;
+    bool ended = false;
+    while (!ended && in->len - off >= 5) {
+        const unsigned char *h = (const unsigned char *)in->data + off;
+        size_t len = ((size_t)h[1] << 24) | ((size_t)h[2] << 16) | ((size_t)h[3] << 8) | h[4];
+        if (in->len - off - 5 < len)
+            break;
+        const char *d = in->data + off + 5;
+        if (h[0] == 1 || h[0] == 2) {
+            ssize_t w = write(h[0] == 1 ? STDOUT_FILENO : STDERR_FILENO, d, len);
+            (void)w;
+        } else if (h[0] == 3 && len == 4) {
+            const unsigned char *c = (const unsigned char *)d;
+            *code = (int)(((unsigned)c[0] << 24) | ((unsigned)c[1] << 16) | ((unsigned)c[2] << 8) |
+                          c[3]);
+            ended = true;
+        }
+        off += 5 + len;
+    }
+    if (off) {
+        memmove(in->data, in->data + off, in->len - off);
+        in->len -= off;
+    }
+    return ended;
+}
+
+/* -i / -t over TCP: the daemon attaches the command to an upgraded connection. */
+static int exec_remote(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *dep,
+                       const char *svc, long replica, bool tty, char **args)
+{
+    if (tty && !isatty(STDIN_FILENO))
+        return zl_cli_fail(cli, "exec -t needs a terminal on stdin (use -i, or neither)");
+    json_t *cmd = json_array();
+    for (char **a = args; *a; a++)
+        json_array_append_new(cmd, json_string(*a));
+    json_t *body = json_pack("{s:o, s:b}", "command", cmd, "tty", tty);
+    if (replica >= 0)
+        json_object_set_new(body, "replica", json_integer(replica));
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/exec", dep, svc);
+    struct zl_http_target t;
+    char host[256];
+    zl_cli_target(d, &t, host, sizeof(host));
+    struct zl_buf in;
+    zl_buf_init(&in);
+    struct zl_err err;
+    int status = 0, code = -1;
+    int fd = zl_http_upgrade_dial(&t, "POST", path, "application/json", text, strlen(text),
+                                  "zlayer-exec", &status, &in, &err);
+    free(text);
+    free(path);
+    int rc = ZL_EXIT_FAIL;
+    if (fd < 0) {
+        zl_cli_fail(cli, "%s", err.msg);
+    } else if (fd == 0) {
+        zl_buf_putc(&in, '\0');
+        struct zl_http_response r = {.status = status, .body = in.data, .len = in.len - 1};
+        zl_cli_api_fail(cli, &r);
+    } else {
+        struct termios saved;
+        bool raw = tty && tcgetattr(STDIN_FILENO, &saved) == 0;
+        if (raw) {
+            struct termios tr = saved;
+            cfmakeraw(&tr);
+            tcsetattr(STDIN_FILENO, TCSANOW, &tr);
+        }
+        struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+        char buf[16384];
+        bool ended = take_frames(&in, &code);
+        while (!ended) {
+            if (poll(p, 2, -1) < 0 && errno != EINTR)
+                break;
+            if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+                ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+                if (n <= 0) {
+                    p[0].fd = -1; /* our stdin ended: so does the command's */
+                    shutdown(fd, SHUT_WR);
+                } else if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) < 0) {
+                    break;
+                }
+            }
+            if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+                ssize_t n = recv(fd, buf, sizeof(buf), 0);
+                if (n <= 0)
+                    break;
+                zl_buf_append(&in, buf, (size_t)n);
+                ended = take_frames(&in, &code);
+            }
+        }
+        if (raw)
+            tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+        close(fd);
+        rc = ended ? code : zl_cli_fail(cli, "the connection to the daemon ended early");
+    }
+    zl_buf_fini(&in);
+    return rc;
+}
+
 /* -i / -t: through the runtime here; the daemon only says which container. */
 static int exec_local(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *dep,
                       const char *svc, long replica, bool tty, char **args)
 {
     const char *host = getenv("ZLAYER_HOST");
     if (host && !strncmp(host, "tcp://", 6))
-        return zl_cli_fail(cli, "exec -i/-t runs on the node itself (its local socket); over "
-                                "TCP run it without -i/-t");
+        return exec_remote(cli, d, dep, svc, replica, tty, args);
     if (tty && !isatty(STDIN_FILENO))
         return zl_cli_fail(cli, "exec -t needs a terminal on stdin (use -i, or neither)");
     char *id = pick_replica(cli, d, dep, svc, replica);

@@ -240,8 +240,8 @@ static bool clean(const char *s, bool allow_space)
 }
 
 static int build_request(const struct zl_http_target *t, const char *method, const char *path,
-                         const char *ctype, const char *body, size_t len, struct zl_buf *b,
-                         struct zl_err *err)
+                         const char *ctype, const char *body, size_t len, const char *upgrade,
+                         struct zl_buf *b, struct zl_err *err)
 {
     if (!t->unix_path && !t->host)
         return zl_err_set(err, ZL_EINVAL, "no server address");
@@ -264,7 +264,10 @@ static int build_request(const struct zl_http_target *t, const char *method, con
         zl_buf_printf(b, "Content-Type: %s\r\n", ctype ? ctype : "application/json");
         zl_buf_printf(b, "Content-Length: %zu\r\n", len);
     }
-    zl_buf_puts(b, "Connection: close\r\n\r\n");
+    if (upgrade && clean(upgrade, false))
+        zl_buf_printf(b, "Connection: Upgrade\r\nUpgrade: %s\r\n\r\n", upgrade);
+    else
+        zl_buf_puts(b, "Connection: close\r\n\r\n");
     return 0;
 }
 
@@ -323,7 +326,7 @@ static int exchange(const struct zl_http_target *t, const char *method, const ch
     int ms = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
     struct zl_buf req;
     zl_buf_init(&req);
-    int rc = build_request(t, method, path, ctype, body, len, &req, err);
+    int rc = build_request(t, method, path, ctype, body, len, NULL, &req, err);
     if (rc < 0) {
         zl_buf_fini(&req);
         return rc;
@@ -397,4 +400,68 @@ int zl_http_request_stream(const struct zl_http_target *t, const char *method, c
         *status = k.status;
     call_fini(&k);
     return rc;
+}
+
+int zl_http_upgrade_dial(const struct zl_http_target *t, const char *method, const char *path,
+                         const char *ctype, const char *body, size_t len, const char *protocol,
+                         int *status, struct zl_buf *rest, struct zl_err *err)
+{
+    int ms = t->timeout_ms > 0 ? t->timeout_ms : DEFAULT_TIMEOUT_MS;
+    *status = 0;
+    struct zl_buf req;
+    zl_buf_init(&req);
+    int rc = build_request(t, method, path, ctype, body, len, protocol, &req, err);
+    int fd = rc < 0         ? rc
+             : t->unix_path ? dial_unix(t->unix_path, ms, err)
+                            : dial_tcp(t->host, t->port, ms, err);
+    if (fd >= 0 && (send_all(fd, req.data, req.len, ms, err) < 0 ||
+                    (len && send_all(fd, body, len, ms, err) < 0))) {
+        close(fd);
+        fd = -1;
+    }
+    zl_buf_fini(&req);
+    if (fd < 0)
+        return -1;
+    /* the head, up to its empty line (bounded); what follows is the new protocol's */
+    char *end = NULL;
+    while (!end) {
+        if (rest->len > 65536 || wait_readable(fd, ms, t->cancel, err) < 0) {
+            if (rest->len > 65536)
+                zl_err_set(err, ZL_EINVAL, "response head too large");
+            close(fd);
+            return -1;
+        }
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return zl_err_set(err, ECONNRESET, "connection closed before the response head");
+        }
+        zl_buf_append(rest, buf, (size_t)n);
+        end = memmem(rest->data, rest->len, "\r\n\r\n", 4);
+    }
+    int major = 0, minor = 0;
+    zl_buf_putc(rest, '\0'); /* sscanf needs the end marked */
+    rest->len--;
+    if (sscanf(rest->data, "HTTP/%d.%d %d", &major, &minor, status) != 3) {
+        close(fd);
+        return zl_err_set(err, ZL_EINVAL, "bad response head");
+    }
+    size_t head = (size_t)(end - rest->data) + 4;
+    memmove(rest->data, rest->data + head, rest->len - head);
+    rest->len -= head;
+    if (*status != 101) {
+        /* not switched: the body (the server closes after it) explains why */
+        char buf[4096];
+        ssize_t n;
+        while (rest->len < 65536 && wait_readable(fd, ms, t->cancel, err) == 0 &&
+               (n = recv(fd, buf, sizeof(buf), 0)) > 0)
+            zl_buf_append(rest, buf, (size_t)n);
+        close(fd);
+        return 0;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
 }

@@ -79,6 +79,16 @@ void zl_http_stream_end(struct zl_http_req *r);
  * or the server closes); the request must not be used afterwards. */
 void zl_http_req_on_close(struct zl_http_req *r, void (*cb)(void *arg), void *arg);
 
+/* Upgraded connections (101 Switching Protocols): after zl_http_upgrade the connection carries
+ * raw bytes both ways. on_data gets what the peer sends (len 0: it closed its side); on_close
+ * (once) when the connection is gone; raw_write sends (-1 once gone or the peer reads too
+ * slowly); raw_end flushes and closes. Returns -1 when the request is no longer answerable. */
+int zl_http_upgrade(struct zl_http_req *r, const char *protocol,
+                    void (*on_data)(void *arg, const char *data, size_t len),
+                    void (*on_close)(void *arg), void *arg);
+int zl_http_raw_write(struct zl_http_req *r, const char *data, size_t len);
+void zl_http_raw_end(struct zl_http_req *r);
+
 /* ======================= blocking client (client.c) ======================= */
 
 struct zl_http_response {
@@ -111,5 +121,12 @@ int zl_http_request_stream(const struct zl_http_target *t, const char *method, c
                            const char *content_type, const char *body, size_t len,
                            bool (*on_data)(void *ctx, const char *p, size_t n), void *ctx,
                            int *status, struct zl_err *err);
+
+/* Ask for a protocol switch (Connection: Upgrade, Upgrade: protocol). On 101 returns the
+ * connected socket (blocking; caller closes) with the bytes that came after the head in rest.
+ * Otherwise returns 0 with *status and the response body in rest, or -1 on a failure. */
+int zl_http_upgrade_dial(const struct zl_http_target *t, const char *method, const char *path,
+                         const char *ctype, const char *body, size_t len, const char *protocol,
+                         int *status, struct zl_buf *rest, struct zl_err *err);
 
 #endif

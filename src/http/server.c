@@ -395,6 +395,9 @@ struct zl_http_conn {
     bool closing;     /* uv_close called */
     void (*on_close)(void *arg);
     void *on_close_arg;
+    /* after zl_http_upgrade: raw bytes both ways */
+    bool raw;
+    void (*on_raw)(void *arg, const char *data, size_t len); /* len 0: the peer's EOF */
 };
 
 static void drive(struct zl_http_conn *c);
@@ -464,8 +467,8 @@ static void update_reading(struct zl_http_conn *c)
 {
     if (c->closing)
         return;
-    bool want =
-        !c->eof && (c->lingering || (!c->draining && (!c->busy || c->in.len - c->in_off < IN_MAX)));
+    bool want = !c->eof && (c->lingering || (c->raw && !c->draining) ||
+                            (!c->draining && (!c->busy || c->in.len - c->in_off < IN_MAX)));
     if (want == c->reading)
         return;
     if (want && uv_read_start(&c->h.stream, on_alloc, on_read) < 0) {
@@ -642,7 +645,11 @@ static void on_timeout(uv_timer_t *t)
 static void on_peer_gone(struct zl_http_conn *c)
 {
     c->eof = true;
-    c->reading = false; /* libuv stops reading after EOF and errors */
+    c->reading = false;           /* libuv stops reading after EOF and errors */
+    if (c->raw && !c->draining) { /* a half-close: the other way stays open */
+        c->on_raw(c->on_close_arg, NULL, 0);
+        return;
+    }
     if (c->busy || c->ps.started || c->lingering || c->draining)
         abort_conn(c);
     else
@@ -673,6 +680,12 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     c->in.data[c->in.len] = '\0';
+    if (c->raw) {
+        size_t n = c->in.len;
+        c->in.len = 0;
+        c->on_raw(c->on_close_arg, c->in.data, n);
+        return;
+    }
     if (c->tmode == T_BODY)
         set_timer(c, T_BODY, c->srv->lim.idle_ms, true);
     drive(c);
@@ -1098,4 +1111,66 @@ void zl_http_req_on_close(struct zl_http_req *r, void (*cb)(void *arg), void *ar
         return;
     c->on_close = cb;
     c->on_close_arg = arg;
+}
+
+/* ======================= upgraded connections ======================= */
+
+int zl_http_upgrade(struct zl_http_req *r, const char *protocol,
+                    void (*on_data)(void *arg, const char *data, size_t len),
+                    void (*on_close)(void *arg), void *arg)
+{
+    struct zl_http_conn *c = answering(r);
+    if (!c)
+        return -1;
+    ZL_ASSERT(!c->streaming && on_data && on_close);
+    struct zl_buf b;
+    zl_buf_init(&b);
+    zl_buf_printf(&b,
+                  "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+                  protocol);
+    if (send_buf(c, &b) < 0)
+        return -1;
+    c->raw = true;
+    c->streaming = true;
+    c->on_raw = on_data;
+    c->on_close = on_close;
+    c->on_close_arg = arg;
+    set_timer(c, T_NONE, 0, false);
+    /* what the peer sent after the request already belongs to the new protocol */
+    size_t rest = c->in.len - c->in_off;
+    if (rest) {
+        char *copy = zl_xmalloc(rest);
+        memcpy(copy, c->in.data + c->in_off, rest);
+        c->in_off = c->in.len;
+        on_data(arg, copy, rest);
+        free(copy);
+    }
+    update_reading(c);
+    return 0;
+}
+
+int zl_http_raw_write(struct zl_http_req *r, const char *data, size_t len)
+{
+    struct zl_http_conn *c = answering(r);
+    if (!c || !c->raw)
+        return -1;
+    size_t queued = uv_stream_get_write_queue_size(&c->h.stream);
+    if (queued > 0 && queued + len > WQ_MAX) {
+        abort_conn(c);
+        return -1;
+    }
+    struct zl_buf b;
+    zl_buf_init(&b);
+    zl_buf_append(&b, data, len);
+    return send_buf(c, &b);
+}
+
+void zl_http_raw_end(struct zl_http_req *r)
+{
+    struct zl_http_conn *c = answering(r);
+    if (!c || !c->raw)
+        return;
+    c->on_close = NULL;
+    c->busy = false;
+    drain(c); /* the queued writes go out first, even when the peer has closed its side */
 }

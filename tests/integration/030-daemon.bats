@@ -431,6 +431,35 @@ YAML
     [[ "$stderr" == *"needs a terminal"* ]]
 }
 
+@test "exec over TCP: stdin, a pty and the exit code through an upgraded connection" {
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    run timeout 30 "$ZLAYER" serve --daemon --bind "127.0.0.1:$port"
+    assert_success
+    spec shop 2
+    GREETING=t run timeout 120 "$ZLAYER" up -d shop.zlayer.yml
+    assert_success
+    local tok
+    tok=$("$ZLAYER" token create --ttl 120)
+    export ZLAYER_HOST="tcp://127.0.0.1:$port" ZLAYER_TOKEN="$tok"
+    run --separate-stderr bash -c "printf 'one\ntwo\n' | timeout 30 '$ZLAYER' exec -i -d shop web -r 1 -- sh -c 'cat; hostname; echo oops >&2; exit 3'"
+    [ "$status" -eq 3 ]
+    [ "$output" = "$(printf 'one\ntwo\nweb-1')" ]
+    [ "$stderr" = oops ]
+    run timeout 30 script -qec "'$ZLAYER' exec -it -d shop web -r 0 -- sh -c 'tty; hostname; exit 5'" /dev/null
+    [ "$status" -eq 5 ]
+    [[ "$output" == *"/dev/pts/"* ]]
+    [[ "$output" == *"web-0"* ]]
+    # a viewer may not; an unknown replica is refused before any switch
+    ZLAYER_TOKEN=$("$ZLAYER" token create --role viewer) run --separate-stderr bash -c "echo | '$ZLAYER' exec -i -d shop web -- true"
+    assert_failure
+    [[ "$stderr" == *"403"* ]]
+    run --separate-stderr bash -c "echo | '$ZLAYER' exec -i -d shop web -r 9 -- true"
+    assert_failure
+    [[ "$stderr" == *"no running replica"* ]]
+    unset ZLAYER_HOST ZLAYER_TOKEN
+}
+
 @test "TCP API: health is open, everything else needs a valid bearer token" {
     local port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <ctype.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -47,6 +48,27 @@ struct fx {
 };
 
 /* ---------------- handler side (runs on the loop thread) ---------------- */
+
+/* /upgrade: after the switch, every byte comes back upper-cased; the peer's EOF gets "BYE". */
+static void up_data(void *arg, const char *data, size_t len)
+{
+    struct zl_http_req *r = arg;
+    if (len == 0) {
+        zl_http_raw_write(r, "BYE", 3);
+        zl_http_raw_end(r);
+        return;
+    }
+    char *u = zl_xmalloc(len);
+    for (size_t i = 0; i < len; i++)
+        u[i] = (char)toupper((unsigned char)data[i]);
+    zl_http_raw_write(r, u, len);
+    free(u);
+}
+
+static void up_close(void *arg)
+{
+    (void)arg;
+}
 
 static void echo(struct zl_http_req *r)
 {
@@ -169,6 +191,8 @@ static void handler(void *ctx, struct zl_http_req *r)
         l->timer.data = l;
         zl_http_req_on_close(r, on_later_closed, l);
         uv_timer_start(&l->timer, on_later, 100, 0);
+    } else if (strcmp(r->path, "/upgrade") == 0) {
+        zl_http_upgrade(r, "test-echo", up_data, up_close, r);
     } else if (strcmp(r->path, "/error") == 0) {
         zl_http_respond_error(r, 409, "conflict", "{\"id\":\"x\"}", "bad \"thing\" %d", 7);
     } else if (strcmp(r->path, "/stream") == 0) {
@@ -584,6 +608,47 @@ static void test_stream(void **state)
     zl_buf_fini(&c.all);
 }
 
+static void test_upgrade(void **state)
+{
+    struct fx *f = *state;
+    struct zl_http_target t = tcp_target(f);
+    struct zl_buf rest;
+    zl_buf_init(&rest);
+    int status = 0;
+    struct zl_err err;
+    int fd = zl_http_upgrade_dial(&t, "POST", "/upgrade", "text/plain", "x", 1, "test-echo",
+                                  &status, &rest, &err);
+    assert_true(fd > 0);
+    assert_int_equal(status, 101);
+    assert_int_equal(send(fd, "abc", 3, MSG_NOSIGNAL), 3);
+    char buf[64];
+    size_t got = rest.len;
+    memcpy(buf, rest.data ? rest.data : "", rest.len);
+    while (got < 3) {
+        ssize_t n = recv(fd, buf + got, sizeof(buf) - got, 0);
+        assert_true(n > 0);
+        got += (size_t)n;
+    }
+    assert_memory_equal(buf, "ABC", 3);
+    /* a half-close reaches the handler; its answer still arrives, then the end */
+    shutdown(fd, SHUT_WR);
+    got = 0;
+    for (ssize_t n; (n = recv(fd, buf + got, sizeof(buf) - got, 0)) > 0;)
+        got += (size_t)n;
+    assert_int_equal(got, 3);
+    assert_memory_equal(buf, "BYE", 3);
+    close(fd);
+    /* a route that does not switch answers as usual */
+    rest.len = 0;
+    fd =
+        zl_http_upgrade_dial(&t, "GET", "/error", NULL, NULL, 0, "test-echo", &status, &rest, &err);
+    assert_int_equal(fd, 0);
+    assert_int_equal(status, 409);
+    zl_buf_putc(&rest, '\0');
+    assert_non_null(strstr(rest.data, "conflict"));
+    zl_buf_fini(&rest);
+}
+
 static void test_error_shape(void **state)
 {
     struct fx *f = *state;
@@ -906,6 +971,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_query_unix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_query_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keep_alive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pipelined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_request, setup, teardown),

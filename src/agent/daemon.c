@@ -82,7 +82,7 @@ static void on_signal(uv_signal_t *s, int sig)
 {
     struct daemon *d = s->data;
     (void)sig;
-    fprintf(stderr, "zlayer serve: stopping (containers keep running)\n");
+    zl_log("info", "serve", "stopping (containers keep running)");
     d->stopping = true;
     uv_timer_stop(&d->timer);
     if (!d->busy)
@@ -178,8 +178,8 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     if (rc == 0 && o->bind_host) {
         rc = zl_http_server_listen_tcp(d->http, o->bind_host, o->bind_port, err);
         if (rc == 0)
-            fprintf(stderr, "zlayer serve: listening on %s:%d (bearer tokens required)\n",
-                    o->bind_host, o->bind_port);
+            zl_log("info", "serve", "listening on %s:%d (bearer tokens required)", o->bind_host,
+                   o->bind_port);
     }
     if (ready_fd >= 0) {
         /* tell the parent of --daemon how it went, then detach from it */
@@ -187,7 +187,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
         close(ready_fd);
     }
     if (rc == 0) {
-        fprintf(stderr, "zlayer serve: listening on %s\n", sock);
+        zl_log("info", "serve", "listening on %s", sock);
         uv_timer_init(&d->loop, &d->timer);
         d->timer.data = d;
         uv_timer_start(&d->timer, on_timer, 0, PERIOD_MS);

@@ -55,20 +55,8 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 
 /* ---------------- one container ---------------- */
 
-ZL_PRINTF(2, 3)
-static void log_msg(struct zl_agent *a, const char *fmt, ...)
-{
-    (void)a;
-    time_t t = time(NULL);
-    char ts[32];
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s agent: ", ts);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
+#define log_msg(a, ...) ((void)(a), zl_log("info", "agent", __VA_ARGS__))
+#define log_err(a, ...) ((void)(a), zl_log("error", "agent", __VA_ARGS__))
 
 /* A container event for GET /api/v1/events; exit_code < 0 is left out. */
 static void container_event(struct zl_agent *a, const char *kind, const char *dep, const char *svc,
@@ -123,7 +111,7 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
         char *json = NULL;
         if (zl_runtime_backend_state(a->be, ids[i], &json, &err) == 0 &&
             zl_runtime_backend_delete(a->be, ids[i], true, &err) < 0)
-            log_msg(a, "delete %s: %s", ids[i], err.msg);
+            log_err(a, "delete %s: %s", ids[i], err.msg);
         free(json);
         char *dir = zl_xasprintf("%s/%s", a->containers_dir, ids[i]);
         zl_image_rootfs_unmount(dir, &err);
@@ -348,7 +336,7 @@ static void record_crash(struct zl_agent *a, const char *dep, const char *svc,
                                .log_tail = tail};
     struct zl_err err;
     if (zl_store_crash_add(a->db, &c, &err) < 0)
-        log_msg(a, "%s", err.msg);
+        log_err(a, "%s", err.msg);
     free(tail);
 }
 
@@ -402,7 +390,7 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
         if (start)
             container_event(a, "create", d->name, name, id, -1, false);
         if (start && create_container(a, svc, &r, d->env_json, hash, &err) < 0) {
-            log_msg(a, "%s", err.msg);
+            log_err(a, "%s", err.msg);
             snprintf(a->last_error, sizeof(a->last_error), "%s", err.msg);
         } else if (start) {
             container_event(a, "start", d->name, name, id, -1, false);
@@ -420,7 +408,7 @@ void zl_agent_reconcile(struct zl_agent *a)
     struct zl_store_deployment *deps = NULL;
     size_t ndeps = 0, nact = 0;
     if (zl_store_deployment_list(a->db, &deps, &ndeps, &err) < 0) {
-        log_msg(a, "%s", err.msg);
+        log_err(a, "%s", err.msg);
         return;
     }
     struct actual *act = list_actual(a, &nact);

@@ -120,4 +120,10 @@ char *zl_path_lookup(const char *prog, const char *path);
 /* Read a whole file ("-" = stdin) into a NUL-terminated heap buffer, at most max bytes. */
 int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct zl_err *err);
 
+/* ---------------- the daemon's log (log.c) ---------------- */
+
+/* One JSON object per line on stderr: {"ts","level","room","msg"}; level "info", "warn" or
+ * "error", room the part of zlayer speaking ("agent", "serve", ...). */
+void zl_log(const char *level, const char *room, const char *fmt, ...) ZL_PRINTF(3, 4);
+
 #endif

@@ -121,6 +121,11 @@ running() {
     [ "$(echo "$output" | jq -r '.[0].log_tail')" = "web web-0 x" ]
     run "$ZLAYER" ps --crashes
     assert_line --regexp ' shop-web-0 +137 +web web-0 x$'
+    # the daemon's log: one JSON object a line
+    jq -e -s 'all(.[]; has("ts") and has("level") and has("room") and has("msg"))' \
+        "$ZLAYER_RUNTIME_DIR/daemon.log"
+    [ "$(jq -r 'select(.room == "agent" and (.msg | startswith("shop-web-0 exited with code 137"))) | .level' \
+        "$ZLAYER_RUNTIME_DIR/daemon.log")" = info ]
     run "$ZLAYER" scale web 5
     assert_success
     wait_for running web 5

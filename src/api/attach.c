@@ -159,7 +159,27 @@ static void on_client_gone(void *arg)
         uv_process_kill(&at->proc, SIGHUP);
 }
 
-void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv)
+extern char **environ;
+
+/* Our environment and ZLAYER_TTY_SIZE=ROWSxCOLS (the client's terminal) for the runtime. */
+static char **env_with_size(const char *size, char **extra)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = zl_xcalloc(n + 2, sizeof(*env));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "ZLAYER_TTY_SIZE=", 16) != 0)
+            env[k++] = environ[i];
+    if (size) {
+        *extra = zl_xasprintf("ZLAYER_TTY_SIZE=%s", size);
+        env[k++] = *extra;
+    }
+    return env;
+}
+
+void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv, const char *tty_size)
 {
     struct attach *at = zl_xcalloc(1, sizeof(*at));
     at->req = r;
@@ -173,12 +193,17 @@ void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv)
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&at->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&at->err},
     };
+    char *extra = NULL;
+    char **env = env_with_size(tty_size, &extra);
     uv_process_options_t o = {.exit_cb = on_exit_cb,
                               .file = "/proc/self/exe",
                               .args = argv,
+                              .env = env,
                               .stdio_count = 3,
                               .stdio = stdio};
     int rc = uv_spawn(a->loop, &at->proc, &o);
+    free(env);
+    free(extra);
     if (rc < 0) {
         zl_http_respond_error(r, 500, "internal_error", NULL, "start the exec: %s",
                               uv_strerror(rc));

@@ -164,9 +164,15 @@ void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
         const char *s = json_string_value(json_array_get(cmd, i));
         j->argv[k++] = zl_xstrdup(s ? s : "");
     }
+    /* the client's terminal size, for a pty */
+    json_t *rows = json_object_get(b, "rows"), *cols = json_object_get(b, "cols");
+    char size[64] = "";
+    if (json_is_integer(rows) && json_is_integer(cols))
+        snprintf(size, sizeof(size), "%lldx%lld", (long long)json_integer_value(rows),
+                 (long long)json_integer_value(cols));
     json_decref(b);
     if (attach) {
-        zl_api__exec_attach(a, r, j->argv);
+        zl_api__exec_attach(a, r, j->argv, size[0] ? size : NULL);
         for (size_t i = 0; j->argv[i]; i++)
             free(j->argv[i]);
         free(j->argv);

@@ -16,7 +16,8 @@ void zl_api__logs(struct zl_api *a, struct zl_http_req *r, const char *dep, cons
 void zl_api__events(struct zl_api *a, struct zl_http_req *r);
 /* POST .../exec with Upgrade: zlayer-exec: argv (zlayer runtime exec ...) attached to the
  * connection (attach.c) */
-void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv);
+void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv,
+                         const char *tty_size);
 /* POST .../services/{svc}/exec */
 void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -80,6 +81,11 @@ static int exec_remote(struct zl_cli *cli, const struct zl_cli_dirs *d, const ch
     json_t *body = json_pack("{s:o, s:b}", "command", cmd, "tty", tty);
     if (replica >= 0)
         json_object_set_new(body, "replica", json_integer(replica));
+    struct winsize ws;
+    if (tty && ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+        json_object_set_new(body, "rows", json_integer(ws.ws_row));
+        json_object_set_new(body, "cols", json_integer(ws.ws_col));
+    }
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     char *path = zl_xasprintf("/api/v1/deployments/%s/services/%s/exec", dep, svc);

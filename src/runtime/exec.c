@@ -256,7 +256,7 @@ static int recv_master(int sock, struct zl_err *err)
     int fd;
     memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
     struct winsize ws;
-    if (ioctl(STDIN_FILENO, TIOCGWINSZ, &ws) == 0)
+    if (zl_runtime__tty_size(&ws))
         ioctl(fd, TIOCSWINSZ, &ws);
     return fd;
 }

@@ -79,6 +79,21 @@ static int write_sysctls(const struct zl_oci_config *c, struct zl_err *err)
 
 /* A pty from the container's devpts; the master goes to the console socket, the slave
  * becomes our controlling terminal and stdio (and, for the init, /dev/console). */
+bool zl_runtime__tty_size(struct winsize *ws)
+{
+    memset(ws, 0, sizeof(*ws));
+    if (ioctl(STDIN_FILENO, TIOCGWINSZ, ws) == 0 && ws->ws_row && ws->ws_col)
+        return true;
+    const char *size = getenv("ZLAYER_TTY_SIZE");
+    unsigned rows = 0, cols = 0;
+    if (!size || sscanf(size, "%ux%u", &rows, &cols) != 2 || !rows || !cols || rows > 9999 ||
+        cols > 9999)
+        return false;
+    ws->ws_row = (unsigned short)rows;
+    ws->ws_col = (unsigned short)cols;
+    return true;
+}
+
 int zl_runtime__console_setup(int console_fd, bool bind_console, struct zl_err *err)
 {
     int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
@@ -89,6 +104,10 @@ int zl_runtime__console_setup(int console_fd, bool bind_console, struct zl_err *
         close(master);
         return zl_err_sys(err, errno, "allocate a pty");
     }
+    /* sized before anyone sees it: the process may ask at once */
+    struct winsize ws;
+    if (zl_runtime__tty_size(&ws))
+        ioctl(master, TIOCSWINSZ, &ws);
     int slave = open(name, O_RDWR | O_NOCTTY);
     if (slave < 0 || (bind_console && mount(name, "/dev/console", NULL, MS_BIND, NULL) < 0)) {
         close(master);

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/ioctl.h>
 #include <sys/types.h>
 
 #include "runtime/runtime.h"
@@ -276,6 +277,9 @@ struct zl_init_args {
 int zl_runtime__process_setup(const struct zl_oci_config *c, struct zl_err *err);
 /* args[0] looked up in the process's PATH (caller frees). */
 char *zl_runtime__find_program(const struct zl_oci_config *c, struct zl_err *err);
+/* The size for a new pty: our stdin's terminal's, else ZLAYER_TTY_SIZE=ROWSxCOLS (set by the
+ * daemon for a remote client's terminal); false when neither tells. */
+bool zl_runtime__tty_size(struct winsize *ws);
 int zl_runtime__console_setup(int console_fd, bool bind_console, struct zl_err *err);
 /* Connect to an OCI console socket (AF_UNIX stream). Returns the fd or -1. */
 int zl_runtime__console_connect(const char *path, struct zl_err *err);

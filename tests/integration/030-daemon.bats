@@ -455,6 +455,10 @@ YAML
     [ "$status" -eq 5 ]
     [[ "$output" == *"/dev/pts/"* ]]
     [[ "$output" == *"web-0"* ]]
+    # the terminal's size goes along
+    run timeout 30 script -qec "stty rows 33 cols 101; '$ZLAYER' exec -it -d shop web -- busybox stty size" /dev/null
+    assert_success
+    [[ "$output" == *"33 101"* ]] || { echo "size: $output" >&2; false; }
     # a viewer may not; an unknown replica is refused before any switch
     ZLAYER_TOKEN=$("$ZLAYER" token create --role viewer) run --separate-stderr bash -c "echo | '$ZLAYER' exec -i -d shop web -- true"
     assert_failure

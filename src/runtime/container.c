@@ -66,13 +66,8 @@ static void remove_dir(const char *dir)
 
 static char *now_rfc3339(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
     char buf[64];
-    size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, sizeof(buf) - n, ".%09ldZ", ts.tv_nsec);
+    zl_time_rfc3339(buf, sizeof(buf), true);
     return zl_xstrdup(buf);
 }
 

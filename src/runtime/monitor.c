@@ -57,14 +57,10 @@ static int run_foreground(const struct zl_runtime_create_opts *o, int *status, s
 
 static void log_line(int fd, const char *stream, const char *s, size_t n)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char head[128];
-    size_t h = strftime(head, sizeof(head), "{\"time\":\"%Y-%m-%dT%H:%M:%S", &tm);
-    h += (size_t)snprintf(head + h, sizeof(head) - h, ".%09ldZ\",\"stream\":\"%s\",\"log\":\"",
-                          ts.tv_nsec, stream);
+    char when[48], head[128];
+    zl_time_rfc3339(when, sizeof(when), true);
+    size_t h = (size_t)snprintf(head, sizeof(head), "{\"time\":\"%s\",\"stream\":\"%s\",\"log\":\"",
+                                when, stream);
     struct zl_buf b;
     zl_buf_init(&b);
     zl_buf_append(&b, head, h);

@@ -26,15 +26,23 @@ static void put_json_string(struct zl_buf *b, const char *s)
     zl_buf_putc(b, '"');
 }
 
-void zl_log(const char *level, const char *room, const char *fmt, ...)
+void zl_time_rfc3339(char *buf, size_t cap, bool nanos)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(when + n, sizeof(when) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (nanos)
+        snprintf(buf + n, cap - n, ".%09ldZ", ts.tv_nsec);
+    else
+        snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+void zl_log(const char *level, const char *room, const char *fmt, ...)
+{
+    char when[48];
+    zl_time_rfc3339(when, sizeof(when), false);
     struct zl_buf msg, line;
     zl_buf_init(&msg);
     zl_buf_init(&line);

@@ -122,6 +122,10 @@ int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct z
 
 /* ---------------- the daemon's log (log.c) ---------------- */
 
+/* Now in UTC as RFC 3339 with milliseconds, or nanoseconds (one fixed width each, so that
+ * times compare as text): "2026-01-02T03:04:05.123Z". cap: 48 is always enough. */
+void zl_time_rfc3339(char *buf, size_t cap, bool nanos);
+
 /* One JSON object per line on stderr: {"ts","level","room","msg"}; level "info", "warn" or
  * "error", room the part of zlayer speaking ("agent", "serve", ...). */
 void zl_log(const char *level, const char *room, const char *fmt, ...) ZL_PRINTF(3, 4);

@@ -41,16 +41,12 @@ static void send_frame(struct attach *at, int type, const char *data, size_t len
 {
     if (!at->req)
         return;
-    char *f = zl_xmalloc(len + 5);
-    f[0] = (char)type;
-    f[1] = (char)(len >> 24);
-    f[2] = (char)(len >> 16);
-    f[3] = (char)(len >> 8);
-    f[4] = (char)len;
-    memcpy(f + 5, data, len);
-    if (zl_http_raw_write(at->req, f, len + 5) < 0)
+    struct zl_buf f;
+    zl_buf_init(&f);
+    zl_http_frame_put(&f, type, data, len);
+    if (zl_http_raw_write(at->req, f.data, f.len) < 0)
         at->req = NULL;
-    free(f);
+    zl_buf_fini(&f);
 }
 
 /* Once the process has exited and its output is all sent: the exit frame, then the end. */
@@ -61,7 +57,7 @@ static void maybe_finish(struct attach *at)
     at->done = true;
     unsigned char c[4] = {(unsigned char)(at->code >> 24), (unsigned char)(at->code >> 16),
                           (unsigned char)(at->code >> 8), (unsigned char)at->code};
-    send_frame(at, 3, (const char *)c, 4);
+    send_frame(at, ZL_FRAME_EXIT, (const char *)c, 4);
     if (at->req) {
         zl_http_raw_end(at->req);
         at->req = NULL;
@@ -93,7 +89,7 @@ static void on_output(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct attach *at = s->data;
     bool is_err = s == (uv_stream_t *)&at->err;
     if (n > 0)
-        send_frame(at, is_err ? 2 : 1, buf->base, (size_t)n);
+        send_frame(at, is_err ? ZL_FRAME_STDERR : ZL_FRAME_STDOUT, buf->base, (size_t)n);
     free(buf->base);
     if (n < 0) {
         uv_read_stop(s);

@@ -40,33 +40,37 @@ static char *pick_replica(struct zl_cli *cli, const struct zl_cli_dirs *d, const
     return id;
 }
 
-/* Frames from the daemon (type, 4-byte big-endian length, data): output, then the exit. */
-static bool take_frames(struct zl_buf *in, int *code)
+struct frames {
+    int code;
+    bool ended;
+};
+
+static bool on_frame(void *ctx, int type, const char *d, size_t len)
 {
-    size_t off = 0;
-    bool ended = false;
-    while (!ended && in->len - off >= 5) {
-        const unsigned char *h = (const unsigned char *)in->data + off;
-        size_t len = ((size_t)h[1] << 24) | ((size_t)h[2] << 16) | ((size_t)h[3] << 8) | h[4];
-        if (in->len - off - 5 < len)
-            break;
-        const char *d = in->data + off + 5;
-        if (h[0] == 1 || h[0] == 2) {
-            ssize_t w = write(h[0] == 1 ? STDOUT_FILENO : STDERR_FILENO, d, len);
-            (void)w;
-        } else if (h[0] == 3 && len == 4) {
-            const unsigned char *c = (const unsigned char *)d;
-            *code = (int)(((unsigned)c[0] << 24) | ((unsigned)c[1] << 16) | ((unsigned)c[2] << 8) |
-                          c[3]);
-            ended = true;
-        }
-        off += 5 + len;
+    struct frames *f = ctx;
+    if (type == ZL_FRAME_EXIT) {
+        const unsigned char *c = (const unsigned char *)d;
+        f->code =
+            (int)(((unsigned)c[0] << 24) | ((unsigned)c[1] << 16) | ((unsigned)c[2] << 8) | c[3]);
+        f->ended = true;
+        return false;
     }
-    if (off) {
-        memmove(in->data, in->data + off, in->len - off);
-        in->len -= off;
+    ssize_t w = write(type == ZL_FRAME_STDOUT ? STDOUT_FILENO : STDERR_FILENO, d, len);
+    (void)w;
+    return true;
+}
+
+/* Frames from the daemon: output, then the exit; -1 when the bytes make no sense. */
+static int take_frames(struct zl_buf *in, struct frames *f)
+{
+    long used = zl_http_frames_take(in->data ? in->data : "", in->len, on_frame, f);
+    if (used < 0)
+        return -1;
+    if (used) {
+        memmove(in->data, in->data + used, in->len - (size_t)used);
+        in->len -= (size_t)used;
     }
-    return ended;
+    return 0;
 }
 
 /* -i / -t over TCP: the daemon attaches the command to an upgraded connection. */
@@ -95,7 +99,8 @@ static int exec_remote(struct zl_cli *cli, const struct zl_cli_dirs *d, const ch
     struct zl_buf in;
     zl_buf_init(&in);
     struct zl_err err;
-    int status = 0, code = -1;
+    int status = 0;
+    struct frames fr = {.code = -1};
     int fd = zl_http_upgrade_dial(&t, "POST", path, "application/json", text, strlen(text),
                                   "zlayer-exec", &status, &in, &err);
     free(text);
@@ -117,8 +122,8 @@ static int exec_remote(struct zl_cli *cli, const struct zl_cli_dirs *d, const ch
         }
         struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN}, {.fd = fd, .events = POLLIN}};
         char buf[16384];
-        bool ended = take_frames(&in, &code);
-        while (!ended) {
+        bool broken = take_frames(&in, &fr) < 0;
+        while (!fr.ended && !broken) {
             if (poll(p, 2, -1) < 0 && errno != EINTR)
                 break;
             if (p[0].fd >= 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -135,13 +140,15 @@ static int exec_remote(struct zl_cli *cli, const struct zl_cli_dirs *d, const ch
                 if (n <= 0)
                     break;
                 zl_buf_append(&in, buf, (size_t)n);
-                ended = take_frames(&in, &code);
+                broken = take_frames(&in, &fr) < 0;
             }
         }
         if (raw)
             tcsetattr(STDIN_FILENO, TCSANOW, &saved);
         close(fd);
-        rc = ended ? code : zl_cli_fail(cli, "the connection to the daemon ended early");
+        rc = fr.ended ? fr.code
+             : broken ? zl_cli_fail(cli, "the daemon's answer is not an exec stream")
+                      : zl_cli_fail(cli, "the connection to the daemon ended early");
     }
     zl_buf_fini(&in);
     return rc;

@@ -89,6 +89,16 @@ int zl_http_upgrade(struct zl_http_req *r, const char *protocol,
 int zl_http_raw_write(struct zl_http_req *r, const char *data, size_t len);
 void zl_http_raw_end(struct zl_http_req *r);
 
+/* The frames an attached exec sends (frames.c): one byte type, four bytes big-endian length,
+ * the data. The exit frame holds the exit code as four big-endian bytes. */
+enum { ZL_FRAME_STDOUT = 1, ZL_FRAME_STDERR = 2, ZL_FRAME_EXIT = 3 };
+#define ZL_FRAME_MAX (1u << 24)
+void zl_http_frame_put(struct zl_buf *b, int type, const void *data, size_t len);
+/* cb for each whole frame at the start of p[0..n) until it returns false; returns the bytes
+ * used (a partial frame is left for later), or -1 when the bytes are not such a stream. */
+long zl_http_frames_take(const char *p, size_t n,
+                         bool (*cb)(void *ctx, int type, const char *data, size_t len), void *ctx);
+
 /* ======================= blocking client (client.c) ======================= */
 
 struct zl_http_response {

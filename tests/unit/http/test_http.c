@@ -649,6 +649,36 @@ static void test_upgrade(void **state)
     zl_buf_fini(&rest);
 }
 
+static bool frame_cb(void *ctx, int type, const char *d, size_t len)
+{
+    struct zl_buf *b = ctx;
+    zl_buf_printf(b, "%d:%.*s;", type, (int)len, d);
+    return type != ZL_FRAME_EXIT;
+}
+
+static void test_frames(void **state)
+{
+    (void)state;
+    struct zl_buf b, seen;
+    zl_buf_init(&b);
+    zl_buf_init(&seen);
+    zl_http_frame_put(&b, ZL_FRAME_STDOUT, "out", 3);
+    zl_http_frame_put(&b, ZL_FRAME_STDERR, "", 0);
+    zl_http_frame_put(&b, ZL_FRAME_EXIT, "\0\0\0\7", 4);
+    zl_http_frame_put(&b, ZL_FRAME_STDOUT, "after", 5);
+    /* a partial frame waits; the exit frame stops the reading */
+    assert_int_equal(zl_http_frames_take(b.data, 6, frame_cb, &seen), 0);
+    assert_int_equal(zl_http_frames_take(b.data, b.len, frame_cb, &seen), 8 + 5 + 9);
+    zl_buf_putc(&seen, '\0');
+    assert_memory_equal(seen.data, "1:out;2:;3:", 11);
+    /* not a stream of ours: an unknown type, an exit of the wrong size, a length too large */
+    assert_int_equal(zl_http_frames_take("\x09\0\0\0\0", 5, frame_cb, &seen), -1);
+    assert_int_equal(zl_http_frames_take("\x03\0\0\0\2xy", 7, frame_cb, &seen), -1);
+    assert_int_equal(zl_http_frames_take("\x01\x7f\0\0\0", 5, frame_cb, &seen), -1);
+    zl_buf_fini(&b);
+    zl_buf_fini(&seen);
+}
+
 static void test_error_shape(void **state)
 {
     struct fx *f = *state;
@@ -968,6 +998,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_direct),
+        cmocka_unit_test(test_frames),
         cmocka_unit_test_setup_teardown(test_get_query_unix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_query_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post_json, setup, teardown),

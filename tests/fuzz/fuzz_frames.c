@@ -19,13 +19,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "fuzz_frames: invariant broken: %s (%s:%d)\n", #cond,    \
-                    __FILE__, __LINE__);                                             \
-            abort();                                                                 \
-        }                                                                            \
+#define CHECK(cond)                                                                         \
+    do {                                                                                    \
+        if (!(cond)) {                                                                      \
+            fprintf(stderr, "fuzz_frames: invariant broken: %s (%s:%d)\n", #cond, __FILE__, \
+                    __LINE__);                                                              \
+            abort();                                                                        \
+        }                                                                                   \
     } while (0)
 
 struct seen {

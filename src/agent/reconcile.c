@@ -247,17 +247,14 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
     free(json);
     struct actual *v = zl_xcalloc(json_array_size(arr) + 1, sizeof(*v));
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *e = json_array_get(arr, i);
+        /* one read of each container's state: the list carries the annotations */
+        json_t *e = json_array_get(arr, i), *ann = json_object_get(e, "annotations");
         const char *id = json_string_value(json_object_get(e, "id"));
-        char *sj = NULL;
-        if (!id || zl_runtime_state_json(a->rt_root, id, &sj, &err) < 0)
-            continue;
-        json_t *st = json_loads(sj, 0, NULL), *ann = json_object_get(st, "annotations");
         const char *dep = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
-        if (dep) {
+        if (id && dep) {
             struct actual *x = &v[(*n)++];
             x->id = zl_xstrdup(id);
-            x->status = zl_xstrdup(json_string_value(json_object_get(st, "status")));
+            x->status = zl_xstrdup(json_string_value(json_object_get(e, "status")));
             x->deployment = zl_xstrdup(dep);
             x->service = zl_xstrdup(json_string_value(json_object_get(ann, "io.zlayer.service")));
             x->hash = zl_xstrdup(json_string_value(json_object_get(ann, "io.zlayer.hash"))
@@ -272,8 +269,6 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
             const char *g = json_string_value(json_object_get(ann, "io.zlayer.stop_grace_ms"));
             x->grace_ms = g ? (unsigned)strtoul(g, NULL, 10) : 10000;
         }
-        json_decref(st);
-        free(sj);
     }
     json_decref(arr);
     return v;

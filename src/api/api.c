@@ -52,24 +52,19 @@ json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc)
         return out;
     json_t *arr = json_loads(list, 0, NULL);
     free(list);
+    /* one read of each container's state: the list carries status, pid and annotations */
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        json_t *c = json_array_get(arr, i);
+        json_t *c = json_array_get(arr, i), *ann = json_object_get(c, "annotations");
         const char *id = json_string_value(json_object_get(c, "id"));
-        char *sj = NULL;
-        if (!id || zl_runtime_state_json(a->rt_root, id, &sj, &err) < 0)
-            continue;
-        json_t *st = json_loads(sj, 0, NULL), *ann = json_object_get(st, "annotations");
-        free(sj);
         const char *d = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
         const char *s = json_string_value(json_object_get(ann, "io.zlayer.service"));
-        if (d && s && (!dep || !strcmp(dep, d)) && (!svc || !strcmp(svc, s)))
+        if (id && d && s && (!dep || !strcmp(dep, d)) && (!svc || !strcmp(svc, s)))
             json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O}", "id", id,
                                                  "deployment", d, "service", s, "replica",
                                                  json_object_get(ann, "io.zlayer.replica"),
-                                                 "status", json_object_get(st, "status"), "pid",
-                                                 json_object_get(st, "pid"), "exit_code",
+                                                 "status", json_object_get(c, "status"), "pid",
+                                                 json_object_get(c, "pid"), "exit_code",
                                                  json_object_get(c, "exit_code")));
-        json_decref(st);
     }
     json_decref(arr);
     return out;

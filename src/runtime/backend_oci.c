@@ -138,6 +138,23 @@ static int call(struct zl_runtime_backend *b, struct argv *a, char **out, int st
     return rc;
 }
 
+/* The binary with our stdio (a terminal stays the caller's); waits, its status in *status. */
+static int run_attached(struct zl_runtime_backend *b, struct argv *a, int *status,
+                        struct zl_err *err)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(b->binary, a->v);
+        _exit(127);
+    }
+    if (pid < 0)
+        return zl_err_sys(err, errno, "fork %s", b->binary);
+    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
 static void base(struct zl_runtime_backend *b, struct argv *a, const char *cmd)
 {
     a->n = 0;
@@ -192,17 +209,7 @@ static int run(struct zl_runtime_backend *b, const struct zl_runtime_create_opts
     add(&a, o->id);
     if (!detach) {
         /* the container's output is the caller's, as with the native runtime */
-        fflush(NULL);
-        pid_t pid = fork();
-        if (pid == 0) {
-            execv(b->binary, a.v);
-            _exit(127);
-        }
-        if (pid < 0)
-            return zl_err_sys(err, errno, "fork %s", b->binary);
-        while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-            ;
-        return 0;
+        return run_attached(b, &a, status, err);
     }
     int fd = o->log_file ? open(o->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)
                          : open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -285,17 +292,7 @@ static int exec_(struct zl_runtime_backend *b, const struct zl_runtime_exec_opts
     add(&a, o->id);
     for (size_t i = 0; !o->process_file && o->args && o->args[i]; i++)
         add(&a, o->args[i]);
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        execv(b->binary, a.v);
-        _exit(127);
-    }
-    if (pid < 0)
-        return zl_err_sys(err, errno, "fork %s", b->binary);
-    while (waitpid(pid, status, 0) < 0 && errno == EINTR)
-        ;
-    return 0;
+    return run_attached(b, &a, status, err);
 }
 
 const struct zl_backend_ops zl_runtime__backend_oci = {

@@ -710,3 +710,21 @@ void zl_runtime__cgroup_free(struct zl_cgroup *cg)
     free(cg->path);
     free(cg);
 }
+
+/* The files v1 and v2 share: cpuset.cpus / cpuset.mems and pids.max. */
+int zl_runtime__cg_set_cpuset(const char *dir, const struct zl_oci_resources *res,
+                              struct zl_err *err)
+{
+    int r = 0;
+    if (res->cpuset_cpus && *res->cpuset_cpus)
+        r = zl_runtime__cg_write(dir, "cpuset.cpus", res->cpuset_cpus, err);
+    if (r == 0 && res->cpuset_mems && *res->cpuset_mems)
+        r = zl_runtime__cg_write(dir, "cpuset.mems", res->cpuset_mems, err);
+    return r;
+}
+
+int zl_runtime__cg_set_pids(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
+{
+    int64_t v = res->pids_limit > 0 ? res->pids_limit : -1;
+    return zl_runtime__cg_write_num(dir, "pids.max", v, "max", err);
+}

@@ -125,4 +125,10 @@ int zl_runtime__cg_pids_tree(const char *dir, pid_t **pids, size_t *n, struct zl
 /* Send sig to every process in dir and its sub-cgroups (gone ones are skipped). */
 int zl_runtime__cg_signal(const char *dir, int sig, struct zl_err *err);
 
+/* Limits written the same way in v1 and v2: cpuset.cpus/mems, pids.max. */
+int zl_runtime__cg_set_cpuset(const char *dir, const struct zl_oci_resources *res,
+                              struct zl_err *err);
+int zl_runtime__cg_set_pids(const char *dir, const struct zl_oci_resources *res,
+                            struct zl_err *err);
+
 #endif

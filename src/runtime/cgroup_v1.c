@@ -88,22 +88,6 @@ static int cpu(const char *dir, const struct zl_oci_resources *res, struct zl_er
     return r;
 }
 
-static int cpuset(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
-{
-    int r = 0;
-    if (res->cpuset_cpus && *res->cpuset_cpus)
-        r = zl_runtime__cg_write(dir, "cpuset.cpus", res->cpuset_cpus, err);
-    if (r == 0 && res->cpuset_mems && *res->cpuset_mems)
-        r = zl_runtime__cg_write(dir, "cpuset.mems", res->cpuset_mems, err);
-    return r;
-}
-
-static int pids(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
-{
-    int64_t v = res->pids_limit > 0 ? res->pids_limit : -1;
-    return zl_runtime__cg_write_num(dir, "pids.max", v, "max", err);
-}
-
 /* CFQ's blkio.weight is gone from current kernels; BFQ's blkio.bfq.weight takes its place. */
 static int blkio(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
 {
@@ -155,8 +139,12 @@ static int apply(struct zl_cgroup *cg, const struct zl_oci_resources *res, struc
         int ctl;
         int (*fn)(const char *dir, const struct zl_oci_resources *res, struct zl_err *err);
     } steps[] = {
-        {ZL_CG_MEMORY, memory}, {ZL_CG_CPU, cpu},     {ZL_CG_CPUSET, cpuset},
-        {ZL_CG_PIDS, pids},     {ZL_CG_BLKIO, blkio}, {ZL_CG_DEVICES, devices},
+        {ZL_CG_MEMORY, memory},
+        {ZL_CG_CPU, cpu},
+        {ZL_CG_CPUSET, zl_runtime__cg_set_cpuset},
+        {ZL_CG_PIDS, zl_runtime__cg_set_pids},
+        {ZL_CG_BLKIO, blkio},
+        {ZL_CG_DEVICES, devices},
     };
     for (size_t i = 0; i < ZL_ARRAY_LEN(steps); i++) {
         if (!zl_runtime__cg_wants(res, steps[i].ctl))

@@ -101,22 +101,6 @@ static int cpu(const char *dir, const struct zl_oci_resources *res, struct zl_er
     return r;
 }
 
-static int cpuset(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
-{
-    int r = 0;
-    if (res->cpuset_cpus && *res->cpuset_cpus)
-        r = zl_runtime__cg_write(dir, "cpuset.cpus", res->cpuset_cpus, err);
-    if (r == 0 && res->cpuset_mems && *res->cpuset_mems)
-        r = zl_runtime__cg_write(dir, "cpuset.mems", res->cpuset_mems, err);
-    return r;
-}
-
-static int pids(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
-{
-    int64_t v = res->pids_limit > 0 ? res->pids_limit : -1;
-    return zl_runtime__cg_write_num(dir, "pids.max", v, "max", err);
-}
-
 /* io.weight (iocost) takes 1-10000; BFQ's io.bfq.weight keeps v1's 1-1000 range. */
 static int io(const char *dir, const struct zl_oci_resources *res, struct zl_err *err)
 {
@@ -150,8 +134,11 @@ static int apply(struct zl_cgroup *cg, const struct zl_oci_resources *res, struc
         const char *name;
         int (*fn)(const char *dir, const struct zl_oci_resources *res, struct zl_err *err);
     } steps[] = {
-        {ZL_CG_MEMORY, "memory", memory}, {ZL_CG_CPU, "cpu", cpu}, {ZL_CG_CPUSET, "cpuset", cpuset},
-        {ZL_CG_PIDS, "pids", pids},       {ZL_CG_BLKIO, "io", io},
+        {ZL_CG_MEMORY, "memory", memory},
+        {ZL_CG_CPU, "cpu", cpu},
+        {ZL_CG_CPUSET, "cpuset", zl_runtime__cg_set_cpuset},
+        {ZL_CG_PIDS, "pids", zl_runtime__cg_set_pids},
+        {ZL_CG_BLKIO, "io", io},
     };
     const char *dir = cg->d[0].path;
     zl_autofree char *ctls = NULL;

@@ -539,12 +539,13 @@ int zl_runtime_list_json(const char *root, char **json, struct zl_err *err)
         if (s == ZL_STATUS_STOPPED && st.has_exit)
             code = WIFSIGNALED(st.exit_status) ? 128 + WTERMSIG(st.exit_status)
                                                : WEXITSTATUS(st.exit_status);
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b}", "id", st.id,
-                                             "pid", s == ZL_STATUS_STOPPED ? 0 : (int)st.pid,
-                                             "status", zl_runtime_status_name(s), "bundle",
-                                             st.bundle ? st.bundle : "", "created",
-                                             st.created ? st.created : "", "exit_code", code,
-                                             "oom_killed", st.oom_killed));
+        json_t *ann = st.annotations_json ? json_loads(st.annotations_json, 0, NULL) : NULL;
+        json_array_append_new(
+            arr, json_pack("{s:s, s:i, s:s, s:s, s:s, s:i, s:b, s:o}", "id", st.id, "pid",
+                           s == ZL_STATUS_STOPPED ? 0 : (int)st.pid, "status",
+                           zl_runtime_status_name(s), "bundle", st.bundle ? st.bundle : "",
+                           "created", st.created ? st.created : "", "exit_code", code, "oom_killed",
+                           st.oom_killed, "annotations", ann ? ann : json_object()));
         free(dir);
         zl_runtime__state_fini(&st);
     }

@@ -30,11 +30,19 @@ static void on_handle_closed(uv_handle_t *h)
         free(at);
 }
 
-static void close_handle(struct attach *at, uv_handle_t *h)
+static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
         uv_close(h, on_handle_closed);
-    (void)at;
+}
+
+/* The process handle and the three pipes; at is freed once all four have closed. */
+static void close_all(struct attach *at)
+{
+    close_handle((uv_handle_t *)&at->proc);
+    close_handle((uv_handle_t *)&at->in);
+    close_handle((uv_handle_t *)&at->out);
+    close_handle((uv_handle_t *)&at->err);
 }
 
 static void send_frame(struct attach *at, int type, const char *data, size_t len)
@@ -62,10 +70,7 @@ static void maybe_finish(struct attach *at)
         zl_http_raw_end(at->req);
         at->req = NULL;
     }
-    close_handle(at, (uv_handle_t *)&at->proc);
-    close_handle(at, (uv_handle_t *)&at->in);
-    close_handle(at, (uv_handle_t *)&at->out);
-    close_handle(at, (uv_handle_t *)&at->err);
+    close_all(at);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
@@ -118,7 +123,7 @@ static void on_shut(uv_shutdown_t *s, int status)
 {
     (void)status;
     struct attach *at = s->data;
-    close_handle(at, (uv_handle_t *)&at->in);
+    close_handle((uv_handle_t *)&at->in);
 }
 
 /* The client's bytes: to the process's stdin; len 0 (its half-close) closes stdin. */
@@ -131,7 +136,7 @@ static void on_client_data(void *arg, const char *data, size_t len)
         at->in_closed = true;
         at->shut.data = at;
         if (uv_shutdown(&at->shut, (uv_stream_t *)&at->in, on_shut) < 0)
-            close_handle(at, (uv_handle_t *)&at->in);
+            close_handle((uv_handle_t *)&at->in);
         return;
     }
     if (uv_stream_get_write_queue_size((uv_stream_t *)&at->in) > STDIN_QUEUE_MAX)
@@ -206,10 +211,7 @@ void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv, c
         at->req = NULL;
         at->done = true;
         /* a failed spawn still initialised the process handle: close all four */
-        close_handle(at, (uv_handle_t *)&at->proc);
-        close_handle(at, (uv_handle_t *)&at->in);
-        close_handle(at, (uv_handle_t *)&at->out);
-        close_handle(at, (uv_handle_t *)&at->err);
+        close_all(at);
         return;
     }
     uv_read_start((uv_stream_t *)&at->out, on_alloc, on_output);

@@ -89,9 +89,8 @@ static char *find_spec(struct zl_cli *cli, const char *file)
 
 /* Wait (bounded) until the deployment runs every replica, or fails. */
 /* The newest event's seq (0 when there is none): progress is what comes after it. */
-static long long events_mark(struct zl_cli *cli, const struct zl_cli_dirs *d)
+static long long events_mark(const struct zl_cli_dirs *d)
 {
-    (void)cli;
     struct zl_http_response r = {0};
     struct zl_err err;
     long long seq = 0;
@@ -326,7 +325,7 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
         rc = ZL_EXIT_FAIL;
     if (rc == 0)
         rc = zl_cli_ensure_daemon(cli, &d);
-    long long seq = rc == 0 ? events_mark(cli, &d) : 0;
+    long long seq = rc == 0 ? events_mark(&d) : 0;
     if (rc == 0) {
         json_t *body = json_pack("{s:s#, s:O}", "spec", buf, len, "env", env);
         char *text = json_dumps(body, JSON_COMPACT);

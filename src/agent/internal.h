@@ -4,6 +4,8 @@
 #define ZL_AGENT_INTERNAL_H
 
 #include "agent/agent.h"
+
+#include <jansson.h>
 #include "api/api.h"
 #include "image/image.h"
 #include "runtime/runtime.h"
@@ -35,6 +37,12 @@ struct zl_agent {
 int zl_agent__open(struct zl_agent *a, const char *root, const char *runtime, struct zl_err *err);
 void zl_agent__close(struct zl_agent *a);
 void zl_agent_reconcile(struct zl_agent *a);
+/* Pull (per the service's policy), mount the rootfs, write config.json (annotated with the
+ * service hash, the stop grace period and extra_ann's keys), run detached with a monitor. On
+ * failure nothing is left behind. */
+int zl_agent__create_container(struct zl_agent *a, const struct zl_sval *svc,
+                               const struct zl_replica_ref *r, const char *env_json,
+                               const char *hash, json_t *extra_ann, struct zl_err *err);
 void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms);
 void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const unsigned *grace,
                                  size_t n);

@@ -143,9 +143,9 @@ static char *image_config(struct zl_agent *a, const struct zl_image_info *info, 
 }
 
 /* Pull (per policy), mount the rootfs, write config.json, run detached with a monitor. */
-static int create_container(struct zl_agent *a, const struct zl_sval *svc,
-                            const struct zl_replica_ref *r, const char *env_json, const char *hash,
-                            struct zl_err *err)
+int zl_agent__create_container(struct zl_agent *a, const struct zl_sval *svc,
+                               const struct zl_replica_ref *r, const char *env_json,
+                               const char *hash, json_t *extra_ann, struct zl_err *err)
 {
     enum zl_pull_policy pol = ZL_PULL_IF_NOT_PRESENT;
     zl_pull_policy_parse(zl_sval_str(svc, "image.pull_policy", "if_not_present"), &pol);
@@ -187,6 +187,8 @@ static int create_container(struct zl_agent *a, const struct zl_sval *svc,
         char grace[32];
         snprintf(grace, sizeof(grace), "%u", grace_of(svc));
         json_object_set_new(ann, "io.zlayer.stop_grace_ms", json_string(grace));
+        if (extra_ann)
+            json_object_update(ann, extra_ann);
         char *path = zl_xasprintf("%s/config.json", r->dir);
         if (json_dump_file(c, path, JSON_INDENT(2)) < 0)
             rc = zl_err_sys(err, errno, "write %s", path);
@@ -251,7 +253,8 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
         json_t *e = json_array_get(arr, i), *ann = json_object_get(e, "annotations");
         const char *id = json_string_value(json_object_get(e, "id"));
         const char *dep = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
-        if (id && dep) {
+        /* job runs are the job runner's: the reconciler neither keeps nor removes them */
+        if (id && dep && !json_object_get(ann, "io.zlayer.job_run")) {
             struct actual *x = &v[(*n)++];
             x->id = zl_xstrdup(id);
             x->status = zl_xstrdup(json_string_value(json_object_get(e, "status")));
@@ -384,7 +387,7 @@ static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_depl
         struct zl_err err;
         if (start)
             container_event(a, "create", d->name, name, id, -1, false);
-        if (start && create_container(a, svc, &r, d->env_json, hash, &err) < 0) {
+        if (start && zl_agent__create_container(a, svc, &r, d->env_json, hash, NULL, &err) < 0) {
             log_err(a, "%s", err.msg);
             snprintf(a->last_error, sizeof(a->last_error), "%s", err.msg);
         } else if (start) {

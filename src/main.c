@@ -16,7 +16,10 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "brings the deployment down. -b returns once the daemon has the spec; -d once every\n"
      "replica runs. $E:NAME values are taken from this shell's environment."},
     {"deploy", zl_cli_cmd_up, "Deploy a spec (and return)", "deploy [SPEC] [--wait]",
-     "Like `up -b`; --wait returns once every replica runs."},
+     "Like `up -b`; --wait returns once every replica runs and is healthy. A changed\n"
+     "service is updated one replica at a time (a new one healthy before an old one\n"
+     "stops); an update that fails is rolled back by the daemon and --wait exits 1 with\n"
+     "the reason."},
     {"down", zl_cli_cmd_down, "Remove a deployment and its containers", "down [DEPLOYMENT]",
      "Without a name, the deployment of the spec found in this folder. Waits until its\n"
      "containers are gone (each stopped with SIGTERM, then SIGKILL after its grace period)."},
@@ -41,6 +44,14 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "restart DEPLOYMENT [-s|--service SERVICE]",
      "Each replica is stopped and started anew (a stopped deployment is started). Waits\n"
      "until every replica is new and running (at most 120 s)."},
+    {"history", zl_cli_cmd_history, "List a deployment's revisions",
+     "history DEPLOYMENT [-f table|json]",
+     "Every revision applied, oldest first, with what became of it: rolled back by the\n"
+     "daemon (and why), or a rollback to an earlier revision."},
+    {"rollback", zl_cli_cmd_rollback, "Go back to an earlier revision",
+     "rollback DEPLOYMENT [REVISION] [-b]",
+     "Applies REVISION (default: the one before the current) again, as a new revision,\n"
+     "with a rolling update, and waits until it runs (-b: return at once)."},
     {"events", zl_cli_cmd_events, "Show lifecycle events as they happen",
      "events [-d DEPLOYMENT] [--no-follow]",
      "One JSON object per line: deployments applied, scaled, removed, their status; containers\n"

@@ -58,6 +58,49 @@ unsigned zl_agent_crash_count(unsigned before, int64_t ran_ms);
  * count set by hand, or -1. */
 unsigned zl_agent_desired_replicas(const struct zl_sval *svc, long scaled);
 
+/* A rolling update of one service, as a pure decision over its replicas: every replica is
+ * either current (runs the wanted revision) or old. With no old replica it is plain
+ * scaling: missing indices are created, the highest ones beyond `want` removed. Otherwise
+ * new replicas are started (at most `surge` above `want` in all) and an old ready one is
+ * stopped only while enough ready replicas remain (never fewer than `want - unavailable`);
+ * old replicas that are not ready go at once. surge 1, unavailable 0: start-first (no
+ * moment with fewer ready replicas); surge 0, unavailable 1: stop-first (for replicas that
+ * must not run twice on the same data). A failed current replica during an update stops the plan:
+ * the caller rolls back. */
+struct zl_rollout_replica {
+    unsigned index;
+    bool current; /* runs the wanted revision */
+    bool ready;   /* running and healthy (or running without a check) */
+    bool failed;  /* crashed, unhealthy, or not healthy in time */
+};
+struct zl_rollout_plan {
+    unsigned *create; /* replica indices to start (caller's array, room for want) */
+    size_t ncreate;
+    size_t *remove; /* positions in the input to stop (caller's array, room for n) */
+    size_t nremove;
+    long failed; /* position of the current replica that failed the update, or -1 */
+};
+void zl_agent_rollout(const struct zl_rollout_replica *v, size_t n, unsigned want, unsigned surge,
+                      unsigned unavailable, struct zl_rollout_plan *p);
+
+/* A replica's health: NONE when its service has no check (running counts as healthy). */
+enum zl_health_state {
+    ZL_HEALTH_NONE,
+    ZL_HEALTH_STARTING, /* no success yet and fewer than `retries` failures */
+    ZL_HEALTH_HEALTHY,
+    ZL_HEALTH_UNHEALTHY,
+};
+const char *zl_health_state_name(enum zl_health_state s);
+
+/* One probe's result: a success makes a replica healthy and clears *failures; `retries`
+ * failures in a row (at least one) make it unhealthy. */
+enum zl_health_state zl_agent_health_step(enum zl_health_state s, bool ok, unsigned *failures,
+                                          unsigned retries);
+
+/* Time to the next probe: the interval, doubled for each failure past `retries`, capped at
+ * 60 s (or at the interval when that is longer). */
+uint64_t zl_agent_health_delay_ms(uint64_t interval_ms, unsigned failures, unsigned retries);
+
 /* ---------------- the daemon (daemon.c) ---------------- */
 
 struct zl_daemon_opts {

@@ -3,6 +3,7 @@
  * reconciler running on the libuv thread pool, one pass at a time, every few seconds and
  * whenever the API changes what is wanted. SIGTERM and SIGINT stop it; containers keep
  * running and are adopted by the next daemon. */
+#include "agent/health.h"
 #include "agent/internal.h"
 #include "api/api.h"
 #include "http/http.h"
@@ -25,6 +26,7 @@ struct daemon {
     uv_loop_t loop;
     uv_timer_t timer;
     uv_signal_t sigterm, sigint;
+    uv_async_t wake; /* a pass asked for from another thread */
     uv_work_t work;
     bool busy, again, stopping;
     struct zl_agent agent;
@@ -49,8 +51,8 @@ static void pass_done(uv_work_t *w, int status)
         uv_stop(&d->loop);
         return;
     }
-    if (d->again) {
-        d->again = false;
+    if (d->again || d->agent.again) {
+        d->again = d->agent.again = false;
         start_pass(d);
     }
 }
@@ -76,6 +78,22 @@ static void on_timer(uv_timer_t *t)
 static void kick(void *arg)
 {
     start_pass(arg);
+}
+
+static void on_wake(uv_async_t *w)
+{
+    start_pass(w->data);
+}
+
+static void kick_any_thread(void *arg)
+{
+    struct daemon *d = arg;
+    uv_async_send(&d->wake);
+}
+
+static json_t *health_json(void *arg, const char *id)
+{
+    return zl_health_json(arg, id);
 }
 
 static void on_signal(uv_signal_t *s, int sig)
@@ -169,6 +187,13 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->api.kick_arg = d;
     d->api.loop = &d->loop;
     d->api.events = d->agent.events = zl_api_events_new(&d->loop);
+    d->agent.health = zl_health_new(&d->loop, d->api.events, d->agent.rt_root, kick, d);
+    uv_async_init(&d->loop, &d->wake, on_wake);
+    d->wake.data = d;
+    d->agent.kick = kick_any_thread;
+    d->agent.kick_arg = d;
+    d->api.health_json = health_json;
+    d->api.health_arg = d->agent.health;
     if (rc == 0)
         rc = zl_api_jwt_key(o->root_dir, d->api.jwt_key, err);
     if (rc == 0) {
@@ -203,8 +228,15 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     }
     if (d->http)
         zl_http_server_close(d->http, NULL, NULL);
+    zl_health_close(d->agent.health);
+    /* init threads publish events and kick: they end before those go */
+    if (!zl_agent__init_stop_all(&d->agent))
+        zl_log("warn", "serve", "init steps still running at exit");
+    d->agent.kick = NULL;
+    uv_close((uv_handle_t *)&d->wake, close_cb);
     uv_run(&d->loop, UV_RUN_DEFAULT); /* let the closes finish */
     d->agent.events = NULL;
+    d->agent.health = NULL;
     zl_api_events_close(d->api.events);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     unlink(sock);

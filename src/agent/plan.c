@@ -100,3 +100,122 @@ void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b)
         zl_buf_printf(b, "s%zu:%s", v->s ? strlen(v->s) : 0, v->s ? v->s : "");
     }
 }
+
+const char *zl_health_state_name(enum zl_health_state s)
+{
+    switch (s) {
+    case ZL_HEALTH_STARTING:
+        return "starting";
+    case ZL_HEALTH_HEALTHY:
+        return "healthy";
+    case ZL_HEALTH_UNHEALTHY:
+        return "unhealthy";
+    case ZL_HEALTH_NONE:
+        break;
+    }
+    return "none";
+}
+
+enum zl_health_state zl_agent_health_step(enum zl_health_state s, bool ok, unsigned *failures,
+                                          unsigned retries)
+{
+    if (ok) {
+        *failures = 0;
+        return ZL_HEALTH_HEALTHY;
+    }
+    if (*failures < UINT32_MAX)
+        ++*failures;
+    if (*failures >= (retries ? retries : 1))
+        return ZL_HEALTH_UNHEALTHY;
+    return s == ZL_HEALTH_NONE ? ZL_HEALTH_STARTING : s;
+}
+
+uint64_t zl_agent_health_delay_ms(uint64_t interval_ms, unsigned failures, unsigned retries)
+{
+    uint64_t cap = interval_ms > 60000 ? interval_ms : 60000, ms = interval_ms;
+    for (unsigned i = retries; i < failures && ms < cap; i++)
+        ms *= 2;
+    return ms < cap ? ms : cap;
+}
+
+/* Is index idx taken by a replica that stays, or by one the plan creates? */
+static bool index_used(const struct zl_rollout_replica *v, size_t n,
+                       const struct zl_rollout_plan *p, unsigned idx)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool goes = false;
+        for (size_t k = 0; k < p->nremove; k++)
+            goes |= p->remove[k] == i;
+        if (v[i].index == idx && !goes)
+            return true;
+    }
+    for (size_t i = 0; i < p->ncreate; i++)
+        if (p->create[i] == idx)
+            return true;
+    return false;
+}
+
+static void create_lowest(const struct zl_rollout_replica *v, size_t n, struct zl_rollout_plan *p)
+{
+    unsigned idx = 0;
+    while (index_used(v, n, p, idx))
+        idx++;
+    p->create[p->ncreate++] = idx;
+}
+
+void zl_agent_rollout(const struct zl_rollout_replica *v, size_t n, unsigned want, unsigned surge,
+                      unsigned unavailable, struct zl_rollout_plan *p)
+{
+    if (!surge && !unavailable)
+        surge = 1; /* else nothing could ever move */
+    p->ncreate = p->nremove = 0;
+    p->failed = -1;
+    size_t ncur = 0, nold = 0, ready_cur = 0, ready_old = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].current) {
+            ncur++;
+            ready_cur += v[i].ready;
+        } else {
+            nold++;
+            ready_old += v[i].ready;
+        }
+    }
+    if (!nold) {
+        while (ncur + p->ncreate < want)
+            create_lowest(v, n, p);
+        /* scale down: the highest indices first */
+        for (; ncur > want; ncur--) {
+            long top = -1;
+            for (size_t i = 0; i < n; i++) {
+                bool taken = false;
+                for (size_t k = 0; k < p->nremove; k++)
+                    taken |= p->remove[k] == i;
+                if (!taken && (top < 0 || v[i].index > v[top].index))
+                    top = (long)i;
+            }
+            p->remove[p->nremove++] = (size_t)top;
+        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (v[i].current && v[i].failed) {
+            p->failed = (long)i;
+            return;
+        }
+    /* old replicas that serve nothing go at once; ready ones while enough remain */
+    size_t old_left = nold;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i].current && !v[i].ready) {
+            p->remove[p->nremove++] = i;
+            old_left--;
+        }
+    for (size_t i = n; i-- > 0;)
+        if (!v[i].current && v[i].ready &&
+            (ready_cur + ready_old + unavailable > want || want == 0)) {
+            p->remove[p->nremove++] = i;
+            ready_old--;
+            old_left--;
+        }
+    while (ncur + p->ncreate < want && ncur + p->ncreate + old_left < (size_t)want + surge)
+        create_lowest(v, n, p);
+}

@@ -4,6 +4,7 @@
  * replace what a new revision changed, remove what is no longer wanted. Runs off the loop
  * thread; every step blocks. */
 #include "agent/internal.h"
+#include "agent/health.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -17,11 +18,21 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t now_ms(void)
+static int64_t clock_ms(clockid_t c)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(c, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+static int64_t wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
 }
 
 /* The service as the spec has it, hashed: a changed hash means the replicas are replaced. */
@@ -109,6 +120,7 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
     free(done);
     for (size_t i = 0; i < n; i++) {
         char *json = NULL;
+        zl_agent__init_forget(a, ids[i]);
         if (zl_runtime_backend_state(a->be, ids[i], &json, &err) == 0 &&
             zl_runtime_backend_delete(a->be, ids[i], true, &err) < 0)
             log_err(a, "delete %s: %s", ids[i], err.msg);
@@ -145,7 +157,7 @@ static char *image_config(struct zl_agent *a, const struct zl_image_info *info, 
 /* Pull (per policy), mount the rootfs, write config.json, run detached with a monitor. */
 int zl_agent__create_container(struct zl_agent *a, const struct zl_sval *svc,
                                const struct zl_replica_ref *r, const char *env_json,
-                               const char *hash, json_t *extra_ann, struct zl_err *err)
+                               const char *hash, json_t *extra_ann, bool hold, struct zl_err *err)
 {
     enum zl_pull_policy pol = ZL_PULL_IF_NOT_PRESENT;
     zl_pull_policy_parse(zl_sval_str(svc, "image.pull_policy", "if_not_present"), &pol);
@@ -197,7 +209,8 @@ int zl_agent__create_container(struct zl_agent *a, const struct zl_sval *svc,
     }
     if (rc == 0) {
         char *log = zl_xasprintf("%s/output.log", r->dir);
-        struct zl_runtime_create_opts o = {.id = r->id, .bundle = r->dir, .log_file = log};
+        struct zl_runtime_create_opts o = {
+            .id = r->id, .bundle = r->dir, .log_file = log, .hold = hold};
         int status;
         rc = zl_runtime_backend_run(a->be, &o, true, &status, err);
         free(log);
@@ -217,11 +230,13 @@ struct actual {
     char *status;
     char *deployment, *service, *hash;
     char *created;
-    int replica;
+    int replica, pid;
     int exit_code; /* -1 unknown */
     bool oom_killed;
     unsigned grace_ms;
-    bool wanted;
+    bool wanted;  /* a deployment's service has it: not swept */
+    bool removed; /* stopped and removed during this pass */
+    int64_t revision;
 };
 
 static void actual_free(struct actual *v, size_t n)
@@ -264,6 +279,9 @@ static struct actual *list_actual(struct zl_agent *a, size_t *n)
                                      ? json_string_value(json_object_get(ann, "io.zlayer.hash"))
                                      : "");
             x->replica = (int)json_integer_value(json_object_get(ann, "io.zlayer.replica"));
+            x->pid = (int)json_integer_value(json_object_get(e, "pid"));
+            const char *rev = json_string_value(json_object_get(ann, "io.zlayer.revision"));
+            x->revision = rev ? strtoll(rev, NULL, 10) : 0;
             const char *created = json_string_value(json_object_get(e, "created"));
             x->created = zl_xstrdup(created ? created : "");
             json_t *code = json_object_get(e, "exit_code");
@@ -338,66 +356,384 @@ static void record_crash(struct zl_agent *a, const char *dep, const char *svc,
     free(tail);
 }
 
-/* Bring one service to its desired replicas. Returns how many run. */
-static unsigned reconcile_service(struct zl_agent *a, const struct zl_store_deployment *d,
-                                  const struct zl_sval *svc, const char *name, struct actual *act,
-                                  size_t nact, unsigned want, int64_t generation)
+/* ---------------- one service ---------------- */
+
+struct pass {
+    struct zl_agent *a;
+    const struct zl_store_deployment *d;
+    struct actual *act;
+    size_t nact;
+    struct zl_health_target *targets; /* replicas to health-check, collected over the pass */
+    size_t ntargets;
+    char reason[1024]; /* why the deployment failed or rolled back */
+    bool rollback;
+    bool busy; /* an update, a wait or a start is in progress: not "running" yet */
+};
+
+static bool is_ours(const struct actual *x, const char *dep, const char *svc)
 {
+    return !strcmp(x->deployment, dep) && x->service && !strcmp(x->service, svc);
+}
+
+/* Ready: running and healthy, or running without a check. */
+static bool ready_of(struct zl_agent *a, const struct actual *x, struct zl_health_status *hs)
+{
+    *hs = zl_health_get(a->health, x->id);
+    return !strcmp(x->status, "running") &&
+           (hs->state == ZL_HEALTH_NONE || hs->state == ZL_HEALTH_HEALTHY);
+}
+
+static void add_target(struct pass *p, const struct zl_sval *svc, const char *svcname,
+                       const char *id, const char *created, int pid, bool keep)
+{
+    struct zl_health_target t = {.keep = keep};
+    if (pid <= 0 || !zl_health_target_from_spec(svc, &t))
+        return;
+    t.id = zl_xstrdup(id);
+    t.deployment = zl_xstrdup(p->d->name);
+    t.service = zl_xstrdup(svcname);
+    t.created = zl_xstrdup(created ? created : "");
+    t.pid = pid;
+    p->targets = zl_xrealloc(p->targets, (p->ntargets + 1) * sizeof(*p->targets));
+    p->targets[p->ntargets++] = t;
+}
+
+/* A replica removed during the pass is checked no more (its id may be reused at once). */
+static void drop_target(struct pass *p, struct actual *x)
+{
+    x->removed = true;
+    for (size_t i = 0; i < p->ntargets; i++)
+        if (!strcmp(p->targets[i].id, x->id)) {
+            zl_health_target_fini(&p->targets[i]);
+            p->targets[i--] = p->targets[--p->ntargets];
+        }
+}
+
+/* The longest a new replica may take to become healthy during an update. */
+static int64_t health_deadline_ms(const struct zl_sval *svc)
+{
+    struct zl_health_target t = {0};
+    if (!zl_health_target_from_spec(svc, &t))
+        return 0;
+    int64_t ms = (int64_t)(t.grace_ms + (t.retries + 1) * (t.interval_ms + t.timeout_ms)) + 30000;
+    zl_health_target_fini(&t);
+    return ms;
+}
+
+static void start_replica(struct pass *p, const struct zl_sval *svc, const char *name, unsigned idx,
+                          const char *hash)
+{
+    struct zl_agent *a = p->a;
+    char *id = zl_xasprintf("%s-%s-%u", p->d->name, name, idx);
+    char *dir = zl_xasprintf("%s/%s", a->containers_dir, id);
+    struct zl_replica_ref r = {p->d->name, name, idx, id, dir};
+    struct zl_err err;
+    container_event(a, "create", p->d->name, name, id, -1, false);
+    json_t *ann = json_pack("{s:I}", "io.zlayer.revision", (json_int_t)p->d->revision);
+    /* the annotation is a string in OCI terms */
+    char rev[32];
+    snprintf(rev, sizeof(rev), "%lld", (long long)p->d->revision);
+    json_object_set_new(ann, "io.zlayer.revision", json_string(rev));
+    bool init = zl_agent__has_init(svc);
+    if (zl_agent__create_container(a, svc, &r, p->d->env_json, hash, ann, init, &err) < 0) {
+        log_err(a, "%s", err.msg);
+        snprintf(p->reason, sizeof(p->reason), "%s", err.msg);
+    } else {
+        char *json = NULL;
+        json_t *st = NULL;
+        if (zl_runtime_backend_state(a->be, id, &json, &err) == 0)
+            st = json_loads(json, 0, NULL);
+        free(json);
+        int pid = (int)json_integer_value(json_object_get(st, "pid"));
+        a->again = true; /* dependencies that wait for "started" see it in the next pass */
+        if (!init) {
+            container_event(a, "start", p->d->name, name, id, -1, false);
+            add_target(p, svc, name, id, json_string_value(json_object_get(st, "created")), pid,
+                       false);
+        } else if (zl_agent__init_start(a, svc, &r, pid, &err) < 0) {
+            log_err(a, "%s", err.msg);
+            snprintf(p->reason, sizeof(p->reason), "%s", err.msg);
+        }
+        json_decref(st);
+    }
+    json_decref(ann);
+    p->busy = true;
+    free(id);
+    free(dir);
+}
+
+/* A named volume is one set of data: two replicas of different revisions must not share it,
+ * so such a service is updated stop-first. */
+static bool has_named_volume(const struct zl_sval *svc)
+{
+    const struct zl_sval *st = zl_sval_get(svc, "storage");
+    for (size_t i = 0; st && i < st->n; i++)
+        if (!strcmp(zl_sval_str(st->items[i], "type", ""), "named"))
+            return true;
+    return false;
+}
+
+/* Bring one service to its desired replicas, rolling an update forward one safe step at a
+ * time. Returns how many replicas are ready. */
+static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, const char *name,
+                                  unsigned want, int64_t generation, bool gated)
+{
+    struct zl_agent *a = p->a;
+    const struct zl_store_deployment *d = p->d;
     char hash[65];
     service_hash(svc, d->env_json, generation, hash);
-    unsigned running = 0;
-    for (unsigned i = 0; i < want; i++) {
-        char *id = zl_xasprintf("%s-%s-%u", d->name, name, i);
-        char *dir = zl_xasprintf("%s/%s", a->containers_dir, id);
-        struct zl_replica_ref r = {d->name, name, i, id, dir};
-        struct actual *x = NULL;
-        for (size_t k = 0; k < nact; k++)
-            if (!strcmp(act[k].id, id))
-                x = &act[k];
-        if (x)
-            x->wanted = true;
-        bool start = false;
-        switch (zl_agent_replica_action(x ? x->status : NULL, x ? x->hash : NULL, hash)) {
-        case ZL_REPLICA_CREATE:
-            start = true;
-            break;
-        case ZL_REPLICA_REPLACE:
-            log_msg(a, "%s: changed (revision %lld, or a restart), replacing", id,
-                    (long long)d->revision);
-            zl_agent__remove_container(a, id, grace_of(svc));
-            container_event(a, "remove", d->name, name, id, -1, false);
-            start = true;
-            break;
+    struct zl_rollout_replica *v = zl_xcalloc(p->nact + 1, sizeof(*v));
+    struct actual **xs = zl_xcalloc(p->nact + 1, sizeof(*xs));
+    size_t n = 0;
+    bool updating = false;
+    for (size_t k = 0; k < p->nact; k++)
+        if (is_ours(&p->act[k], d->name, name))
+            updating |= strcmp(p->act[k].hash, hash) != 0;
+    int64_t now = wall_ms(), deadline = health_deadline_ms(svc);
+    for (size_t k = 0; k < p->nact; k++) {
+        struct actual *x = &p->act[k];
+        if (!is_ours(x, d->name, name))
+            continue;
+        x->wanted = true;
+        bool current = !strcmp(x->hash, hash);
+        struct zl_health_status hs;
+        bool ready = ready_of(a, x, &hs), failed = false;
+        char why[1200];
+        enum zl_agent_init_state init = !strcmp(x->status, "created")
+                                            ? zl_agent__init_state(a, x->id, why, sizeof(why))
+                                            : ZL_INIT_NONE;
+        if (init == ZL_INIT_FAILED) {
+            /* kept (created, never started) so that no other replica takes its place: a
+             * new revision or a restart replaces it */
+            snprintf(p->reason, sizeof(p->reason), "%s: %.900s", x->id, why);
+            failed = current && updating;
+        }
+        if (init != ZL_INIT_NONE) {
+            v[n] = (struct zl_rollout_replica){
+                .index = (unsigned)x->replica, .current = current, .failed = failed};
+            xs[n++] = x;
+            continue;
+        }
+        switch (zl_agent_replica_action(x->status, x->hash, current ? x->hash : "")) {
         case ZL_REPLICA_RECREATE:
-            log_msg(a, "%s: left half-created, starting it again", id);
-            zl_agent__remove_container(a, id, 0);
-            start = true;
-            break;
+            log_msg(a, "%s: left half-created, removing it", x->id);
+            zl_agent__remove_container(a, x->id, 0);
+            x->wanted = false; /* gone: not swept again */
+            drop_target(p, x);
+            continue;
         case ZL_REPLICA_CRASHED:
             record_crash(a, d->name, name, x);
-            if (may_restart(a, svc, id)) {
-                zl_agent__remove_container(a, id, 0);
-                start = true;
+            if (current && updating) {
+                failed = true;
+                snprintf(p->reason, sizeof(p->reason), "%s exited with code %d during the update",
+                         x->id, x->exit_code);
+            } else if (current && may_restart(a, svc, x->id)) {
+                zl_agent__remove_container(a, x->id, 0);
+                drop_target(p, x);
+                continue;
             }
             break;
-        case ZL_REPLICA_KEEP:
-            running += !strcmp(x->status, "running");
+        default:
+            if (!strcmp(x->status, "running"))
+                add_target(p, svc, name, x->id, x->created, x->pid, !current);
+            if (hs.state == ZL_HEALTH_UNHEALTHY && current && updating) {
+                failed = true;
+                json_t *hj = zl_health_json(a->health, x->id);
+                snprintf(p->reason, sizeof(p->reason), "%s is unhealthy: %s", x->id,
+                         json_string_value(json_object_get(hj, "output")));
+                json_decref(hj);
+            } else if (hs.state == ZL_HEALTH_STARTING && current && updating && deadline &&
+                       now - hs.since_ms > deadline) {
+                failed = true;
+                snprintf(p->reason, sizeof(p->reason), "%s did not become healthy within %lld s",
+                         x->id, (long long)(deadline / 1000));
+            } else if (hs.state == ZL_HEALTH_UNHEALTHY && current) {
+                /* replaced per the service's policy, with the crash backoff */
+                if (may_restart(a, svc, x->id)) {
+                    log_msg(a, "%s: unhealthy, replacing it", x->id);
+                    container_event(a, "unhealthy", d->name, name, x->id, -1, false);
+                    zl_agent__remove_container(a, x->id, x->grace_ms);
+                    drop_target(p, x);
+                    continue;
+                }
+            }
             break;
         }
-        struct zl_err err;
-        if (start)
-            container_event(a, "create", d->name, name, id, -1, false);
-        if (start && zl_agent__create_container(a, svc, &r, d->env_json, hash, NULL, &err) < 0) {
-            log_err(a, "%s", err.msg);
-            snprintf(a->last_error, sizeof(a->last_error), "%s", err.msg);
-        } else if (start) {
-            container_event(a, "start", d->name, name, id, -1, false);
-            running++;
-        }
-        free(id);
-        free(dir);
+        v[n] = (struct zl_rollout_replica){
+            .index = (unsigned)x->replica, .current = current, .ready = ready, .failed = failed};
+        xs[n++] = x;
     }
-    return running;
+    unsigned *create = zl_xcalloc(want + 1, sizeof(*create));
+    size_t *remove = zl_xcalloc(n + 1, sizeof(*remove));
+    struct zl_rollout_plan plan = {.create = create, .remove = remove};
+    bool stop_first = has_named_volume(svc);
+    zl_agent_rollout(v, n, want, stop_first ? 0 : 1, stop_first ? 1 : 0, &plan);
+    unsigned ready = 0;
+    for (size_t i = 0; i < n; i++)
+        ready += v[i].current && v[i].ready;
+    if (plan.failed >= 0) {
+        p->rollback = true;
+        log_err(a, "%s: update of %s failed: %s", d->name, name, p->reason);
+    } else {
+        for (size_t i = 0; i < plan.nremove; i++) {
+            struct actual *x = xs[plan.remove[i]];
+            log_msg(a, "%s: %s, stopping it", x->id,
+                    v[plan.remove[i]].current ? "beyond the wanted replicas" : "old revision");
+            zl_agent__remove_container(a, x->id, x->grace_ms);
+            container_event(a, "remove", d->name, name, x->id, -1, false);
+            drop_target(p, x);
+            ready -= v[plan.remove[i]].current && v[plan.remove[i]].ready;
+        }
+        if (plan.ncreate && gated)
+            p->busy = true; /* waiting for a dependency */
+        for (size_t i = 0; !gated && i < plan.ncreate; i++)
+            start_replica(p, svc, name, create[i], hash);
+    }
+    if (updating || ready < want)
+        p->busy = true;
+    free(create);
+    free(remove);
+    free(v);
+    free(xs);
+    return ready;
+}
+
+/* ---------------- dependencies ---------------- */
+
+/* Is dependency dep (condition cond) met by the replicas as they are now? */
+static bool dependency_met(struct pass *p, const char *dep, const char *cond)
+{
+    for (size_t k = 0; k < p->nact; k++) {
+        struct actual *x = &p->act[k];
+        if (x->removed || !is_ours(x, p->d->name, dep) || strcmp(x->status, "running") != 0)
+            continue;
+        struct zl_health_status hs;
+        /* "ready" asks for a healthy replica too (the proxy routes only to those) */
+        if (!strcmp(cond, "started") || ready_of(p->a, x, &hs))
+            return true;
+    }
+    return false;
+}
+
+static struct zl_agent_wait *wait_of(struct zl_agent *a, const char *key)
+{
+    for (size_t i = 0; i < a->nwaits; i++)
+        if (!strcmp(a->waits[i].key, key))
+            return &a->waits[i];
+    a->waits = zl_xrealloc(a->waits, (a->nwaits + 1) * sizeof(*a->waits));
+    struct zl_agent_wait *w = &a->waits[a->nwaits++];
+    memset(w, 0, sizeof(*w));
+    snprintf(w->key, sizeof(w->key), "%s", key);
+    w->since_ms = now_ms();
+    return w;
+}
+
+/* May service `name` start replicas? Only once its dependencies are met, or their timeouts
+ * passed with on_timeout warn/continue. A `fail` timeout fails the deployment. */
+static bool gated(struct pass *p, const struct zl_sval *svc, const char *name)
+{
+    const struct zl_sval *deps = zl_sval_get(svc, "depends");
+    bool wait = false;
+    for (size_t i = 0; deps && i < deps->n; i++) {
+        const char *dep = zl_sval_str(deps->items[i], "service", "");
+        const char *cond = zl_sval_str(deps->items[i], "condition", "healthy");
+        char key[512];
+        snprintf(key, sizeof(key), "%s/%lld/%s/%s", p->d->name, (long long)p->d->revision, name,
+                 dep);
+        struct zl_agent_wait *w = wait_of(p->a, key);
+        if (w->passed || dependency_met(p, dep, cond)) {
+            w->passed = true;
+            continue;
+        }
+        uint64_t limit = zl_sval_uint(deps->items[i], "timeout", 300000000000ull) / 1000000;
+        const char *on = zl_sval_str(deps->items[i], "on_timeout", "fail");
+        if (now_ms() - w->since_ms < (int64_t)limit) {
+            if (!w->told)
+                log_msg(p->a, "%s: %s waits for %s to be %s", p->d->name, name, dep, cond);
+            w->told = true;
+            wait = true;
+        } else if (!strcmp(on, "fail")) {
+            snprintf(p->reason, sizeof(p->reason),
+                     "service %s: dependency %s not %s within %llu ms (on_timeout: fail)", name,
+                     dep, cond, (unsigned long long)limit);
+            wait = true;
+        } else {
+            if (!strcmp(on, "warn"))
+                zl_log("warn", "agent", "%s: %s starts although %s is not %s after %llu ms",
+                       p->d->name, name, dep, cond, (unsigned long long)limit);
+            w->passed = true;
+        }
+    }
+    return wait;
+}
+
+/* Services in an order where each comes after what it depends on (the spec is acyclic). */
+static void visit(const struct zl_sval *svcs, size_t i, bool *seen, size_t *order, size_t *n)
+{
+    if (seen[i])
+        return;
+    seen[i] = true;
+    const struct zl_sval *deps = zl_sval_get(svcs->items[i], "depends");
+    for (size_t k = 0; deps && k < deps->n; k++) {
+        const char *dep = zl_sval_str(deps->items[k], "service", "");
+        for (size_t j = 0; j < svcs->n; j++)
+            if (!strcmp(svcs->keys[j], dep))
+                visit(svcs, j, seen, order, n);
+    }
+    order[(*n)++] = i;
+}
+
+/* ---------------- rollback ---------------- */
+
+/* The update failed: go back to the revision the old replicas run, as a new revision.
+ * Returns false when that cannot be done (the reason then says why). */
+static bool roll_back(struct pass *p)
+{
+    struct zl_agent *a = p->a;
+    const struct zl_store_deployment *d = p->d;
+    int64_t to = 0;
+    for (size_t k = 0; k < p->nact; k++)
+        if (!strcmp(p->act[k].deployment, d->name) && p->act[k].revision < d->revision &&
+            p->act[k].revision > to)
+            to = p->act[k].revision;
+    if (!to)
+        to = d->revision - 1;
+    struct zl_err err;
+    char note[1200];
+    snprintf(note, sizeof(note), "rolled back: %s", p->reason);
+    int64_t rev = 0;
+    if (to < 1 || zl_store_revision_note(a->db, d->name, d->revision, note, &err) < 0 ||
+        zl_store_rollback(a->db, d->name, to, &rev, &err) < 0) {
+        size_t len = strlen(p->reason);
+        snprintf(p->reason + len, sizeof(p->reason) - len, "; cannot roll back: %s",
+                 to < 1 ? "no earlier revision" : err.msg);
+        log_err(a, "%s: %s", d->name, p->reason);
+        return false;
+    }
+    zl_log("warn", "agent",
+           "%s: revision %lld rolled back to revision %lld (now revision %lld): %s", d->name,
+           (long long)d->revision, (long long)to, (long long)rev, p->reason);
+    if (a->events)
+        zl_api_events_publish(a->events,
+                              json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:s}", "resource",
+                                        "deployment", "kind", "rollback", "deployment", d->name,
+                                        "revision", (json_int_t)d->revision, "to", (json_int_t)to,
+                                        "new_revision", (json_int_t)rev, "reason", p->reason));
+    a->again = true;
+    return true;
+}
+
+/* ---------------- the pass ---------------- */
+
+static void collect_targets(struct zl_health_target **all, size_t *n, struct pass *p)
+{
+    *all = zl_xrealloc(*all, (*n + p->ntargets + 1) * sizeof(**all));
+    if (p->ntargets)
+        memcpy(*all + *n, p->targets, p->ntargets * sizeof(**all));
+    *n += p->ntargets;
+    free(p->targets);
+    p->targets = NULL;
+    p->ntargets = 0;
 }
 
 void zl_agent_reconcile(struct zl_agent *a)
@@ -410,6 +746,8 @@ void zl_agent_reconcile(struct zl_agent *a)
         return;
     }
     struct actual *act = list_actual(a, &nact);
+    struct zl_health_target *all = NULL;
+    size_t nall = 0;
     for (size_t i = 0; i < ndeps; i++) {
         struct zl_store_deployment *d = &deps[i];
         struct zl_spec *spec = NULL;
@@ -420,14 +758,19 @@ void zl_agent_reconcile(struct zl_agent *a)
         }
         zl_diags_free(diags);
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
-        unsigned total_want = 0, total_run = 0, nstarted = 0;
-        a->last_error[0] = '\0';
-        for (size_t k = 0; k < svcs->n; k++) {
+        struct pass p = {.a = a, .d = d, .act = act, .nact = nact};
+        unsigned nstarted = 0;
+        bool *seen = zl_xcalloc(svcs->n + 1, sizeof(*seen));
+        size_t *order = zl_xcalloc(svcs->n + 1, sizeof(*order)), norder = 0;
+        for (size_t k = 0; k < svcs->n; k++)
+            visit(svcs, k, seen, order, &norder);
+        for (size_t o = 0; o < norder && !p.rollback; o++) {
+            size_t k = order[o];
             unsigned scaled = 0;
-            long s = zl_store_scale_get(a->db, d->name, svcs->keys[k], &scaled, &err) == 0
-                         ? (long)scaled
-                         : -1;
-            unsigned want = zl_agent_desired_replicas(svcs->items[k], s);
+            long sc = zl_store_scale_get(a->db, d->name, svcs->keys[k], &scaled, &err) == 0
+                          ? (long)scaled
+                          : -1;
+            unsigned want = zl_agent_desired_replicas(svcs->items[k], sc);
             bool stopped = false;
             int64_t gen = 0;
             zl_store_control_get(a->db, d->name, svcs->keys[k], &stopped, &gen, &err);
@@ -435,16 +778,20 @@ void zl_agent_reconcile(struct zl_agent *a)
                 want = 0;
             else
                 nstarted++;
-            total_want += want;
-            total_run +=
-                reconcile_service(a, d, svcs->items[k], svcs->keys[k], act, nact, want, gen);
+            bool wait = want && gated(&p, svcs->items[k], svcs->keys[k]);
+            reconcile_service(&p, svcs->items[k], svcs->keys[k], want, gen, wait);
         }
-        const char *status = svcs->n && !nstarted      ? "stopped"
-                             : total_run == total_want ? "running"
-                             : a->last_error[0]        ? NULL
-                                                       : "deploying";
-        char *failed = status ? NULL : zl_xasprintf("failed: %s", a->last_error);
-        if (strcmp(d->status, status ? status : failed) != 0) {
+        free(seen);
+        free(order);
+        if (p.rollback && !roll_back(&p))
+            p.rollback = false; /* stays on this revision, failed */
+        collect_targets(&all, &nall, &p);
+        const char *status = svcs->n && !nstarted ? "stopped"
+                             : p.reason[0]        ? NULL
+                             : p.busy             ? "deploying"
+                                                  : "running";
+        char *failed = status ? NULL : zl_xasprintf("failed: %s", p.reason);
+        if (strcmp(d->status, status ? status : failed) != 0 && !p.rollback) {
             zl_store_deployment_set_status(a->db, d->name, status ? status : failed, &err);
             if (a->events)
                 zl_api_events_publish(a->events,
@@ -461,17 +808,21 @@ void zl_agent_reconcile(struct zl_agent *a)
     unsigned *grace = zl_xcalloc(nact + 1, sizeof(*grace));
     size_t nextra = 0;
     for (size_t k = 0; k < nact; k++)
-        if (!act[k].wanted) {
+        if (!act[k].wanted && !act[k].removed) {
             grace[nextra] = act[k].grace_ms;
             extra[nextra++] = act[k].id;
         }
     if (nextra)
         zl_agent__remove_containers(a, extra, grace, nextra);
     for (size_t k = 0; k < nact; k++)
-        if (!act[k].wanted)
+        if (!act[k].wanted && !act[k].removed)
             container_event(a, "remove", act[k].deployment, act[k].service, act[k].id, -1, false);
     free(extra);
     free(grace);
+    zl_health_set_targets(a->health, all, nall);
+    for (size_t k = 0; k < nall; k++)
+        zl_health_target_fini(&all[k]);
+    free(all);
     actual_free(act, nact);
     for (size_t i = 0; i < ndeps; i++)
         zl_store_deployment_fini(&deps[i]);

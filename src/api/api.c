@@ -58,13 +58,17 @@ json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc)
         const char *id = json_string_value(json_object_get(c, "id"));
         const char *d = json_string_value(json_object_get(ann, "io.zlayer.deployment"));
         const char *s = json_string_value(json_object_get(ann, "io.zlayer.service"));
-        if (id && d && s && (!dep || !strcmp(dep, d)) && (!svc || !strcmp(svc, s)))
-            json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O}", "id", id,
-                                                 "deployment", d, "service", s, "replica",
-                                                 json_object_get(ann, "io.zlayer.replica"),
-                                                 "status", json_object_get(c, "status"), "pid",
-                                                 json_object_get(c, "pid"), "exit_code",
-                                                 json_object_get(c, "exit_code")));
+        if (!id || !d || !s || (dep && strcmp(dep, d) != 0) || (svc && strcmp(svc, s) != 0))
+            continue;
+        json_t *h = a->health_json ? a->health_json(a->health_arg, id) : NULL;
+        const char *rev = json_string_value(json_object_get(ann, "io.zlayer.revision"));
+        json_array_append_new(
+            out, json_pack("{s:s, s:s, s:s, s:O, s:O, s:O, s:O, s:o, s:I}", "id", id, "deployment",
+                           d, "service", s, "replica", json_object_get(ann, "io.zlayer.replica"),
+                           "status", json_object_get(c, "status"), "pid", json_object_get(c, "pid"),
+                           "exit_code", json_object_get(c, "exit_code"), "health",
+                           h ? h : json_pack("{s:s}", "status", "none"), "revision",
+                           (json_int_t)(rev ? strtoll(rev, NULL, 10) : 0)));
     }
     json_decref(arr);
     return out;
@@ -286,6 +290,10 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
         control(a, r, &d, seg[1]);
     } else if (n == 2 && get && !strcmp(seg[1], "logs")) {
         zl_api__logs(a, r, d.name, NULL);
+    } else if (n == 2 && get && !strcmp(seg[1], "revisions")) {
+        zl_api__revisions(a, r, &d);
+    } else if (n == 2 && !strcmp(r->method, "POST") && !strcmp(seg[1], "rollback")) {
+        zl_api__rollback(a, r, &d);
     } else if (n == 2 && get && !strcmp(seg[1], "crashes")) {
         crashes(a, r, d.name);
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {

@@ -32,6 +32,9 @@ struct zl_api {
     uv_loop_t *loop; /* blocking work (exec) runs on its thread pool */
     unsigned char jwt_key[32];
     struct zl_api_events *events;
+    /* a replica's health ({"status", "failures", "since", "output"}) or NULL */
+    json_t *(*health_json)(void *arg, const char *id);
+    void *health_arg;
 };
 
 /* HS256 tokens for the TCP API (jwt.c). The key is ROOT/jwt.secret, made on first use. */

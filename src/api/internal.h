@@ -20,5 +20,9 @@ void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv,
                          const char *tty_size);
 /* POST .../services/{svc}/exec */
 void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
+/* GET .../deployments/{name}/revisions and POST .../rollback (history.c) */
+void zl_api__revisions(struct zl_api *a, struct zl_http_req *r,
+                       const struct zl_store_deployment *d);
+void zl_api__rollback(struct zl_api *a, struct zl_http_req *r, const struct zl_store_deployment *d);
 
 #endif

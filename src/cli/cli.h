@@ -60,6 +60,8 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_down(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_control(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_history(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_rollback(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_events(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_logs(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv);

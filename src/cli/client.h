@@ -31,5 +31,11 @@ int zl_cli_api_fail(struct zl_cli *cli, const struct zl_http_response *r);
 json_t *zl_cli_get_json(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *path);
 /* The deployment holding service (when -d is not given): the only one that has it. */
 char *zl_cli_owner_of(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *service);
+/* The sequence number of the newest event (events after it are what a command caused). */
+long long zl_cli_events_mark(const struct zl_cli_dirs *d);
+/* Wait (printing progress from events after seq) until revision rev of deployment name runs
+ * with every replica ready, fails, or is rolled back (rev 0: whichever revision is current). */
+int zl_cli_wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name, int secs,
+                      long long seq, long long rev);
 
 #endif

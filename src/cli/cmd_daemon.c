@@ -89,7 +89,7 @@ static char *find_spec(struct zl_cli *cli, const char *file)
 
 /* Wait (bounded) until the deployment runs every replica, or fails. */
 /* The newest event's seq (0 when there is none): progress is what comes after it. */
-static long long events_mark(const struct zl_cli_dirs *d)
+long long zl_cli_events_mark(const struct zl_cli_dirs *d)
 {
     struct zl_http_response r = {0};
     struct zl_err err;
@@ -125,12 +125,23 @@ static void print_progress(struct zl_cli *cli, const struct zl_cli_dirs *d, cons
             json_t *code = json_object_get(ev, "exit_code");
             if (json_integer_value(json_object_get(ev, "seq")) > *seq)
                 *seq = json_integer_value(json_object_get(ev, "seq"));
-            if (res && !strcmp(res, "container") && kind && id && !cli->quiet) {
+            const char *hs = json_string_value(json_object_get(ev, "status"));
+            if (res && !strcmp(res, "container") && kind && id && !cli->quiet &&
+                !strcmp(kind, "health")) {
+                fprintf(stderr, "  %s: %s (%s)\n", id, hs ? hs : "?",
+                        json_string_value(json_object_get(ev, "output")));
+            } else if (res && !strcmp(res, "deployment") && kind && !strcmp(kind, "rollback") &&
+                       !cli->quiet) {
+                fprintf(stderr, "  rolling back to revision %lld: %s\n",
+                        json_integer_value(json_object_get(ev, "to")),
+                        json_string_value(json_object_get(ev, "reason")));
+            } else if (res && !strcmp(res, "container") && kind && id && !cli->quiet) {
                 fprintf(stderr, "  %s: %s", id,
-                        !strcmp(kind, "create")  ? "creating (image, rootfs, config)"
-                        : !strcmp(kind, "start") ? "started"
-                        : !strcmp(kind, "die")   ? "exited"
-                                                 : "removed");
+                        !strcmp(kind, "create")      ? "creating (image, rootfs, config)"
+                        : !strcmp(kind, "start")     ? "started"
+                        : !strcmp(kind, "die")       ? "exited"
+                        : !strcmp(kind, "unhealthy") ? "unhealthy, replacing it"
+                                                     : "removed");
                 if (code)
                     fprintf(stderr, " with code %lld", json_integer_value(code));
                 fputc('\n', stderr);
@@ -142,8 +153,28 @@ static void print_progress(struct zl_cli *cli, const struct zl_cli_dirs *d, cons
     free(path);
 }
 
-static int wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name, int secs,
-                      long long seq)
+/* The note of revision rev ("rolled back: ..."), or NULL (caller frees). */
+static char *revision_note(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name,
+                           long long rev)
+{
+    char *path = zl_xasprintf("/api/v1/deployments/%s/revisions", name);
+    json_t *j = zl_cli_get_json(cli, d, path);
+    free(path);
+    char *note = NULL;
+    for (size_t i = 0; i < json_array_size(j); i++) {
+        json_t *e = json_array_get(j, i);
+        const char *n = json_string_value(json_object_get(e, "note"));
+        if (json_integer_value(json_object_get(e, "revision")) == rev && n && *n)
+            note = zl_xstrdup(n);
+    }
+    json_decref(j);
+    return note;
+}
+
+/* Wait until revision rev of deployment name runs (every replica ready), fails, or is rolled
+ * back (rev 0: whatever revision is current). */
+int zl_cli_wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *name, int secs,
+                      long long seq, long long rev)
 {
     char *path = zl_xasprintf("/api/v1/deployments/%s", name);
     char last[256] = "";
@@ -169,7 +200,16 @@ static int wait_ready(struct zl_cli *cli, const struct zl_cli_dirs *d, const cha
             fprintf(stderr, "%s\n", now);
         snprintf(last, sizeof(last), "%s", now);
         bool done = st && !strcmp(st, "running"), failed = st && !strncmp(st, "failed", 6);
+        long long now_rev = json_integer_value(json_object_get(j, "revision"));
         json_decref(j);
+        if (rev && now_rev != rev) { /* rolled back by the daemon, or replaced meanwhile */
+            char *note = revision_note(cli, d, name, rev);
+            rc = zl_cli_fail(cli, "%s: revision %lld %s (now revision %lld)", name, rev,
+                             note ? note : "was replaced", now_rev);
+            snprintf(last, sizeof(last), "failed");
+            free(note);
+            break;
+        }
         if (done) {
             rc = ZL_EXIT_OK;
             break;
@@ -325,7 +365,7 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
         rc = ZL_EXIT_FAIL;
     if (rc == 0)
         rc = zl_cli_ensure_daemon(cli, &d);
-    long long seq = rc == 0 ? events_mark(&d) : 0;
+    long long seq = rc == 0 ? zl_cli_events_mark(&d) : 0, rev = 0;
     if (rc == 0) {
         json_t *body = json_pack("{s:s#, s:O}", "spec", buf, len, "env", env);
         char *text = json_dumps(body, JSON_COMPACT);
@@ -334,14 +374,19 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
             rc = zl_cli_fail(cli, "%s", err.msg);
         else if (r.status != 201)
             rc = zl_cli_api_fail(cli, &r);
-        else if (!cli->quiet)
-            fprintf(stderr, "deploying %s\n", zl_spec_deployment(s));
+        else {
+            json_t *j = json_loads(r.body, 0, NULL);
+            rev = json_integer_value(json_object_get(j, "revision"));
+            json_decref(j);
+            if (!cli->quiet)
+                fprintf(stderr, "deploying %s (revision %lld)\n", zl_spec_deployment(s), rev);
+        }
         zl_http_response_fini(&r);
         free(text);
         json_decref(body);
     }
     if (rc == 0 && (when_ready || !background))
-        rc = wait_ready(cli, &d, zl_spec_deployment(s), 120, seq);
+        rc = zl_cli_wait_ready(cli, &d, zl_spec_deployment(s), 300, seq, rev);
     if (rc == 0 && up && !background && !when_ready)
         rc = follow(cli, &d, s);
     json_decref(env);
@@ -487,15 +532,21 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
                    json_is_true(json_object_get(c, "oom_killed")) ? " (out of memory)" : "");
         }
     } else if (show_containers) {
-        printf("%-40s %-20s %-20s %-8s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "PID",
-               "STATUS");
+        printf("%-32s %-16s %-16s %-4s %-8s %-9s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "REV",
+               "PID", "STATUS", "HEALTH");
         for (size_t i = 0; i < json_array_size(j); i++) {
-            json_t *c = json_array_get(j, i);
-            printf("%-40s %-20s %-20s %-8lld %s\n", json_string_value(json_object_get(c, "id")),
+            json_t *c = json_array_get(j, i), *h = json_object_get(c, "health");
+            const char *hs = json_string_value(json_object_get(h, "status"));
+            const char *out = json_string_value(json_object_get(h, "output"));
+            printf("%-32s %-16s %-16s %-4lld %-8lld %-9s %s%s%.*s%s\n",
+                   json_string_value(json_object_get(c, "id")),
                    json_string_value(json_object_get(c, "deployment")),
                    json_string_value(json_object_get(c, "service")),
+                   json_integer_value(json_object_get(c, "revision")),
                    json_integer_value(json_object_get(c, "pid")),
-                   json_string_value(json_object_get(c, "status")));
+                   json_string_value(json_object_get(c, "status")), hs ? hs : "-",
+                   out && *out ? " (" : "", out ? (int)strcspn(out, "\n") : 0, out ? out : "",
+                   out && *out ? ")" : "");
         }
     } else {
         printf("%-24s %-20s %-12s %s\n", "DEPLOYMENT", "SERVICE", "REPLICAS", "STATUS");

@@ -202,9 +202,9 @@ static int run(struct zl_runtime_backend *b, const struct zl_runtime_create_opts
                int *status, struct zl_err *err)
 {
     struct argv a;
-    base(b, &a, "run");
+    base(b, &a, detach && o->hold ? "create" : "run");
     bundle_args(&a, o);
-    if (detach)
+    if (detach && !o->hold)
         add(&a, "--detach");
     add(&a, o->id);
     if (!detach) {

@@ -306,7 +306,9 @@ int zl_runtime_exec(const struct zl_runtime_exec_opts *o, int *status, struct zl
         x.nsfd[i] = -1;
     int master = -1, here = -1, rc = 0;
     pid_t pid = 0;
-    if (zl_runtime__state_status(dir, &st) != ZL_STATUS_RUNNING)
+    /* a created container is set up and waits for `start`: init steps run in it */
+    enum zl_runtime_status now = zl_runtime__state_status(dir, &st);
+    if (now != ZL_STATUS_RUNNING && now != ZL_STATUS_CREATED)
         rc = zl_err_set(err, ZL_EINVAL, "container %s is not running", o->id);
     if (rc == 0 && zl_runtime__config_load(st.bundle, &x.cfg, err) < 0)
         rc = zl_err_wrap(err, "container %s", o->id);

@@ -4,6 +4,9 @@
 #include "runtime/internal.h"
 
 #include <errno.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
@@ -195,6 +198,26 @@ static int set_limits(const struct zl_oci_config *c, struct zl_err *err)
     return 0;
 }
 
+/* A new network namespace has its loopback down: bring it up, as other runtimes do. */
+static int loopback_up(struct zl_err *err)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return zl_err_sys(err, errno, "socket for lo");
+    struct ifreq ifr = {0};
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    int rc = 0;
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+        rc = zl_err_sys(err, errno, "read the flags of lo");
+    else if (!(ifr.ifr_flags & IFF_UP)) {
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+            rc = zl_err_sys(err, errno, "bring lo up");
+    }
+    close(fd);
+    return rc;
+}
+
 /* Everything from the runtime's go-ahead to the point of waiting for `start`. */
 static int prepare(struct zl_init_args *a, struct zl_err *err)
 {
@@ -212,6 +235,8 @@ static int prepare(struct zl_init_args *a, struct zl_err *err)
     if (c->domainname && *c->domainname && setdomainname(c->domainname, strlen(c->domainname)) < 0)
         return zl_err_sys(err, errno, "setdomainname %s", c->domainname);
     if (write_sysctls(c, err) < 0)
+        return -1;
+    if (wants_new(c, CLONE_NEWNET) && loopback_up(err) < 0)
         return -1;
     if (c->terminal && a->console_fd >= 0 &&
         zl_runtime__console_setup(a->console_fd, true, err) < 0)

@@ -198,7 +198,7 @@ static _Noreturn void monitor(const struct zl_runtime_create_opts *o, int report
     struct creation k = {.o = o};
     /* the child must not inherit our blocked signal mask */
     sigprocmask(SIG_UNBLOCK, &set, NULL);
-    int rc = zl_runtime__create(&k, (const int[]){devnull, out[1], errp[1]}, false, &err);
+    int rc = zl_runtime__create(&k, (const int[]){devnull, out[1], errp[1]}, o->hold, &err);
     sigprocmask(SIG_BLOCK, &set, NULL);
     close(out[1]);
     close(errp[1]);
@@ -206,9 +206,14 @@ static _Noreturn void monitor(const struct zl_runtime_create_opts *o, int report
         dprintf(report, "%s", err.msg);
         _exit(1);
     }
-    k.st.started = true;
+    k.st.started = !o->hold;
     k.st.monitor_pid = getpid();
     zl_runtime__state_write(k.dir, &k.st, &err);
+    /* one NUL byte says it worked: a held container's process keeps a copy of this pipe
+     * until it execs, so the end of the pipe cannot be the signal */
+    if (write(report, "", 1) != 1) {
+        /* the caller is gone; the container is watched all the same */
+    }
     close(report);
     for (int fd = 0; fd < 3; fd++)
         dup2(devnull, fd);
@@ -243,7 +248,7 @@ static int run_detached(const struct zl_runtime_create_opts *o, struct zl_err *e
     char msg[sizeof(err->msg)];
     ssize_t n = read(report[0], msg, sizeof(msg) - 1);
     close(report[0]);
-    if (n > 0) {
+    if (n > 0 && msg[0] != '\0') {
         msg[n] = '\0';
         waitpid(m, NULL, 0);
         return zl_err_set(err, ZL_EINVAL, "%s", msg);

@@ -20,6 +20,7 @@ struct zl_runtime_create_opts {
     const char *console_socket; /* AF_UNIX socket to receive the pty master, or NULL */
     const char *log_file;       /* run -d: container output as JSON lines here, or NULL */
     bool no_pivot;              /* use MS_MOVE + chroot instead of pivot_root (not on a ramfs) */
+    bool hold;                  /* run -d: leave it created (waiting for `start`) */
 };
 
 /* OCI `create`: the container is set up and its process waits for `start`. */

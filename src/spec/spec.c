@@ -84,6 +84,16 @@ const char *zl_sval_str(const struct zl_sval *v, const char *path, const char *d
     return x && x->s ? x->s : def;
 }
 
+const char *zl_sval_text(const struct zl_sval *v, const char *path)
+{
+    const struct zl_sval *x = zl_sval_path(v, path);
+    if (!x)
+        return NULL;
+    if (x->kind == ZL_SV_ANY)
+        return x->yaml && x->yaml->kind == ZL_Y_SCALAR ? x->yaml->text : NULL;
+    return x->s;
+}
+
 uint64_t zl_sval_uint(const struct zl_sval *v, const char *path, uint64_t def)
 {
     const struct zl_sval *x = zl_sval_path(v, path);

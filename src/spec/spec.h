@@ -126,6 +126,9 @@ const struct zl_sval *zl_sval_path(const struct zl_sval *v, const char *path);
 /* Convenience: the string at path, or def when absent. */
 const char *zl_sval_str(const struct zl_sval *v, const char *path, const char *def);
 uint64_t zl_sval_uint(const struct zl_sval *v, const char *path, uint64_t def);
+/* The text of a scalar at path, untyped values (init steps' `with`) included; NULL when
+ * absent or not a scalar. */
+const char *zl_sval_text(const struct zl_sval *v, const char *path);
 bool zl_sval_bool(const struct zl_sval *v, const char *path, bool def);
 
 /* ======================= the spec ======================= */

@@ -49,6 +49,8 @@ static const char *const migrations[] = {
     "CREATE TABLE controls ("
     " deployment TEXT NOT NULL, service TEXT NOT NULL, stopped INTEGER NOT NULL DEFAULT 0,"
     " generation INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (deployment, service));",
+    /* 5: what became of a revision (rolled back, a rollback of another) */
+    "ALTER TABLE revisions ADD COLUMN note TEXT NOT NULL DEFAULT '';",
 };
 
 static int store_open(const char *path, struct zl_store **out, struct zl_err *err);

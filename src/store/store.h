@@ -84,6 +84,23 @@ int zl_store_deployment_set_status(struct zl_store *s, const char *name, const c
                                    struct zl_err *err);
 /* Remove a deployment (its revision history stays). -ZL_ENOTFOUND when there is none. */
 int zl_store_deployment_remove(struct zl_store *s, const char *name, struct zl_err *err);
+/* The history of a deployment: every revision applied, oldest first, with what became of
+ * it ("rolled back: ...", "rollback to revision 3"). Caller frees with
+ * zl_store_revisions_free. */
+struct zl_store_revision {
+    int64_t revision, created;
+    char *note;
+};
+int zl_store_revision_list(struct zl_store *s, const char *deployment,
+                           struct zl_store_revision **out, size_t *n, struct zl_err *err);
+void zl_store_revisions_free(struct zl_store_revision *v, size_t n);
+int zl_store_revision_note(struct zl_store *s, const char *deployment, int64_t revision,
+                           const char *note, struct zl_err *err);
+/* Apply revision `to` again as a new revision (noted as a rollback); *revision gets the new
+ * number. -ZL_ENOTFOUND when there is no such revision. */
+int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, int64_t *revision,
+                      struct zl_err *err);
+
 /* Replica counts set by hand (zlayer scale); -ZL_ENOTFOUND when none was set. */
 int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *service,
                        unsigned replicas, struct zl_err *err);

@@ -30,6 +30,12 @@ void zl_time_rfc3339(char *buf, size_t cap, bool nanos)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    zl_time_rfc3339_at(buf, cap, ts.tv_sec, ts.tv_nsec, nanos);
+}
+
+void zl_time_rfc3339_at(char *buf, size_t cap, int64_t secs, long nsec, bool nanos)
+{
+    struct timespec ts = {(time_t)secs, nsec};
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);

@@ -125,6 +125,8 @@ int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct z
 /* Now in UTC as RFC 3339 with milliseconds, or nanoseconds (one fixed width each, so that
  * times compare as text): "2026-01-02T03:04:05.123Z". cap: 48 is always enough. */
 void zl_time_rfc3339(char *buf, size_t cap, bool nanos);
+/* The same for a given time (Unix seconds and nanoseconds). */
+void zl_time_rfc3339_at(char *buf, size_t cap, int64_t secs, long nsec, bool nanos);
 
 /* One JSON object per line on stderr: {"ts","level","room","msg"}; level "info", "warn" or
  * "error", room the part of zlayer speaking ("agent", "serve", ...). */

@@ -252,6 +252,50 @@ static void test_controls(void **state)
     free(path);
 }
 
+static void test_revisions(void **state)
+{
+    (void)state;
+    char *path = zl_xasprintf("%s/revisions.db", dir);
+    struct zl_store *s = NULL;
+    struct zl_err err;
+    int64_t rev = 0;
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    assert_int_equal(zl_store_deployment_put(s, "shop", "one\n", "{\"A\":\"1\"}", &rev, &err), 0);
+    assert_int_equal(zl_store_deployment_put(s, "shop", "two\n", "{}", &rev, &err), 0);
+    assert_int_equal(rev, 2);
+    assert_int_equal(zl_store_revision_note(s, "shop", 2, "rolled back: broken", &err), 0);
+    /* back to 1: a new revision with 1's spec and values, noted */
+    assert_int_equal(zl_store_rollback(s, "shop", 1, &rev, &err), 0);
+    assert_int_equal(rev, 3);
+    struct zl_store_deployment d;
+    assert_int_equal(zl_store_deployment_get(s, "shop", &d, &err), 0);
+    assert_string_equal(d.spec, "one\n");
+    assert_string_equal(d.env_json, "{\"A\":\"1\"}");
+    assert_int_equal(d.revision, 3);
+    assert_string_equal(d.status, "deploying");
+    zl_store_deployment_fini(&d);
+    struct zl_store_revision *v = NULL;
+    size_t n = 0;
+    assert_int_equal(zl_store_revision_list(s, "shop", &v, &n, &err), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].revision, 1);
+    assert_string_equal(v[0].note, "");
+    assert_string_equal(v[1].note, "rolled back: broken");
+    assert_string_equal(v[2].note, "rollback to revision 1");
+    zl_store_revisions_free(v, n);
+    /* no such revision: nothing changes */
+    assert_int_equal(zl_store_rollback(s, "shop", 9, &rev, &err), -ZL_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no revision 9"));
+    assert_int_equal(zl_store_revision_list(s, "shop", &v, &n, &err), 0);
+    assert_int_equal(n, 3);
+    zl_store_revisions_free(v, n);
+    assert_int_equal(zl_store_revision_list(s, "nothing", &v, &n, &err), 0);
+    assert_int_equal(n, 0);
+    zl_store_revisions_free(v, n);
+    zl_store_close(s);
+    free(path);
+}
+
 static void test_bad_database(void **state)
 {
     (void)state;
@@ -269,9 +313,9 @@ static void test_bad_database(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_images),       cmocka_unit_test(test_deployments),
-        cmocka_unit_test(test_crashes),      cmocka_unit_test(test_controls),
-        cmocka_unit_test(test_bad_database),
+        cmocka_unit_test(test_images),    cmocka_unit_test(test_deployments),
+        cmocka_unit_test(test_crashes),   cmocka_unit_test(test_controls),
+        cmocka_unit_test(test_revisions), cmocka_unit_test(test_bad_database),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

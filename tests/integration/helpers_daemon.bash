@@ -1,0 +1,63 @@
+# Shared by the daemon's test files: a local registry with the test image ($IMG), a state
+# folder per test, and a teardown that checks nothing is left behind.
+# shellcheck shell=bash
+
+setup_file() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    command -v docker-registry >/dev/null && command -v umoci >/dev/null &&
+        command -v skopeo >/dev/null || return 0
+    export W="$BATS_FILE_TMPDIR"
+    export ROOTFS="$W/rootfs"
+    make_rootfs "$ROOTFS"
+    registry_start "$W"
+    umoci init --layout "$W/oci"
+    umoci new --image "$W/oci:app"
+    umoci unpack --image "$W/oci:app" "$W/b" >/dev/null
+    cp -a "$ROOTFS/." "$W/b/rootfs/"
+    umoci repack --image "$W/oci:app" "$W/b"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:app" "docker://127.0.0.1:$PORT/test/app:1"
+    export IMG="127.0.0.1:$PORT/test/app:1"
+}
+
+teardown_file() {
+    [ -n "${W:-}" ] && registry_stop "$W"
+    return 0
+}
+
+setup() {
+    [ "$(id -u)" -eq 0 ] || skip "daemon tests need root"
+    [ -n "${IMG:-}" ] || skip "docker-registry, umoci or skopeo is missing"
+    export ZLAYER_ROOT_DIR="$BATS_TEST_TMPDIR/root" ZLAYER_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+    local d
+    for d in $("$ZLAYER" ps -f json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
+        timeout 60 "$ZLAYER" down "$d" >/dev/null 2>&1
+    done
+    [ -f "$ZLAYER_RUNTIME_DIR/zlayer.pid" ] && kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")" 2>/dev/null
+    local i
+    for i in $(seq 50); do [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ] || break; sleep 0.1; done
+    # nothing may be left: containers, mounts, cgroups
+    local left=""
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers" 2>/dev/null)" ] || left="$left containers"
+    grep -q "$BATS_TEST_TMPDIR" /proc/self/mountinfo && left="$left mounts"
+    [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
+}
+
+pid_of() {
+    "$ZLAYER" ps -c -f json | jq -r ".[] | select(.id == \"$1\") | .pid"
+}
+
+# wait_for CMD...: until CMD succeeds, at most 30 s
+wait_for() {
+    local i
+    for i in $(seq 120); do "$@" && return 0; sleep 0.25; done
+    "$@"
+}
+
+running() {
+    [ "$("$ZLAYER" ps -c -f json | jq "[.[] | select(.service == \"$1\" and .status == \"running\")] | length")" = "$2" ]
+}
+

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The lifecycle's pure parts: the rolling update plan, health states and probe intervals,
+ * the check a service gets from its spec. */
+#include "../helpers.h"
+
+#include "agent/agent.h"
+#include "agent/health.h"
+
+struct plan_buf {
+    unsigned create[16];
+    size_t remove[16];
+    struct zl_rollout_plan p;
+};
+
+static struct zl_rollout_plan *plan(struct plan_buf *b, const struct zl_rollout_replica *v,
+                                    size_t n, unsigned want, unsigned surge, unsigned unavail)
+{
+    memset(b, 0, sizeof(*b));
+    b->p.create = b->create;
+    b->p.remove = b->remove;
+    zl_agent_rollout(v, n, want, surge, unavail, &b->p);
+    return &b->p;
+}
+
+#define R(i, cur, rdy)                                 \
+    {                                                  \
+        .index = (i), .current = (cur), .ready = (rdy) \
+    }
+
+static void test_rollout_scaling(void **state)
+{
+    (void)state;
+    struct plan_buf b;
+    /* fresh: every index from 0 */
+    struct zl_rollout_plan *p = plan(&b, NULL, 0, 3, 1, 0);
+    assert_int_equal(p->ncreate, 3);
+    assert_int_equal(b.create[0], 0);
+    assert_int_equal(b.create[2], 2);
+    assert_int_equal(p->failed, -1);
+    /* a hole is filled first */
+    struct zl_rollout_replica v1[] = {R(0, true, true), R(2, true, true)};
+    p = plan(&b, v1, 2, 3, 1, 0);
+    assert_int_equal(p->ncreate, 1);
+    assert_int_equal(b.create[0], 1);
+    /* scale down: the highest indices go */
+    struct zl_rollout_replica v2[] = {R(3, true, true), R(0, true, true), R(1, true, false)};
+    p = plan(&b, v2, 3, 1, 1, 0);
+    assert_int_equal(p->ncreate, 0);
+    assert_int_equal(p->nremove, 2);
+    assert_int_equal(v2[b.remove[0]].index, 3);
+    assert_int_equal(v2[b.remove[1]].index, 1);
+    /* nothing to do */
+    p = plan(&b, v1, 2, 2, 1, 0);
+    assert_int_equal(p->ncreate + p->nremove, 0);
+}
+
+/* Start-first: walk a 3-replica update to its end; at no step fewer than 3 ready. */
+static void test_rollout_start_first(void **state)
+{
+    (void)state;
+    struct zl_rollout_replica v[8] = {R(0, false, true), R(1, false, true), R(2, false, true)};
+    size_t n = 3;
+    struct plan_buf b;
+    for (int step = 0; step < 20; step++) {
+        struct zl_rollout_plan *p = plan(&b, v, n, 3, 1, 0);
+        assert_int_equal(p->failed, -1);
+        /* apply: removals, then creations (not ready yet), then everything current is ready */
+        struct zl_rollout_replica next[8];
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool gone = false;
+            for (size_t k = 0; k < p->nremove; k++)
+                gone |= b.remove[k] == i;
+            if (!gone)
+                next[m++] = v[i];
+        }
+        size_t ready = 0, live = m + p->ncreate;
+        for (size_t i = 0; i < m; i++)
+            ready += next[i].ready;
+        assert_true(ready >= 3);
+        assert_true(live <= 4);
+        for (size_t k = 0; k < p->ncreate; k++)
+            next[m++] = (struct zl_rollout_replica)R(b.create[k], true, false);
+        bool waiting = false;
+        for (size_t i = 0; i < m; i++)
+            waiting |= next[i].current && !next[i].ready;
+        if (!p->ncreate && !p->nremove && !waiting) {
+            /* settled: three current replicas */
+            size_t cur = 0;
+            for (size_t i = 0; i < m; i++)
+                cur += next[i].current;
+            assert_int_equal(cur, 3);
+            assert_int_equal(m, 3);
+            return;
+        }
+        memcpy(v, next, m * sizeof(*v));
+        n = m;
+        for (size_t i = 0; i < n; i++) /* the new ones pass their checks */
+            if (v[i].current && step % 2)
+                v[i].ready = true;
+    }
+    fail_msg("the update did not settle in 20 steps");
+}
+
+static void test_rollout_stop_first_and_failure(void **state)
+{
+    (void)state;
+    struct plan_buf b;
+    /* stop-first: the old replica goes and the new one takes its index in the same step */
+    struct zl_rollout_replica v[] = {R(0, false, true)};
+    struct zl_rollout_plan *p = plan(&b, v, 1, 1, 0, 1);
+    assert_int_equal(p->nremove, 1);
+    assert_int_equal(p->ncreate, 1);
+    assert_int_equal(b.create[0], 0);
+    /* a failed new replica stops the update: nothing removed, nothing created */
+    struct zl_rollout_replica f[] = {R(0, false, true), R(1, false, true), R(2, true, false)};
+    f[2].failed = true;
+    p = plan(&b, f, 3, 2, 1, 0);
+    assert_int_equal(p->failed, 2);
+    assert_int_equal(p->nremove + p->ncreate, 0);
+    /* an old replica that serves nothing goes at once */
+    struct zl_rollout_replica o[] = {R(0, false, false), R(1, false, true)};
+    p = plan(&b, o, 2, 2, 1, 0);
+    assert_int_equal(p->nremove, 1);
+    assert_int_equal(b.remove[0], 0);
+    assert_int_equal(p->ncreate, 2); /* 1 old + 2 new = want + surge */
+    /* neither surge nor unavailability: start-first rather than never moving */
+    p = plan(&b, v, 1, 1, 0, 0);
+    assert_int_equal(p->ncreate, 1);
+    assert_int_equal(p->nremove, 0);
+}
+
+static void test_health_step(void **state)
+{
+    (void)state;
+    unsigned f = 0;
+    enum zl_health_state s = ZL_HEALTH_STARTING;
+    s = zl_agent_health_step(s, false, &f, 3);
+    assert_int_equal(s, ZL_HEALTH_STARTING);
+    s = zl_agent_health_step(s, false, &f, 3);
+    assert_int_equal(s, ZL_HEALTH_STARTING);
+    s = zl_agent_health_step(s, false, &f, 3);
+    assert_int_equal(s, ZL_HEALTH_UNHEALTHY);
+    assert_int_equal(f, 3);
+    s = zl_agent_health_step(s, true, &f, 3);
+    assert_int_equal(s, ZL_HEALTH_HEALTHY);
+    assert_int_equal(f, 0);
+    /* healthy stays healthy until `retries` failures in a row */
+    s = zl_agent_health_step(s, false, &f, 2);
+    assert_int_equal(s, ZL_HEALTH_HEALTHY);
+    s = zl_agent_health_step(s, false, &f, 2);
+    assert_int_equal(s, ZL_HEALTH_UNHEALTHY);
+    /* retries 0 counts as 1 */
+    f = 0;
+    assert_int_equal(zl_agent_health_step(ZL_HEALTH_HEALTHY, false, &f, 0), ZL_HEALTH_UNHEALTHY);
+    assert_string_equal(zl_health_state_name(ZL_HEALTH_UNHEALTHY), "unhealthy");
+    assert_string_equal(zl_health_state_name(ZL_HEALTH_NONE), "none");
+    /* the interval doubles past `retries`, up to 60 s */
+    assert_int_equal(zl_agent_health_delay_ms(1000, 0, 3), 1000);
+    assert_int_equal(zl_agent_health_delay_ms(1000, 3, 3), 1000);
+    assert_int_equal(zl_agent_health_delay_ms(1000, 4, 3), 2000);
+    assert_int_equal(zl_agent_health_delay_ms(1000, 100, 3), 60000);
+    assert_int_equal(zl_agent_health_delay_ms(90000, 100, 3), 90000);
+}
+
+static const struct zl_sval *service(struct zl_spec **s, const char *yaml)
+{
+    struct zl_diags *d = NULL;
+    *s = load_text(yaml, false, &d);
+    if (!*s)
+        print_diags(d);
+    zl_diags_free(d);
+    assert_non_null(*s);
+    return zl_sval_get(zl_sval_get(zl_spec_root(*s), "services"), "a");
+}
+
+static void test_health_target(void **state)
+{
+    (void)state;
+    struct zl_spec *s;
+    struct zl_health_target t = {0};
+    /* no health and no endpoint: no check */
+    assert_false(zl_health_target_from_spec(
+        service(&s, "version: v1\ndeployment: dep\nservices:\n  a:\n    image: {name: x}\n"), &t));
+    zl_spec_free(s);
+    /* no health, an endpoint: tcp to its target port, defaults */
+    assert_true(zl_health_target_from_spec(
+        service(&s, "version: v1\ndeployment: dep\nservices:\n  a:\n    image: {name: x}\n"
+                    "    endpoints: [{name: e, protocol: tcp, port: 80, target_port: 8081}]\n"),
+        &t));
+    assert_int_equal(t.type, ZL_CHECK_TCP);
+    assert_int_equal(t.port, 8081);
+    assert_int_equal(t.grace_ms, 5000);
+    assert_int_equal(t.interval_ms, 10000);
+    assert_int_equal(t.retries, 3);
+    zl_health_target_fini(&t);
+    zl_spec_free(s);
+    /* http: the URL taken apart, localhost the replica's own */
+    assert_true(zl_health_target_from_spec(
+        service(&s, "version: v1\ndeployment: dep\nservices:\n  a:\n    image: {name: x}\n"
+                    "    health: {interval: 2s, start_grace: 1s, check: {type: http, url: "
+                    "'http://localhost:9000/healthz?x=1', expect_status: 204}}\n"),
+        &t));
+    assert_int_equal(t.type, ZL_CHECK_HTTP);
+    assert_string_equal(t.host, "127.0.0.1");
+    assert_int_equal(t.port, 9000);
+    assert_string_equal(t.path, "/healthz?x=1");
+    assert_int_equal(t.expect, 204);
+    assert_int_equal(t.interval_ms, 2000);
+    assert_null(t.error);
+    zl_health_target_fini(&t);
+    zl_spec_free(s);
+    /* a URL the check cannot use is reported, not guessed */
+    assert_true(zl_health_target_from_spec(
+        service(&s, "version: v1\ndeployment: dep\nservices:\n  a:\n    image: {name: x}\n"
+                    "    health: {check: {type: http, url: 'http://db.example:80/'}}\n"),
+        &t));
+    assert_non_null(t.error);
+    assert_non_null(strstr(t.error, "health.check.url"));
+    zl_health_target_fini(&t);
+    zl_spec_free(s);
+    /* tcp port 0 without endpoints: 8080; command */
+    assert_true(zl_health_target_from_spec(
+        service(&s, "version: v1\ndeployment: dep\nservices:\n  a:\n    image: {name: x}\n"
+                    "    health: {check: {type: tcp, port: 0}}\n"),
+        &t));
+    assert_int_equal(t.port, 8080);
+    zl_health_target_fini(&t);
+    zl_spec_free(s);
+    assert_true(zl_health_target_from_spec(
+        service(&s, "version: v1\ndeployment: dep\nservices:\n  a:\n    image: {name: x}\n"
+                    "    health: {check: {type: command, command: 'test -f /ready'}}\n"),
+        &t));
+    assert_int_equal(t.type, ZL_CHECK_COMMAND);
+    assert_string_equal(t.command, "test -f /ready");
+    zl_health_target_fini(&t);
+    zl_spec_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rollout_scaling),
+        cmocka_unit_test(test_rollout_start_first),
+        cmocka_unit_test(test_rollout_stop_first_and_failure),
+        cmocka_unit_test(test_health_step),
+        cmocka_unit_test(test_health_target),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

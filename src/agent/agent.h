@@ -58,6 +58,34 @@ unsigned zl_agent_crash_count(unsigned before, int64_t ran_ms);
  * count set by hand, or -1. */
 unsigned zl_agent_desired_replicas(const struct zl_sval *svc, long scaled);
 
+/* ---------------- jobs and crons (plan.c): pure functions ---------------- */
+
+#define ZL_JOB_MAX_RUNS_PER_JOB 10 /* runs of one job at once */
+#define ZL_JOB_MAX_RUNS         32 /* runs of every job at once, on this node */
+
+enum zl_job_admit {
+    ZL_JOB_ADMIT = 0, /* start the run */
+    ZL_JOB_OVERLAP,   /* a cron whose previous run is still going: skip this one */
+    ZL_JOB_FULL,      /* too many runs at once (of this job, or on this node) */
+};
+/* May one more run of a job start, with of_job runs of it and total runs in progress? Crons
+ * never overlap; jobs run up to ZL_JOB_MAX_RUNS_PER_JOB at once. */
+enum zl_job_admit zl_agent_job_admit(bool is_cron, unsigned of_job, unsigned total);
+
+enum zl_cron_due {
+    ZL_CRON_WAIT = 0, /* not due yet (or never again) */
+    ZL_CRON_FIRE,     /* due: run it (trigger "scheduler") */
+    ZL_CRON_CATCH_UP, /* was due while no daemon ran: run it once now (trigger "catch-up") */
+    ZL_CRON_PASS,     /* due but disabled: move to the next time without running */
+};
+/* What the scheduler does with a cron at now_ms. next_fire_ms: when it is due (unix ms;
+ * <= 0: not scheduled); started_ms: when this daemon started. However many times fell while
+ * the daemon was down, the answer is one CATCH_UP: the caller schedules the next from now. */
+enum zl_cron_due zl_agent_cron_due(bool enabled, int64_t next_fire_ms, int64_t now_ms,
+                                   int64_t started_ms);
+/* The first fire time of c after now_ms (unix ms, UTC, on a whole second), or -1: never. */
+int64_t zl_agent_cron_next_ms(const struct zl_cron *c, int64_t now_ms);
+
 /* ---------------- the daemon (daemon.c) ---------------- */
 
 struct zl_daemon_opts {

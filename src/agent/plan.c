@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* agent/plan.c: the reconciler's decisions that need no system: replica counts, what to do
- * with each replica, restart policy and backoff. */
+ * with each replica, restart policy and backoff, when crons are due and jobs may start. */
 #include "agent/internal.h"
 
 #include <string.h>
@@ -61,6 +61,33 @@ unsigned zl_agent_desired_replicas(const struct zl_sval *svc, long scaled)
     if (!strcmp(mode, "adaptive"))
         return (unsigned)zl_sval_uint(svc, "scale.min", 1);
     return 1; /* manual: one until scaled by hand */
+}
+
+enum zl_job_admit zl_agent_job_admit(bool is_cron, unsigned of_job, unsigned total)
+{
+    if (is_cron && of_job > 0)
+        return ZL_JOB_OVERLAP;
+    if (of_job >= ZL_JOB_MAX_RUNS_PER_JOB || total >= ZL_JOB_MAX_RUNS)
+        return ZL_JOB_FULL;
+    return ZL_JOB_ADMIT;
+}
+
+enum zl_cron_due zl_agent_cron_due(bool enabled, int64_t next_fire_ms, int64_t now_ms,
+                                   int64_t started_ms)
+{
+    if (next_fire_ms <= 0 || now_ms < next_fire_ms)
+        return ZL_CRON_WAIT;
+    if (!enabled)
+        return ZL_CRON_PASS;
+    return next_fire_ms < started_ms ? ZL_CRON_CATCH_UP : ZL_CRON_FIRE;
+}
+
+int64_t zl_agent_cron_next_ms(const struct zl_cron *c, int64_t now_ms)
+{
+    int64_t next = 0;
+    if (now_ms < 0 || zl_cron_next(c, now_ms / 1000, &next) < 0)
+        return -1;
+    return next * 1000;
 }
 
 void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b)

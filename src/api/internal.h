@@ -21,4 +21,8 @@ void zl_api__exec_attach(struct zl_api *a, struct zl_http_req *r, char **argv,
 /* POST .../services/{svc}/exec */
 void zl_api__exec(struct zl_api *a, struct zl_http_req *r, const char *dep, const char *svc);
 
+/* /api/v1/jobs/... and /api/v1/cron/... (jobs.c); seg: the n path segments after the prefix */
+void zl_api__jobs(struct zl_api *a, struct zl_http_req *r, char seg[4][256], size_t n);
+void zl_api__cron(struct zl_api *a, struct zl_http_req *r, char seg[4][256], size_t n);
+
 #endif

@@ -54,6 +54,28 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "over TCP (ZLAYER_HOST) they go through an upgraded connection to the daemon."},
     {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
      "Sets N replicas (0-100); it stays until the next scale."},
+    {"job", zl_cli_cmd_job, "Run jobs and look at their runs",
+     "job run NAME [-d DEPLOYMENT] [--wait] | job runs NAME [-d DEPLOYMENT] [-n N] "
+     "[-f table|json] | job status RUN | job logs RUN | job cancel RUN",
+     "Jobs are services with rtype: job (crons, rtype: cron, can be run by hand too).\n"
+     "  run      start a run now and print its id; --wait follows it to its end, prints\n"
+     "           its output and exits with its exit code\n"
+     "  runs     the newest N (50) runs: id, status, trigger, start, duration, exit code\n"
+     "  status   one run as JSON\n"
+     "  logs     a run's output (kept after it ended: the last 1 MiB)\n"
+     "  cancel   stop a run (SIGTERM, SIGKILL after its grace period); waits until it ended\n"
+     "-d picks the deployment when several have a job of that name. A job runs up to 10\n"
+     "times at once; the newest 50 runs of each job are kept."},
+    {"cron", zl_cli_cmd_job, "List, trigger, enable or disable crons",
+     "cron list [-f table|json] | cron trigger NAME [-d DEPLOYMENT] [--wait] | "
+     "cron enable|disable NAME [-d DEPLOYMENT]",
+     "Crons are services with rtype: cron, run on their schedule (UTC) by the daemon.\n"
+     "  list     name, deployment, schedule, enabled, last run and next fire time\n"
+     "  trigger  run it now (refused while its previous run still goes)\n"
+     "  enable, disable   a disabled cron lets its times pass (kept across restarts)\n"
+     "A cron never overlaps itself: a time that falls while it runs is recorded as a\n"
+     "skipped run. A time missed while the daemon was down runs once when it starts\n"
+     "(trigger catch-up)."},
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",
      "The daemon's pid, version, socket and number of deployments; exit 1 when not running."},
     {"token", zl_cli_cmd_token, "Make a bearer token for the TCP API",

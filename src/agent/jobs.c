@@ -98,7 +98,7 @@ static void stop_container(struct zl_agent *a, const char *cid, unsigned grace_m
 }
 
 /* The exit code of a stopped container (128+N for signal N), or -1. */
-static int exit_code_of(struct zl_agent *a, const char *cid)
+static int exit_code_once(struct zl_agent *a, const char *cid)
 {
     char *text = NULL;
     struct zl_err err;
@@ -114,6 +114,18 @@ static int exit_code_of(struct zl_agent *a, const char *cid)
             code = (int)json_integer_value(json_object_get(c, "exit_code"));
     }
     json_decref(arr);
+    return code;
+}
+
+/* The same, given the monitor a moment to record it: the process is seen gone before the
+ * monitor has written how it ended. */
+static int exit_code_of(struct zl_agent *a, const char *cid)
+{
+    int code = exit_code_once(a, cid);
+    for (int i = 0; code < 0 && i < 40; i++) {
+        sleep_ms(50);
+        code = exit_code_once(a, cid);
+    }
     return code;
 }
 
@@ -193,8 +205,10 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
                      MAX_RUN_MS / 3600000);
         } else {
             o->status = o->exit_code == 0 ? "completed" : "failed";
-            if (o->exit_code != 0)
+            if (o->exit_code > 0)
                 snprintf(o->error, sizeof(o->error), "exited with code %d", o->exit_code);
+            else if (o->exit_code < 0)
+                snprintf(o->error, sizeof(o->error), "its container ended without an exit code");
         }
         zl_agent__remove_container(a, cid, 0);
     }
@@ -420,7 +434,7 @@ static void recover(struct zl_jobs *j)
     for (size_t i = 0; i < n; i++) {
         char *cid = container_id(runs[i].deployment, runs[i].job, runs[i].id);
         /* an exit code only when it ended on its own */
-        int code = is_stopped(&a, cid) ? exit_code_of(&a, cid) : -1;
+        int code = is_stopped(&a, cid) ? exit_code_once(&a, cid) : -1;
         stop_container(&a, cid, 0);
         keep_log(j->jobs_dir, &a, cid, runs[i].id);
         zl_agent__remove_container(&a, cid, 0);

@@ -1,0 +1,274 @@
+#!/usr/bin/env bats
+# Jobs and crons end to end: runs from a registry image, their exit codes, history and
+# output; a cron that never overlaps itself; a time missed while the daemon was down caught
+# up once; runs a killed daemon left settled by the next one. Deployment names start with
+# "jobs" (other daemon tests may run on this machine at the same time).
+
+load helpers_runtime
+load helpers_registry
+
+setup_file() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    command -v docker-registry >/dev/null && command -v umoci >/dev/null &&
+        command -v skopeo >/dev/null || return 0
+    export W="$BATS_FILE_TMPDIR"
+    export ROOTFS="$W/rootfs"
+    make_rootfs "$ROOTFS"
+    registry_start "$W"
+    umoci init --layout "$W/oci"
+    umoci new --image "$W/oci:app"
+    umoci unpack --image "$W/oci:app" "$W/b" >/dev/null
+    cp -a "$ROOTFS/." "$W/b/rootfs/"
+    umoci repack --image "$W/oci:app" "$W/b"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$W/oci:app" "docker://127.0.0.1:$PORT/test/app:1"
+    export IMG="127.0.0.1:$PORT/test/app:1"
+}
+
+teardown_file() {
+    [ -n "${W:-}" ] && registry_stop "$W"
+    return 0
+}
+
+setup() {
+    [ "$(id -u)" -eq 0 ] || skip "daemon tests need root"
+    [ -n "${IMG:-}" ] || skip "docker-registry, umoci or skopeo is missing"
+    export ZLAYER_ROOT_DIR="$BATS_TEST_TMPDIR/root" ZLAYER_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    cd "$BATS_TEST_TMPDIR"
+}
+
+teardown() {
+    local d i
+    for d in $("$ZLAYER" ps -f json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
+        timeout 60 "$ZLAYER" down "$d" >/dev/null 2>&1
+    done
+    # SIGTERM stops the runs still going (each within its grace period)
+    [ -f "$ZLAYER_RUNTIME_DIR/zlayer.pid" ] && kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")" 2>/dev/null
+    for i in $(seq 100); do [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ] || break; sleep 0.1; done
+    local left=""
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers" 2>/dev/null)" ] || left="$left containers"
+    [ -z "$(ls "$ZLAYER_ROOT_DIR/containers" 2>/dev/null)" ] || left="$left bundles"
+    grep -q "$BATS_TEST_TMPDIR" /proc/self/mountinfo && left="$left mounts"
+    [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
+}
+
+# wait_for CMD...: until CMD succeeds, at most 30 s
+wait_for() {
+    local i
+    for i in $(seq 120); do "$@" && return 0; sleep 0.25; done
+    "$@"
+}
+
+# jobs_spec NAME: a deployment with jobs ok (exit 0), bad (exit 3) and slow (sleeps).
+jobs_spec() {
+    cat >"$BATS_TEST_TMPDIR/$1.zlayer.yml" <<YAML
+version: v1
+deployment: $1
+services:
+  ok:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo ok from \$(hostname); echo to stderr >&2"]}
+  bad:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo failing; exit 3"]}
+  slow:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["sleep", "30"]}
+    stop_grace_period: 1s
+YAML
+}
+
+# cron_spec NAME SCHEDULE COMMAND: a deployment with one cron, tick.
+cron_spec() {
+    cat >"$BATS_TEST_TMPDIR/$1.zlayer.yml" <<YAML
+version: v1
+deployment: $1
+services:
+  tick:
+    rtype: cron
+    schedule: "$2"
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "$3"]}
+    stop_grace_period: 1s
+YAML
+}
+
+# status_of RUN: a run's status
+status_of() {
+    "$ZLAYER" job status "$1" | jq -r .status
+}
+
+# runs NAME [FILTER]: the runs of a job as JSON, newest first
+runs() {
+    "$ZLAYER" job runs "$1" -n 1000 -f json | jq -c "${2:-.}"
+}
+
+@test "jobs run to their end: exit codes, output, history, cancel, bad requests" {
+    jobs_spec jobsa
+    run timeout 60 "$ZLAYER" deploy jobsa.zlayer.yml
+    assert_success
+    # --wait: the run's output, and its exit code as ours
+    run --separate-stderr timeout 60 "$ZLAYER" job run ok --wait
+    assert_success
+    assert_output --partial "ok from ok-0"
+    assert_output --partial "to stderr"
+    run --separate-stderr timeout 60 "$ZLAYER" job run bad --wait
+    [ "$status" -eq 3 ] || { echo "status $status: $output / $stderr" >&2; false; }
+    assert_output "failing"
+    [[ "$stderr" == *"failed: exited with code 3"* ]]
+    # without --wait: the run id at once
+    run timeout 30 "$ZLAYER" job run bad
+    assert_success
+    local id=$output
+    [[ "$id" =~ ^[0-9]+$ ]]
+    wait_for eval '[ "$(status_of "$id")" = failed ]'
+    run "$ZLAYER" job status "$id"
+    [ "$(echo "$output" | jq -r .exit_code)" = 3 ]
+    [ "$(echo "$output" | jq -r .trigger)" = cli ]
+    [ "$(echo "$output" | jq -r .job_name)" = bad ]
+    [ "$(echo "$output" | jq -r .deployment)" = jobsa ]
+    [ "$(echo "$output" | jq '.duration_ms >= 0')" = true ]
+    run "$ZLAYER" job logs "$id"
+    assert_success
+    assert_output "failing"
+    # the history, newest first
+    run "$ZLAYER" job runs bad
+    assert_success
+    assert_line --index 0 --regexp '^ID +STATUS +TRIGGER +STARTED +DURATION +EXIT$'
+    assert_line --index 1 --regexp "^$id +failed +cli +[0-9-]+ [0-9:]+ +[0-9.]+s +3$"
+    [ "${#lines[@]}" -eq 3 ]
+    [ "$(runs ok '[.[] | .status + ":" + (.exit_code | tostring)]')" = '["completed:0"]' ]
+    # over the API too, filtered by status
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" \
+        "http://zlayer/api/v1/jobs/bad/executions?status=completed"
+    assert_output "[]"
+    # cancel: the container is stopped and removed, the run recorded as cancelled
+    run timeout 30 "$ZLAYER" job run slow
+    id=$output
+    wait_for eval '[ "$(status_of "$id")" = running ]'
+    [ -d "$ZLAYER_ROOT_DIR/containers/jobsa-slow-r$id" ]
+    run timeout 60 "$ZLAYER" job cancel "$id"
+    assert_success
+    assert_output "$id: cancelled"
+    [ ! -e "$ZLAYER_ROOT_DIR/containers/jobsa-slow-r$id" ]
+    run --separate-stderr "$ZLAYER" job cancel "$id"
+    assert_failure
+    [[ "$stderr" == *"409"*"already cancelled"* ]]
+    # bad input: clear errors naming the field, nothing recorded
+    run --separate-stderr "$ZLAYER" job run nosuch
+    assert_failure
+    [[ "$stderr" == *"404"*"name: there is no job named 'nosuch'"* ]]
+    run --separate-stderr "$ZLAYER" job status abc
+    assert_failure
+    [[ "$stderr" == *"400"*"id: 'abc' is not a run id"* ]]
+    run --separate-stderr "$ZLAYER" job logs 99999
+    assert_failure
+    [[ "$stderr" == *"404"* ]]
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" -X POST \
+        -d '{"trigger": "someone"}' http://zlayer/api/v1/jobs/ok/trigger
+    [[ "$output" == *'"trigger: the body must be'* ]]
+    [ "$(runs ok length)" = 1 ]
+    run "$ZLAYER" job run
+    [ "$status" -eq 2 ]
+}
+
+@test "a cron never overlaps itself: its times that fall during a run are skipped" {
+    cron_spec jobsb "* * * * * *" "echo tick; sleep 2"
+    run timeout 60 "$ZLAYER" deploy jobsb.zlayer.yml
+    assert_success
+    run "$ZLAYER" cron list
+    assert_line --regexp '^tick +jobsb +\* \* \* \* \* \* +yes '
+    # about 6 s: two runs done, and skips between them
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"completed\")] | length")" -ge 2 ]'
+    run timeout 30 "$ZLAYER" cron disable tick
+    assert_success
+    assert_output "cron jobsb/tick disabled"
+    [ "$("$ZLAYER" cron list -f json | jq -r '.[0].enabled')" = false ]
+    # what runs now ends, then nothing new starts
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"running\" or .status == \"pending\")] | length")" = 0 ]'
+    local n
+    n=$(runs tick length)
+    sleep 2
+    [ "$(runs tick length)" = "$n" ]
+    # each run started after the one before it had finished (times compare as text)
+    runs tick '[.[] | select(.status != "skipped")] | reverse' >ran.json
+    [ "$(jq length ran.json)" -ge 2 ]
+    jq -e '[range(1; length) as $i | .[$i].started_at > .[$i - 1].completed_at] | all' ran.json
+    jq -e 'all(.[]; .trigger == "scheduler" and .exit_code == 0)' ran.json
+    [ "$(runs tick '[.[] | select(.status == "skipped")] | length')" -ge 1 ]
+    runs tick '.[] | select(.status == "skipped") | .error' | grep -q "crons never overlap"
+    run "$ZLAYER" job logs "$(jq '.[0].id' ran.json)"
+    assert_output "tick"
+    # by hand, also when disabled
+    run --separate-stderr timeout 60 "$ZLAYER" cron trigger tick --wait
+    assert_success
+    assert_output "tick"
+}
+
+@test "a cron time missed while the daemon was down runs once at start-up" {
+    cron_spec jobsc "*/2 * * * * *" "echo at \$(date +%s)"
+    run timeout 60 "$ZLAYER" deploy jobsc.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"completed\")] | length")" -ge 1 ]'
+    kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")"
+    wait_for eval '! [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ]'
+    # at least two of its times (every 2 s) pass while no daemon runs
+    local t0=$(date +%s)
+    wait_for eval '[ $(($(date +%s) - t0)) -ge 5 ]'
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    wait_for eval '[ "$(runs tick "[.[] | select(.trigger == \"catch-up\" and .status == \"completed\")] | length")" = 1 ]'
+    # then on schedule again, and never a second catch-up
+    wait_for eval '[ "$(runs tick "[.[] | select(.trigger == \"scheduler\")] | length")" -ge 2 ]'
+    [ "$(runs tick '[.[] | select(.trigger == "catch-up")] | length')" = 1 ]
+    grep -q '"msg":"jobsc/tick: run [0-9]* triggered (catch-up)"' "$ZLAYER_RUNTIME_DIR/daemon.log"
+}
+
+@test "a daemon killed during a run: the next one fails the run and removes its container" {
+    jobs_spec jobsd
+    run timeout 60 "$ZLAYER" deploy jobsd.zlayer.yml
+    assert_success
+    run timeout 30 "$ZLAYER" job run slow
+    local id=$output
+    wait_for eval '[ "$(status_of "$id")" = running ]'
+    local pid
+    pid=$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")
+    kill -9 "$pid"
+    wait_for eval '! [ -d /proc/$pid ] || grep -q "^State:.*Z" /proc/$pid/status'
+    # the run's container outlives the daemon
+    [ -d "$ZLAYER_RUNTIME_DIR/containers/jobsd-slow-r$id" ]
+    run timeout 60 "$ZLAYER" serve --daemon
+    assert_success
+    run "$ZLAYER" job status "$id"
+    [ "$(echo "$output" | jq -r .status)" = failed ]
+    [ "$(echo "$output" | jq -r .error)" = "the daemon stopped during the run" ]
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]
+}
+
+@test "history is bounded: the newest 50 runs of a job and their logs are kept" {
+    jobs_spec jobse
+    run timeout 60 "$ZLAYER" deploy jobse.zlayer.yml
+    assert_success
+    # 56 runs, at most 10 at once (more are refused with 409 until some end)
+    local i tries first=""
+    for i in $(seq 56); do
+        for tries in $(seq 100); do
+            run timeout 30 "$ZLAYER" job run ok
+            [ "$status" -eq 0 ] && break
+            [[ "$output" == *"409"*"too many runs at once"* ]] || { echo "$output" >&2; false; }
+            sleep 0.2
+        done
+        assert_success
+        [ -n "$first" ] || first=$output
+    done
+    wait_for eval '[ "$(runs ok "[.[] | select(.status != \"completed\")] | length")" = 0 ]' ||
+        { runs ok '.[] | select(.status != "completed")' >&2; tail -20 "$ZLAYER_RUNTIME_DIR/daemon.log" >&2; false; }
+    [ "$(runs ok length)" = 50 ]
+    [ "$(runs ok '.[-1].id')" -gt "$((first + 5))" ]
+    [ "$(ls "$ZLAYER_ROOT_DIR/jobs" | wc -l)" = 50 ]
+    [ ! -e "$ZLAYER_ROOT_DIR/jobs/$first.log" ]
+    run "$ZLAYER" job logs "$first"
+    assert_failure
+}

@@ -3,7 +3,8 @@
  * whose time has come (UTC). Each cron's next fire time is kept in the state database, so a
  * time missed while no daemon ran is run once at start-up (trigger "catch-up"); scheduling
  * then goes on from now. A cron whose previous run is still going skips the tick (recorded
- * as a skipped run). Crons of a stopped deployment or service pass their times. */
+ * as a skipped run). Crons of a stopped deployment or service pass their times. Each tick
+ * also stops the runs of deployments that were removed. */
 #include "agent/internal.h"
 
 #include <errno.h>
@@ -75,6 +76,7 @@ static int refresh(struct zl_jobs *j, struct zl_err *err)
         j->crons_key = zl_buf_steal(&key, NULL);
     }
     zl_buf_fini(&key);
+    zl_agent__jobs_orphans(j, deps, n);
     for (size_t i = 0; i < n; i++)
         zl_store_deployment_fini(&deps[i]);
     free(deps);

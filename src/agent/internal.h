@@ -86,6 +86,8 @@ int zl_agent__jobs_trigger(struct zl_jobs *j, const char *dep, const char *job, 
 /* Ask a run in progress to stop (its container gets SIGTERM, then SIGKILL after its grace
  * period); -ZL_ENOTFOUND when it is not in progress. Loop thread. */
 int zl_agent__jobs_cancel(struct zl_jobs *j, int64_t id, struct zl_err *err);
+/* Runs whose deployment is not among deps (it was removed) are stopped. Loop thread. */
+void zl_agent__jobs_orphans(struct zl_jobs *j, const struct zl_store_deployment *deps, size_t n);
 /* SIGTERM: no new runs; runs in progress are stopped and recorded as failed. */
 void zl_agent__jobs_stop(struct zl_jobs *j);
 /* After the loop stopped: waits for every run's thread, closes the handles (the loop must run

@@ -21,7 +21,7 @@
 #define LOG_MAX    (1u << 20)
 #define KEEP_RUNS  50
 
-enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_STOP };
+enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_STOP, CANCEL_GONE };
 
 struct zl_agent_job_run {
     struct zl_jobs *j;
@@ -193,9 +193,11 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
         stop_container(a, cid, grace);
         o->exit_code = exit_code_of(a, cid);
         keep_log(r->j->jobs_dir, a, cid, r->id);
-        if (why == CANCEL_USER) {
+        if (why == CANCEL_USER || why == CANCEL_GONE) {
             o->status = "cancelled";
-            snprintf(o->error, sizeof(o->error), "cancelled while running");
+            snprintf(o->error, sizeof(o->error), "%s",
+                     why == CANCEL_USER ? "cancelled while running"
+                                        : "its deployment was removed while it ran");
         } else if (why == CANCEL_STOP) {
             o->status = "failed";
             snprintf(o->error, sizeof(o->error), "the daemon stopped during the run");
@@ -234,9 +236,10 @@ static void execute(struct zl_agent_job_run *r, struct zl_agent *a, struct outco
         snprintf(o->error, sizeof(o->error), "deployment %s has no job %s any more", r->deployment,
                  r->job);
     } else if (atomic_load(&r->cancel)) {
-        o->status = atomic_load(&r->cancel) == CANCEL_USER ? "cancelled" : "failed";
+        bool stop = atomic_load(&r->cancel) == CANCEL_STOP;
+        o->status = stop ? "failed" : "cancelled";
         snprintf(o->error, sizeof(o->error), "%s before it started",
-                 atomic_load(&r->cancel) == CANCEL_USER ? "cancelled" : "the daemon stopped");
+                 stop ? "the daemon stopped" : "cancelled");
     } else {
         run_container(r, a, &d, svc, o);
     }
@@ -382,6 +385,20 @@ int zl_agent__jobs_cancel(struct zl_jobs *j, int64_t id, struct zl_err *err)
             return 0;
         }
     return zl_err_set(err, ZL_ENOTFOUND, "run %lld is not in progress", (long long)id);
+}
+
+void zl_agent__jobs_orphans(struct zl_jobs *j, const struct zl_store_deployment *deps, size_t n)
+{
+    for (struct zl_agent_job_run *r = j->runs; r; r = r->next) {
+        bool known = false;
+        for (size_t i = 0; i < n && !known; i++)
+            known = !strcmp(deps[i].name, r->deployment);
+        if (!known && !atomic_load(&r->finished) && !atomic_load(&r->cancel)) {
+            zl_log("info", "jobs", "%s/%s: run %lld: its deployment was removed, stopping it",
+                   r->deployment, r->job, (long long)r->id);
+            atomic_store(&r->cancel, CANCEL_GONE);
+        }
+    }
 }
 
 void zl_agent__jobs_stop(struct zl_jobs *j)

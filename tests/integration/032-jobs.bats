@@ -172,6 +172,14 @@ runs() {
     [ "$(runs ok length)" = 1 ]
     run "$ZLAYER" job run
     [ "$status" -eq 2 ]
+    # down stops the runs of the deployment; their history stays
+    run timeout 30 "$ZLAYER" job run slow
+    id=$output
+    wait_for eval '[ "$(status_of "$id")" = running ]'
+    run timeout 60 "$ZLAYER" down jobsa
+    assert_success
+    wait_for eval '[ "$(status_of "$id")" = cancelled ]'
+    [ "$("$ZLAYER" job status "$id" | jq -r .error)" = "its deployment was removed while it ran" ]
 }
 
 @test "a cron never overlaps itself: its times that fall during a run are skipped" {

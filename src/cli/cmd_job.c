@@ -293,6 +293,11 @@ int zl_cli_cmd_job(struct zl_cli *cli, int argc, char **argv)
     if (argc < 2)
         return zl_cli_usage(cli, cmd, "%s needs a subcommand", cmd);
     const char *sub = argv[1];
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            zl_cli_print_help(zl_cli_find(cmd));
+            return ZL_EXIT_OK;
+        }
     static const char *const job_subs[] = {"run", "runs", "status", "logs", "cancel"};
     static const char *const cron_subs[] = {"list", "ls", "trigger", "enable", "disable"};
     bool known = false;

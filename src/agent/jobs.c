@@ -27,7 +27,6 @@ struct zl_agent_job_run {
     struct zl_jobs *j;
     int64_t id;
     char *deployment, *job;
-    bool is_cron;
     atomic_int cancel;
     atomic_bool finished; /* the thread is done with everything but being joined */
     uv_thread_t thread;
@@ -361,7 +360,6 @@ int zl_agent__jobs_trigger(struct zl_jobs *j, const char *dep, const char *job, 
     r->id = *id;
     r->deployment = zl_xstrdup(dep);
     r->job = zl_xstrdup(job);
-    r->is_cron = is_cron;
     atomic_init(&r->cancel, CANCEL_NONE);
     atomic_init(&r->finished, false);
     int rc = uv_thread_create(&r->thread, run_thread, r);

@@ -52,7 +52,9 @@ static json_t *run_json(const struct zl_store_job_run *r)
                   r->job, "deployment", r->deployment, "status", r->status, "trigger", r->trigger,
                   "created_at", time_json(r->created_at), "started_at", time_json(r->started_at),
                   "completed_at", time_json(r->finished_at));
-    json_object_set_new(j, "duration_ms", to ? json_integer((json_int_t)(to - from)) : json_null());
+    bool timed = to && strcmp(r->status, "skipped") != 0; /* a skipped time never ran */
+    json_object_set_new(j, "duration_ms",
+                        timed ? json_integer((json_int_t)(to - from)) : json_null());
     json_object_set_new(j, "exit_code",
                         r->exit_code >= 0 ? json_integer(r->exit_code) : json_null());
     json_object_set_new(j, "error", r->error[0] ? json_string(r->error) : json_null());

@@ -55,9 +55,10 @@ const struct zl_cli_cmd zl_cli_commands[] = {
     {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
      "Sets N replicas (0-100); it stays until the next scale."},
     {"job", zl_cli_cmd_job, "Run jobs and look at their runs",
-     "job run NAME [-d DEPLOYMENT] [--wait] | job runs NAME [-d DEPLOYMENT] [-n N] "
-     "[-f table|json] | job status RUN | job logs RUN | job cancel RUN",
+     "job list [-f table|json] | job run NAME [-d DEPLOYMENT] [--wait] | job runs NAME "
+     "[-d DEPLOYMENT] [-n N] [-f table|json] | job status RUN | job logs RUN | job cancel RUN",
      "Jobs are services with rtype: job (crons, rtype: cron, can be run by hand too).\n"
+     "  list     every job and cron: name, deployment, type, schedule\n"
      "  run      start a run now and print its id; --wait follows it to its end, prints\n"
      "           its output and exits with its exit code\n"
      "  runs     the newest N (50) runs: id, status, trigger, start, duration, exit code\n"

@@ -288,6 +288,11 @@ static void logs(struct zl_api *a, struct zl_http_req *r, const struct zl_store_
 void zl_api__jobs(struct zl_api *a, struct zl_http_req *r, char seg[4][256], size_t n)
 {
     bool get = !strcmp(r->method, "GET"), post = !strcmp(r->method, "POST");
+    if (n == 0 && get) { /* every job and cron: {deployment, name, rtype, schedule} */
+        char dep[256];
+        bool has_dep = zl_http_req_query(r, "deployment", dep, sizeof(dep));
+        return reply(r, 200, find(a, NULL, has_dep ? dep : NULL, NULL));
+    }
     if (n == 2 && post && !strcmp(seg[1], "trigger"))
         return trigger(a, r, seg[0], NULL);
     if (n == 2 && get && !strcmp(seg[1], "executions"))

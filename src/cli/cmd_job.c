@@ -246,6 +246,26 @@ static int by_id(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *ve
     return rc;
 }
 
+static int job_list(struct zl_cli *cli, const struct zl_cli_dirs *d, const struct args *a)
+{
+    json_t *list = NULL;
+    int rc = call(cli, d, "GET", "/api/v1/jobs", NULL, &list);
+    if (rc == 0 && a->fmt == ZL_FMT_JSON) {
+        print_json(list);
+    } else if (rc == 0) {
+        printf("%-20s %-20s %-6s %s\n", "NAME", "DEPLOYMENT", "TYPE", "SCHEDULE");
+        for (size_t i = 0; i < json_array_size(list); i++) {
+            json_t *j = json_array_get(list, i);
+            const char *sched = json_string_value(json_object_get(j, "schedule"));
+            printf("%-20s %-20s %-6s %s\n", json_string_value(json_object_get(j, "name")),
+                   json_string_value(json_object_get(j, "deployment")),
+                   json_string_value(json_object_get(j, "rtype")), sched && *sched ? sched : "-");
+        }
+    }
+    json_decref(list);
+    return rc;
+}
+
 static int cron_list(struct zl_cli *cli, const struct zl_cli_dirs *d, const struct args *a)
 {
     json_t *list = NULL;
@@ -298,10 +318,10 @@ int zl_cli_cmd_job(struct zl_cli *cli, int argc, char **argv)
             zl_cli_print_help(zl_cli_find(cmd));
             return ZL_EXIT_OK;
         }
-    static const char *const job_subs[] = {"run", "runs", "status", "logs", "cancel"};
+    static const char *const job_subs[] = {"list", "ls", "run", "runs", "status", "logs", "cancel"};
     static const char *const cron_subs[] = {"list", "ls", "trigger", "enable", "disable"};
     bool known = false;
-    for (size_t i = 0; i < 5; i++)
+    for (size_t i = 0; i < (cron ? ZL_ARRAY_LEN(cron_subs) : ZL_ARRAY_LEN(job_subs)); i++)
         known = known || !strcmp(sub, cron ? cron_subs[i] : job_subs[i]);
     if (!known)
         return zl_cli_usage(cli, cmd, "unknown subcommand '%s'", sub);
@@ -309,7 +329,7 @@ int zl_cli_cmd_job(struct zl_cli *cli, int argc, char **argv)
     int rc = parse(cli, cmd, argc, argv, 2, &a);
     if (rc != 0)
         return rc;
-    bool list = cron && (!strcmp(sub, "list") || !strcmp(sub, "ls"));
+    bool list = !strcmp(sub, "list") || !strcmp(sub, "ls");
     if (!list && !a.name)
         return zl_cli_usage(cli, cmd, "%s %s needs a %s", cmd, sub,
                             !cron && strcmp(sub, "run") && strcmp(sub, "runs") ? "RUN id" : "NAME");
@@ -318,7 +338,7 @@ int zl_cli_cmd_job(struct zl_cli *cli, int argc, char **argv)
     if (!zl_cli_ready(&d))
         rc = zl_cli_fail(cli, "the zlayer daemon is not running (zlayer serve --daemon starts it)");
     else if (list)
-        rc = cron_list(cli, &d, &a);
+        rc = cron ? cron_list(cli, &d, &a) : job_list(cli, &d, &a);
     else if (!strcmp(sub, "run"))
         rc = trigger(cli, &d, "jobs", &a);
     else if (!strcmp(sub, "trigger"))

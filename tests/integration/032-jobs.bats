@@ -109,6 +109,10 @@ runs() {
     jobs_spec jobsa
     run timeout 60 "$ZLAYER" deploy jobsa.zlayer.yml
     assert_success
+    run "$ZLAYER" job list
+    assert_success
+    assert_line --regexp '^bad +jobsa +job +-$'
+    [ "${#lines[@]}" -eq 4 ]
     # --wait: the run's output, and its exit code as ours
     run --separate-stderr timeout 60 "$ZLAYER" job run ok --wait
     assert_success

@@ -238,6 +238,29 @@ runs() {
     grep -q '"msg":"jobsc/tick: run [0-9]* triggered (catch-up)"' "$ZLAYER_RUNTIME_DIR/daemon.log"
 }
 
+@test "a disabled cron stays disabled across a restart and catches nothing up" {
+    cron_spec jobsf "*/2 * * * * *" "echo on"
+    run timeout 60 "$ZLAYER" deploy jobsf.zlayer.yml
+    assert_success
+    run timeout 30 "$ZLAYER" cron disable tick
+    assert_success
+    kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")"
+    wait_for eval '! [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ]'
+    local t0=$(date +%s)
+    wait_for eval '[ $(($(date +%s) - t0)) -ge 3 ]'
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    [ "$("$ZLAYER" cron list -f json | jq -r '.[0].enabled')" = false ]
+    t0=$(date +%s)
+    wait_for eval '[ $(($(date +%s) - t0)) -ge 3 ]'
+    [ "$(runs tick length)" = 0 ]
+    # enabled again: on schedule from now on, nothing missed is run
+    run timeout 30 "$ZLAYER" cron enable tick
+    assert_success
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"completed\")] | length")" -ge 1 ]'
+    [ "$(runs tick '[.[] | select(.trigger != "scheduler")] | length')" = 0 ]
+}
+
 @test "a daemon killed during a run: the next one fails the run and removes its container" {
     jobs_spec jobsd
     run timeout 60 "$ZLAYER" deploy jobsd.zlayer.yml

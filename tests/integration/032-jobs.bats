@@ -77,6 +77,10 @@ services:
     image: {name: "$IMG"}
     command: {args: ["sleep", "30"]}
     stop_grace_period: 1s
+  chatty:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["busybox", "seq", "1", "40000"]}
 YAML
 }
 
@@ -112,7 +116,7 @@ runs() {
     run "$ZLAYER" job list
     assert_success
     assert_line --regexp '^bad +jobsa +job +-$'
-    [ "${#lines[@]}" -eq 4 ]
+    [ "${#lines[@]}" -eq 5 ]
     # --wait: the run's output, and its exit code as ours
     run --separate-stderr timeout 60 "$ZLAYER" job run ok --wait
     assert_success
@@ -176,6 +180,15 @@ runs() {
     [ "$(runs ok length)" = 1 ]
     run "$ZLAYER" job run
     [ "$status" -eq 2 ]
+    # the output kept is the last 1 MiB of it, whole lines
+    run timeout 60 "$ZLAYER" job run chatty --wait
+    assert_success
+    id=$("$ZLAYER" job runs chatty -f json | jq '.[0].id')
+    [ "$(stat -c %s "$ZLAYER_ROOT_DIR/jobs/$id.log")" -le 1048576 ]
+    run "$ZLAYER" job logs "$id"
+    assert_line --index 0 --regexp '^[0-9]+$'
+    [ "${lines[-1]}" = 40000 ]
+    [ "${lines[0]}" -gt 1 ]
     # down stops the runs of the deployment; their history stays
     run timeout 30 "$ZLAYER" job run slow
     id=$output

@@ -401,6 +401,8 @@ void zl_agent__jobs_orphans(struct zl_jobs *j, const struct zl_store_deployment 
 
 void zl_agent__jobs_stop(struct zl_jobs *j)
 {
+    if (!j)
+        return;
     j->stopping = true;
     uv_timer_stop(&j->timer);
     for (struct zl_agent_job_run *r = j->runs; r; r = r->next)

@@ -65,6 +65,29 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "over TCP (ZLAYER_HOST) they go through an upgraded connection to the daemon."},
     {"scale", zl_cli_cmd_scale, "Set a service's replica count", "scale [-d DEPLOYMENT] SERVICE N",
      "Sets N replicas (0-100); it stays until the next scale."},
+    {"job", zl_cli_cmd_job, "Run jobs and look at their runs",
+     "job list [-f table|json] | job run NAME [-d DEPLOYMENT] [--wait] | job runs NAME "
+     "[-d DEPLOYMENT] [-n N] [-f table|json] | job status RUN | job logs RUN | job cancel RUN",
+     "Jobs are services with rtype: job (crons, rtype: cron, can be run by hand too).\n"
+     "  list     every job and cron: name, deployment, type, schedule\n"
+     "  run      start a run now and print its id; --wait follows it to its end, prints\n"
+     "           its output and exits with its exit code\n"
+     "  runs     the newest N (50) runs: id, status, trigger, start, duration, exit code\n"
+     "  status   one run as JSON\n"
+     "  logs     a run's output (kept after it ended: the last 1 MiB)\n"
+     "  cancel   stop a run (SIGTERM, SIGKILL after its grace period); waits until it ended\n"
+     "-d picks the deployment when several have a job of that name. A job runs up to 10\n"
+     "times at once; the newest 50 runs of each job are kept."},
+    {"cron", zl_cli_cmd_job, "List, trigger, enable or disable crons",
+     "cron list [-f table|json] | cron trigger NAME [-d DEPLOYMENT] [--wait] | "
+     "cron enable|disable NAME [-d DEPLOYMENT]",
+     "Crons are services with rtype: cron, run on their schedule (UTC) by the daemon.\n"
+     "  list     name, deployment, schedule, enabled, last run and next fire time\n"
+     "  trigger  run it now (refused while its previous run still goes)\n"
+     "  enable, disable   a disabled cron lets its times pass (kept across restarts)\n"
+     "A cron never overlaps itself: a time that falls while it runs is recorded as a\n"
+     "skipped run. A time missed while the daemon was down runs once when it starts\n"
+     "(trigger catch-up)."},
     {"status", zl_cli_cmd_status, "Is the daemon running?", "status",
      "The daemon's pid, version, socket and number of deployments; exit 1 when not running."},
     {"token", zl_cli_cmd_token, "Make a bearer token for the TCP API",
@@ -74,9 +97,11 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "viewer: reads only; operator: also deploys, scales, stops, removes; admin: also exec."},
     {"serve", zl_cli_cmd_serve, "Run the node daemon", "serve [--daemon] [--bind ADDR[:PORT]]",
      "Serves the API on $ZLAYER_RUNTIME_DIR/zlayer.sock (root only) and keeps the deployments'\n"
-     "replicas running: missing ones are created, crashed ones restarted with backoff (1 s\n"
-     "doubling to 60 s), changed ones replaced. SIGTERM stops it; containers keep running and\n"
-     "the next daemon adopts them. --daemon runs it in the background (log in\n"
+     "replicas running and healthy: missing ones are created, crashed or unhealthy ones\n"
+     "restarted with backoff (1 s doubling to 60 s), changed ones updated one at a time (and\n"
+     "rolled back when the new ones fail); job runs and crons run. SIGTERM stops it;\n"
+     "replicas keep running and the next daemon adopts them (job runs still going are\n"
+     "stopped and recorded as failed). --daemon runs it in the background (log in\n"
      "$ZLAYER_RUNTIME_DIR/daemon.log). --bind also serves TCP (port 3669 by default), where\n"
      "every request but /health/* needs a bearer token (zlayer token create)."},
     {"validate", zl_cli_cmd_validate, "Check a deployment spec and report every problem",

@@ -83,6 +83,11 @@ struct zl_rollout_plan {
 void zl_agent_rollout(const struct zl_rollout_replica *v, size_t n, unsigned want, unsigned surge,
                       unsigned unavailable, struct zl_rollout_plan *p);
 
+/* The services (svcs: the spec's `services` map) in the order they start: each after what
+ * it depends on, otherwise in the file's order. order has room for svcs->n; returns how
+ * many were written (all of them; a cycle, which validation refuses, is cut, not looped). */
+size_t zl_agent_service_order(const struct zl_sval *svcs, size_t *order);
+
 /* A replica's health: NONE when its service has no check (running counts as healthy). */
 enum zl_health_state {
     ZL_HEALTH_NONE,
@@ -100,6 +105,34 @@ enum zl_health_state zl_agent_health_step(enum zl_health_state s, bool ok, unsig
 /* Time to the next probe: the interval, doubled for each failure past `retries`, capped at
  * 60 s (or at the interval when that is longer). */
 uint64_t zl_agent_health_delay_ms(uint64_t interval_ms, unsigned failures, unsigned retries);
+
+/* ---------------- jobs and crons (plan.c): pure functions ---------------- */
+
+#define ZL_JOB_MAX_RUNS_PER_JOB 10 /* runs of one job at once */
+#define ZL_JOB_MAX_RUNS         32 /* runs of every job at once, on this node */
+
+enum zl_job_admit {
+    ZL_JOB_ADMIT = 0, /* start the run */
+    ZL_JOB_OVERLAP,   /* a cron whose previous run is still going: skip this one */
+    ZL_JOB_FULL,      /* too many runs at once (of this job, or on this node) */
+};
+/* May one more run of a job start, with of_job runs of it and total runs in progress? Crons
+ * never overlap; jobs run up to ZL_JOB_MAX_RUNS_PER_JOB at once. */
+enum zl_job_admit zl_agent_job_admit(bool is_cron, unsigned of_job, unsigned total);
+
+enum zl_cron_due {
+    ZL_CRON_WAIT = 0, /* not due yet (or never again) */
+    ZL_CRON_FIRE,     /* due: run it (trigger "scheduler") */
+    ZL_CRON_CATCH_UP, /* was due while no daemon ran: run it once now (trigger "catch-up") */
+    ZL_CRON_PASS,     /* due but disabled: move to the next time without running */
+};
+/* What the scheduler does with a cron at now_ms. next_fire_ms: when it is due (unix ms;
+ * <= 0: not scheduled); started_ms: when this daemon started. However many times fell while
+ * the daemon was down, the answer is one CATCH_UP: the caller schedules the next from now. */
+enum zl_cron_due zl_agent_cron_due(bool enabled, int64_t next_fire_ms, int64_t now_ms,
+                                   int64_t started_ms);
+/* The first fire time of c after now_ms (unix ms, UTC, on a whole second), or -1: never. */
+int64_t zl_agent_cron_next_ms(const struct zl_cron *c, int64_t now_ms);
 
 /* ---------------- the daemon (daemon.c) ---------------- */
 

@@ -32,6 +32,7 @@ struct daemon {
     struct zl_agent agent;
     struct zl_api api;
     struct zl_http_server *http;
+    struct zl_jobs *jobs; /* job runs and the cron scheduler */
 };
 
 static void start_pass(struct daemon *d);
@@ -103,6 +104,7 @@ static void on_signal(uv_signal_t *s, int sig)
     zl_log("info", "serve", "stopping (containers keep running)");
     d->stopping = true;
     uv_timer_stop(&d->timer);
+    zl_agent__jobs_stop(d->jobs);
     if (!d->busy)
         uv_stop(&d->loop);
 }
@@ -166,6 +168,17 @@ static int pid_lock(const char *runtime, struct zl_err *err)
     return rc;
 }
 
+static int job_trigger(void *arg, const char *dep, const char *job, bool is_cron,
+                       const char *trigger, int64_t *id, struct zl_err *err)
+{
+    return zl_agent__jobs_trigger(arg, dep, job, is_cron, trigger, id, err);
+}
+
+static int job_cancel(void *arg, int64_t id, struct zl_err *err)
+{
+    return zl_agent__jobs_cancel(arg, id, err);
+}
+
 static void close_cb(uv_handle_t *h)
 {
     (void)h;
@@ -196,6 +209,12 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->api.health_arg = d->agent.health;
     if (rc == 0)
         rc = zl_api_jwt_key(o->root_dir, d->api.jwt_key, err);
+    if (rc == 0 &&
+        !(d->jobs = zl_agent__jobs_new(&d->loop, o->root_dir, o->runtime_dir, d->api.events, err)))
+        rc = -ZL_EINVAL;
+    d->api.job_trigger = job_trigger;
+    d->api.job_cancel = job_cancel;
+    d->api.jobs_arg = d->jobs;
     if (rc == 0) {
         d->http = zl_http_server_new(&d->loop, NULL, zl_api_handle, &d->api);
         rc = zl_http_server_listen_unix(d->http, sock, 0600, err);
@@ -226,6 +245,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
         uv_close((uv_handle_t *)&d->sigterm, close_cb);
         uv_close((uv_handle_t *)&d->sigint, close_cb);
     }
+    zl_agent__jobs_close(d->jobs); /* waits for the runs' threads */
     if (d->http)
         zl_http_server_close(d->http, NULL, NULL);
     zl_health_close(d->agent.health);

@@ -10,6 +10,7 @@
 #include "image/image.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
+#include <uv.h>
 
 struct zl_agent_restart {
     char id[256];
@@ -85,6 +86,60 @@ bool zl_agent__init_stop_all(struct zl_agent *a);
 void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms);
 void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const unsigned *grace,
                                  size_t n);
+/* ---------------- job runs (jobs.c) and the cron scheduler (cron.c) ---------------- */
+
+struct zl_agent_job_run; /* one run in progress (jobs.c) */
+
+struct zl_agent_cron {
+    char *deployment, *name, *schedule;
+    struct zl_cron c;
+};
+
+/* The runner: on the loop thread but for each run's own thread. */
+struct zl_jobs {
+    uv_loop_t *loop;
+    char *root_dir, *runtime_dir;
+    char *jobs_dir;      /* ROOT/jobs: each run's output, <id>.log */
+    struct zl_store *db; /* the loop thread's connection */
+    struct zl_api_events *events;
+    uv_async_t async; /* a run's thread is done */
+    struct zl_agent_job_run *runs;
+    bool stopping;
+    /* the scheduler */
+    uv_timer_t timer;
+    int64_t started_ms; /* unix ms: crons due before this are caught up once */
+    char *crons_key;    /* the deployments and revisions the crons below came from */
+    struct zl_agent_cron *crons;
+    size_t ncrons;
+    unsigned pending_closes;
+};
+
+/* Open the runner: ROOT/jobs, the database; runs a killed daemon left unfinished are failed
+ * and their containers removed (this blocks: call it before the loop serves). */
+struct zl_jobs *zl_agent__jobs_new(uv_loop_t *loop, const char *root, const char *runtime,
+                                   struct zl_api_events *events, struct zl_err *err);
+/* Start a run of dep's job (a service with rtype job or cron) in its own thread; its id in
+ * *id. -EBUSY when zl_agent_job_admit says no. Loop thread. */
+int zl_agent__jobs_trigger(struct zl_jobs *j, const char *dep, const char *job, bool is_cron,
+                           const char *trigger, int64_t *id, struct zl_err *err);
+/* Ask a run in progress to stop (its container gets SIGTERM, then SIGKILL after its grace
+ * period); -ZL_ENOTFOUND when it is not in progress. Loop thread. */
+int zl_agent__jobs_cancel(struct zl_jobs *j, int64_t id, struct zl_err *err);
+/* Runs whose deployment is not among deps (it was removed) are stopped. Loop thread. */
+void zl_agent__jobs_orphans(struct zl_jobs *j, const struct zl_store_deployment *deps, size_t n);
+/* SIGTERM: no new runs; runs in progress are stopped and recorded as failed. */
+void zl_agent__jobs_stop(struct zl_jobs *j);
+/* After the loop stopped: waits for every run's thread, closes the handles (the loop must run
+ * once more to free the runner). */
+void zl_agent__jobs_close(struct zl_jobs *j);
+/* Drop a job's runs beyond the newest 50 finished ones, and their logs; any thread, with its
+ * own connection. */
+void zl_agent__jobs_prune(struct zl_store *db, const char *jobs_dir, const char *dep,
+                          const char *job);
+/* The scheduler's 1 s timer (cron.c). */
+void zl_agent__cron_start(struct zl_jobs *j);
+void zl_agent__cron_fini(struct zl_jobs *j);
+
 /* A stable text of a typed value, for hashing. */
 void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b);
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* agent/plan.c: the reconciler's decisions that need no system: replica counts, what to do
- * with each replica, restart policy and backoff. */
+ * with each replica, restart policy and backoff, when crons are due and jobs may start. */
 #include "agent/internal.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 uint64_t zl_agent_backoff_ms(unsigned restarts)
@@ -61,6 +62,33 @@ unsigned zl_agent_desired_replicas(const struct zl_sval *svc, long scaled)
     if (!strcmp(mode, "adaptive"))
         return (unsigned)zl_sval_uint(svc, "scale.min", 1);
     return 1; /* manual: one until scaled by hand */
+}
+
+enum zl_job_admit zl_agent_job_admit(bool is_cron, unsigned of_job, unsigned total)
+{
+    if (is_cron && of_job > 0)
+        return ZL_JOB_OVERLAP;
+    if (of_job >= ZL_JOB_MAX_RUNS_PER_JOB || total >= ZL_JOB_MAX_RUNS)
+        return ZL_JOB_FULL;
+    return ZL_JOB_ADMIT;
+}
+
+enum zl_cron_due zl_agent_cron_due(bool enabled, int64_t next_fire_ms, int64_t now_ms,
+                                   int64_t started_ms)
+{
+    if (next_fire_ms <= 0 || now_ms < next_fire_ms)
+        return ZL_CRON_WAIT;
+    if (!enabled)
+        return ZL_CRON_PASS;
+    return next_fire_ms < started_ms ? ZL_CRON_CATCH_UP : ZL_CRON_FIRE;
+}
+
+int64_t zl_agent_cron_next_ms(const struct zl_cron *c, int64_t now_ms)
+{
+    int64_t next = 0;
+    if (now_ms < 0 || zl_cron_next(c, now_ms / 1000, &next) < 0)
+        return -1;
+    return next * 1000;
 }
 
 void zl_agent__sval_text(const struct zl_sval *v, struct zl_buf *b)
@@ -218,4 +246,31 @@ void zl_agent_rollout(const struct zl_rollout_replica *v, size_t n, unsigned wan
         }
     while (ncur + p->ncreate < want && ncur + p->ncreate + old_left < (size_t)want + surge)
         create_lowest(v, n, p);
+}
+
+static void visit(const struct zl_sval *svcs, size_t i, unsigned char *mark, size_t *order,
+                  size_t *n)
+{
+    if (mark[i]) /* done (2), or on the path (1): a cycle, which validation refuses */
+        return;
+    mark[i] = 1;
+    const struct zl_sval *deps = zl_sval_get(svcs->items[i], "depends");
+    for (size_t k = 0; deps && k < deps->n; k++) {
+        const char *dep = zl_sval_str(deps->items[k], "service", "");
+        for (size_t j = 0; j < svcs->n; j++)
+            if (!strcmp(svcs->keys[j], dep))
+                visit(svcs, j, mark, order, n);
+    }
+    mark[i] = 2;
+    order[(*n)++] = i;
+}
+
+size_t zl_agent_service_order(const struct zl_sval *svcs, size_t *order)
+{
+    size_t n = 0;
+    unsigned char *mark = zl_xcalloc(svcs->n + 1, 1);
+    for (size_t i = 0; i < svcs->n; i++)
+        visit(svcs, i, mark, order, &n);
+    free(mark);
+    return n;
 }

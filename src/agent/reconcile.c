@@ -667,22 +667,6 @@ static bool gated(struct pass *p, const struct zl_sval *svc, const char *name)
     return wait;
 }
 
-/* Services in an order where each comes after what it depends on (the spec is acyclic). */
-static void visit(const struct zl_sval *svcs, size_t i, bool *seen, size_t *order, size_t *n)
-{
-    if (seen[i])
-        return;
-    seen[i] = true;
-    const struct zl_sval *deps = zl_sval_get(svcs->items[i], "depends");
-    for (size_t k = 0; deps && k < deps->n; k++) {
-        const char *dep = zl_sval_str(deps->items[k], "service", "");
-        for (size_t j = 0; j < svcs->n; j++)
-            if (!strcmp(svcs->keys[j], dep))
-                visit(svcs, j, seen, order, n);
-    }
-    order[(*n)++] = i;
-}
-
 /* ---------------- rollback ---------------- */
 
 /* The update failed: go back to the revision the old replicas run, as a new revision.
@@ -760,10 +744,8 @@ void zl_agent_reconcile(struct zl_agent *a)
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
         struct pass p = {.a = a, .d = d, .act = act, .nact = nact};
         unsigned nstarted = 0;
-        bool *seen = zl_xcalloc(svcs->n + 1, sizeof(*seen));
-        size_t *order = zl_xcalloc(svcs->n + 1, sizeof(*order)), norder = 0;
-        for (size_t k = 0; k < svcs->n; k++)
-            visit(svcs, k, seen, order, &norder);
+        size_t *order = zl_xcalloc(svcs->n + 1, sizeof(*order));
+        size_t norder = zl_agent_service_order(svcs, order);
         for (size_t o = 0; o < norder && !p.rollback; o++) {
             size_t k = order[o];
             unsigned scaled = 0;
@@ -781,7 +763,6 @@ void zl_agent_reconcile(struct zl_agent *a)
             bool wait = want && gated(&p, svcs->items[k], svcs->keys[k]);
             reconcile_service(&p, svcs->items[k], svcs->keys[k], want, gen, wait);
         }
-        free(seen);
         free(order);
         if (p.rollback && !roll_back(&p))
             p.rollback = false; /* stays on this revision, failed */

@@ -407,5 +407,9 @@ void zl_api_handle(void *ctx, struct zl_http_req *r)
         return reply_json(r, 200, zl_api__containers(a, NULL, NULL));
     if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)
         return deployments(a, r, seg, n);
+    if ((n = segments(r->path, API "/jobs", seg)) != (size_t)-1)
+        return zl_api__jobs(a, r, seg, n);
+    if ((n = segments(r->path, API "/cron", seg)) != (size_t)-1)
+        return zl_api__cron(a, r, seg, n);
     zl_http_respond_error(r, 404, "not_found", NULL, "no route for %s %s", r->method, r->path);
 }

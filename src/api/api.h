@@ -4,6 +4,7 @@
 #ifndef ZL_API_H
 #define ZL_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 #include <jansson.h>
@@ -35,6 +36,11 @@ struct zl_api {
     /* a replica's health ({"status", "failures", "since", "output"}) or NULL */
     json_t *(*health_json)(void *arg, const char *id);
     void *health_arg;
+    /* job runs go to the daemon's runner (both may be NULL: no runner); loop thread */
+    int (*job_trigger)(void *arg, const char *dep, const char *job, bool is_cron,
+                       const char *trigger, int64_t *id, struct zl_err *err);
+    int (*job_cancel)(void *arg, int64_t id, struct zl_err *err);
+    void *jobs_arg;
 };
 
 /* HS256 tokens for the TCP API (jwt.c). The key is ROOT/jwt.secret, made on first use. */

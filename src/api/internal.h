@@ -25,4 +25,8 @@ void zl_api__revisions(struct zl_api *a, struct zl_http_req *r,
                        const struct zl_store_deployment *d);
 void zl_api__rollback(struct zl_api *a, struct zl_http_req *r, const struct zl_store_deployment *d);
 
+/* /api/v1/jobs/... and /api/v1/cron/... (jobs.c); seg: the n path segments after the prefix */
+void zl_api__jobs(struct zl_api *a, struct zl_http_req *r, char seg[4][256], size_t n);
+void zl_api__cron(struct zl_api *a, struct zl_http_req *r, char seg[4][256], size_t n);
+
 #endif

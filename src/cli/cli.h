@@ -68,5 +68,6 @@ int zl_cli_cmd_scale(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_status(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_exec(struct zl_cli *cli, int argc, char **argv);
 int zl_cli_cmd_token(struct zl_cli *cli, int argc, char **argv);
+int zl_cli_cmd_job(struct zl_cli *cli, int argc, char **argv);
 
 #endif

@@ -70,10 +70,11 @@ static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
         {"log-file", required_argument, NULL, 'l'},
         {"no-new-keyring", no_argument, NULL, 'k'},
         {"preserve-fds", required_argument, NULL, 'f'},
+        {"hold", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},
     };
     struct zl_runtime_create_opts o = {.root = r->root, .bundle = "."};
-    bool detach = false;
+    bool detach = false, monitor = !strcmp(argv[0], "_monitor");
     int c;
     optind = 0;
     opterr = 0;
@@ -100,6 +101,9 @@ static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
         case 'k':
         case 'f':
             break; /* keyrings are not created; no extra fds are passed */
+        case 'H':
+            o.hold = true;
+            break;
         default:
             return zl_cli_usage(r->cli, "runtime", "unknown or incomplete flag '%s'",
                                 argv[optind - 1]);
@@ -109,6 +113,8 @@ static int cmd_create_run(struct rt *r, int argc, char **argv, bool run)
         return ZL_EXIT_USAGE;
     o.id = argv[optind];
     struct zl_err err;
+    if (monitor)
+        zl_runtime_monitor_main(&o, 3);
     if (!run)
         return zl_runtime_backend_create(r->be, &o, &err) < 0 ? rt_fail(r, err.msg) : ZL_EXIT_OK;
     int status = 0;
@@ -338,7 +344,8 @@ int zl_cli_cmd_runtime(struct zl_cli *cli, int argc, char **argv)
     int rc;
     if (i >= argc)
         rc = zl_cli_usage(cli, "runtime", "missing command");
-    else if (!strcmp(argv[i], "create") || !strcmp(argv[i], "run"))
+    else if (!strcmp(argv[i], "create") || !strcmp(argv[i], "run") ||
+             !strcmp(argv[i], "_monitor")) /* _monitor: what run -d execs (report on fd 3) */
         rc = cmd_create_run(&r, argc - i, argv + i, argv[i][0] == 'r');
     else if (!strcmp(argv[i], "start") || !strcmp(argv[i], "delete") || !strcmp(argv[i], "kill") ||
              !strcmp(argv[i], "state") || !strcmp(argv[i], "ps") || !strcmp(argv[i], "stats"))

@@ -177,6 +177,8 @@ static void close_inherited(int keep)
     closedir(d);
 }
 
+const char *zl_runtime_self_exe;
+
 static _Noreturn void monitor(const struct zl_runtime_create_opts *o, int report)
 {
     close_inherited(report);
@@ -231,27 +233,76 @@ static _Noreturn void monitor(const struct zl_runtime_create_opts *o, int report
     _exit(0);
 }
 
+void zl_runtime_monitor_main(const struct zl_runtime_create_opts *o, int report)
+{
+    monitor(o, report);
+}
+
+/* The monitor is a fresh process (this program again, `runtime _monitor`), not a bare fork:
+ * a fork of a threaded caller (the daemon) may only make async-signal-safe calls until it
+ * execs, and the monitor parses, allocates and logs. The report pipe is its fd 3. */
 static int run_detached(const struct zl_runtime_create_opts *o, struct zl_err *err)
 {
     int report[2];
     if (pipe2(report, O_CLOEXEC) < 0)
         return zl_err_sys(err, errno, "pipe");
+    char *argv[20];
+    size_t n = 0;
+    argv[n++] = "zlayer";
+    argv[n++] = "runtime";
+    argv[n++] = "--root";
+    argv[n++] = (char *)o->root;
+    argv[n++] = "_monitor";
+    argv[n++] = "--bundle";
+    argv[n++] = (char *)o->bundle;
+    if (o->log_file) {
+        argv[n++] = "--log-file";
+        argv[n++] = (char *)o->log_file;
+    }
+    if (o->pid_file) {
+        argv[n++] = "--pid-file";
+        argv[n++] = (char *)o->pid_file;
+    }
+    if (o->console_socket) {
+        argv[n++] = "--console-socket";
+        argv[n++] = (char *)o->console_socket;
+    }
+    if (o->no_pivot)
+        argv[n++] = "--no-pivot";
+    if (o->hold)
+        argv[n++] = "--hold";
+    argv[n++] = (char *)o->id;
+    argv[n] = NULL;
     fflush(NULL);
     pid_t m = fork();
-    if (m < 0)
-        return zl_err_sys(err, errno, "fork the monitor");
-    if (m == 0) {
+    if (m < 0) {
+        int e = errno;
         close(report[0]);
-        monitor(o, report[1]);
+        close(report[1]);
+        return zl_err_sys(err, e, "fork the monitor");
+    }
+    if (m == 0) {
+        /* only async-signal-safe calls from here to exec */
+        if (dup2(report[1], 3) < 0)
+            _exit(126);
+        execv(zl_runtime_self_exe ? zl_runtime_self_exe : "/proc/self/exe", argv);
+        _exit(127);
     }
     close(report[1]);
     char msg[sizeof(err->msg)];
-    ssize_t n = read(report[0], msg, sizeof(msg) - 1);
+    ssize_t got = read(report[0], msg, sizeof(msg) - 1);
     close(report[0]);
-    if (n > 0 && msg[0] != '\0') {
-        msg[n] = '\0';
+    if (got > 0 && msg[0] != '\0') {
+        msg[got] = '\0';
         waitpid(m, NULL, 0);
         return zl_err_set(err, ZL_EINVAL, "%s", msg);
+    }
+    if (got <= 0) {
+        int st = 0;
+        waitpid(m, &st, 0);
+        return zl_err_set(err, ZL_EINVAL, "the monitor of %s died while starting (%s %d)", o->id,
+                          WIFEXITED(st) ? "exit" : "signal",
+                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
     }
     return 0;
 }

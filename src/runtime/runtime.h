@@ -33,6 +33,13 @@ int zl_runtime_start(const char *root, const char *id, struct zl_err *err);
 int zl_runtime_run(const struct zl_runtime_create_opts *o, bool detach, int *status,
                    struct zl_err *err);
 
+/* The body of `zlayer runtime _monitor` (run -d execs it): creates the container, writes one
+ * NUL byte (or an error message) to the report fd and closes it, then watches the container
+ * and logs its output until it ends. Does not return. */
+_Noreturn void zl_runtime_monitor_main(const struct zl_runtime_create_opts *o, int report);
+/* The program run -d execs as the monitor (`runtime _monitor`); NULL: /proc/self/exe. */
+extern const char *zl_runtime_self_exe;
+
 /* A container's output from its monitor's JSON-line log: the whole lines of text[0..len)
  * appended to out as text, each prefixed with "PREFIX | " when prefix is not NULL, those
  * written before since (RFC 3339 UTC, e.g. "2026-01-02T03:04:05Z"; NULL: all) left out.

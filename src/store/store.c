@@ -49,7 +49,19 @@ static const char *const migrations[] = {
     "CREATE TABLE controls ("
     " deployment TEXT NOT NULL, service TEXT NOT NULL, stopped INTEGER NOT NULL DEFAULT 0,"
     " generation INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (deployment, service));",
-    /* 5: what became of a revision (rolled back, a rollback of another) */
+    /* 5: job runs (times in unix ms, 0: not yet; exit_code -1: none) and cron schedules */
+    "CREATE TABLE job_runs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, deployment TEXT NOT NULL, job TEXT NOT NULL,"
+    " trigger TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " started_at INTEGER NOT NULL DEFAULT 0, finished_at INTEGER NOT NULL DEFAULT 0,"
+    " exit_code INTEGER NOT NULL DEFAULT -1, error TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX job_runs_job ON job_runs(job, deployment, id);"
+    "CREATE INDEX job_runs_status ON job_runs(status);"
+    "CREATE TABLE cron_state ("
+    " deployment TEXT NOT NULL, name TEXT NOT NULL, schedule TEXT NOT NULL DEFAULT '',"
+    " enabled INTEGER NOT NULL DEFAULT 1, last_fire INTEGER NOT NULL DEFAULT 0,"
+    " next_fire INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (deployment, name));",
+    /* 6: what became of a revision (rolled back, a rollback of another) */
     "ALTER TABLE revisions ADD COLUMN note TEXT NOT NULL DEFAULT '';",
 };
 

@@ -143,4 +143,68 @@ int zl_store_control_set(struct zl_store *s, const char *deployment, const char 
 int zl_store_control_get(struct zl_store *s, const char *deployment, const char *service,
                          bool *stopped, int64_t *generation, struct zl_err *err);
 
+/* ---------------- job runs and cron state (jobs.c) ---------------- */
+
+/* One run of a job (or cron). Times are unix milliseconds, 0 while not reached. status is
+ * "pending", "running", "completed", "failed", "cancelled" or "skipped"; trigger "cli",
+ * "api", "scheduler" or "catch-up". */
+struct zl_store_job_run {
+    int64_t id;
+    char *deployment, *job, *trigger, *status;
+    int64_t created_at, started_at, finished_at;
+    int exit_code; /* -1: none (not finished, or never started) */
+    char *error;   /* why it failed, was cancelled or skipped; "" otherwise */
+};
+void zl_store_job_run_fini(struct zl_store_job_run *r);
+/* Is status one a run ends in? */
+bool zl_store_job_status_is_final(const char *status);
+
+/* A new run in status ("pending", or "skipped" with error saying why), created now; its id
+ * (never reused) in *id. */
+int zl_store_job_run_add(struct zl_store *s, const char *deployment, const char *job,
+                         const char *trigger, const char *status, const char *error, int64_t *id,
+                         struct zl_err *err);
+/* pending -> running, started at at_ms. */
+int zl_store_job_run_start(struct zl_store *s, int64_t id, int64_t at_ms, struct zl_err *err);
+/* The end of a run: a final status, its exit code (-1: none) and error (NULL: none). Only an
+ * unfinished run changes; -ZL_ENOTFOUND otherwise. */
+int zl_store_job_run_finish(struct zl_store *s, int64_t id, const char *status, int exit_code,
+                            const char *error, struct zl_err *err);
+/* -ZL_ENOTFOUND when there is no such run. */
+int zl_store_job_run_get(struct zl_store *s, int64_t id, struct zl_store_job_run *out,
+                         struct zl_err *err);
+/* Runs newest first, at most limit: of job (NULL: any) in deployment (NULL: any), in status
+ * (NULL: any; "unfinished": pending or running). Caller frees each with
+ * zl_store_job_run_fini and the array with free(). */
+int zl_store_job_run_list(struct zl_store *s, const char *deployment, const char *job,
+                          const char *status, size_t limit, struct zl_store_job_run **out,
+                          size_t *n, struct zl_err *err);
+/* Keep the newest `keep` finished runs of one job: the ids of the runs dropped go to *ids
+ * (caller frees; their logs are the caller's to remove). */
+int zl_store_job_run_prune(struct zl_store *s, const char *deployment, const char *job, size_t keep,
+                           int64_t **ids, size_t *n, struct zl_err *err);
+
+/* A cron's schedule state. next_fire: 0 not yet computed, -1 never again. */
+struct zl_store_cron {
+    char *deployment, *name;
+    char *schedule; /* the schedule next_fire was computed from */
+    bool enabled;
+    int64_t last_fire, next_fire; /* unix ms */
+};
+void zl_store_cron_fini(struct zl_store_cron *c);
+/* Insert or replace every field of c's row. */
+int zl_store_cron_put(struct zl_store *s, const struct zl_store_cron *c, struct zl_err *err);
+/* Enable or disable, creating the row (to be scheduled) when there is none. */
+int zl_store_cron_set_enabled(struct zl_store *s, const char *deployment, const char *name,
+                              bool enabled, struct zl_err *err);
+/* -ZL_ENOTFOUND when there is no row. */
+int zl_store_cron_get(struct zl_store *s, const char *deployment, const char *name,
+                      struct zl_store_cron *out, struct zl_err *err);
+/* Every row, by deployment and name. Caller frees each with zl_store_cron_fini and the array
+ * with free(). */
+int zl_store_cron_list(struct zl_store *s, struct zl_store_cron **out, size_t *n,
+                       struct zl_err *err);
+int zl_store_cron_remove(struct zl_store *s, const char *deployment, const char *name,
+                         struct zl_err *err);
+
 #endif

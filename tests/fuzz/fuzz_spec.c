@@ -7,8 +7,12 @@
  *   - every diagnostic is well formed and printable;
  *   - a spec that loads dumps to YAML and JSON; the JSON parses; the YAML dump loads again
  *     and dumps to exactly the same bytes (the promise of zl_spec_dump);
- *   - strict mode never accepts what normal mode rejects.
+ *   - strict mode never accepts what normal mode rejects;
+ *   - the health check the daemon derives from each service (its URL taken apart) is
+ *     either usable or says why not, and the start order lists every service once.
  * A broken invariant calls abort() so that libFuzzer records the input. */
+#include "agent/agent.h"
+#include "agent/health.h"
 #include "spec/spec.h"
 #include "util/util.h"
 
@@ -134,6 +138,33 @@ static void check_dump(const struct zl_spec *spec, const struct zl_spec_opts *op
     zl_buf_fini(&y1);
 }
 
+static void check_lifecycle(const struct zl_spec *spec)
+{
+    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
+    if (!svcs)
+        return;
+    for (size_t i = 0; i < svcs->n; i++) {
+        struct zl_health_target t = {0};
+        if (!zl_health_target_from_spec(svcs->items[i], &t))
+            continue;
+        if (t.type == ZL_CHECK_HTTP)
+            CHECK(t.error || (t.host && t.path && t.path[0] == '/' && t.port > 0 && t.port < 65536),
+                  "http check neither usable nor refused");
+        if (t.type == ZL_CHECK_TCP)
+            CHECK(t.port > 0 && t.port < 65536, "tcp check without a port");
+        zl_health_target_fini(&t);
+    }
+    size_t *order = calloc(svcs->n + 1, sizeof(*order));
+    unsigned char *seen = calloc(svcs->n + 1, 1);
+    CHECK(zl_agent_service_order(svcs, order) == svcs->n, "start order misses services");
+    for (size_t i = 0; i < svcs->n; i++) {
+        CHECK(order[i] < svcs->n && !seen[order[i]], "start order repeats a service");
+        seen[order[i]] = 1;
+    }
+    free(order);
+    free(seen);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int rcs[2];
@@ -144,8 +175,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rc = zl_spec_load("fuzz.yml", (const char *)data, size, &opts, &spec, &diags);
         CHECK(diags != NULL, "no diagnostics list");
         check_diags(diags, rc, spec);
-        if (rc == 0)
+        if (rc == 0) {
             check_dump(spec, &opts);
+            check_lifecycle(spec);
+        }
         rcs[strict] = rc;
         zl_spec_free(spec);
         zl_diags_free(diags);

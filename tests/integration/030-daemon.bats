@@ -132,8 +132,7 @@ YAML
         [ "$("$ZLAYER" ps -f json | jq -r '.[0].revision')" = "$round" ]
         run timeout 60 "$ZLAYER" down shop
         assert_success
-        kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")"
-        wait_for eval '! [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ]'
+        stop_daemon
     done
 }
 

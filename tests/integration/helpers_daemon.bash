@@ -32,18 +32,33 @@ setup() {
 }
 
 teardown() {
-    local d
+    local d i
     for d in $("$ZLAYER" ps -f json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
         timeout 60 "$ZLAYER" down "$d" >/dev/null 2>&1
     done
-    [ -f "$ZLAYER_RUNTIME_DIR/zlayer.pid" ] && kill "$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")" 2>/dev/null
-    local i
-    for i in $(seq 50); do [ -S "$ZLAYER_RUNTIME_DIR/zlayer.sock" ] || break; sleep 0.1; done
-    # nothing may be left: containers, mounts, cgroups
+    # SIGTERM: replicas keep running (none are left), job runs still going are stopped
+    stop_daemon
+    # nothing may be left: containers, bundles, mounts
     local left=""
     [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers" 2>/dev/null)" ] || left="$left containers"
+    [ -z "$(ls "$ZLAYER_ROOT_DIR/containers" 2>/dev/null)" ] || left="$left bundles"
     grep -q "$BATS_TEST_TMPDIR" /proc/self/mountinfo && left="$left mounts"
     [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
+}
+
+# stop_daemon: SIGTERM to the daemon, then wait (30 s at most) until its process is gone:
+# its socket goes first, its lock last
+stop_daemon() {
+    local pid i
+    pid=$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid" 2>/dev/null) || return 0
+    [ -n "$pid" ] || return 0
+    kill "$pid" 2>/dev/null || return 0
+    for i in $(seq 300); do
+        [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    echo "the daemon ($pid) did not stop within 30 s" >&2
+    return 1
 }
 
 pid_of() {

@@ -237,6 +237,36 @@ static void test_health_target(void **state)
     zl_spec_free(s);
 }
 
+static void test_service_order(void **state)
+{
+    (void)state;
+    struct zl_diags *d = NULL;
+    struct zl_spec *s = load_text("version: v1\ndeployment: dep\nservices:\n"
+                                  "  client:\n    image: {name: x}\n"
+                                  "    depends: [{service: api}, {service: cache}]\n"
+                                  "  worker:\n    image: {name: x}\n"
+                                  "  api:\n    image: {name: x}\n"
+                                  "    depends: [{service: db, condition: started}]\n"
+                                  "  db:\n    image: {name: x}\n"
+                                  "  cache:\n    image: {name: x}\n",
+                                  false, &d);
+    if (!s)
+        print_diags(d);
+    zl_diags_free(d);
+    assert_non_null(s);
+    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(s), "services");
+    size_t order[8];
+    assert_int_equal(zl_agent_service_order(svcs, order), 5);
+    char got[128] = "";
+    for (size_t i = 0; i < 5; i++) {
+        strcat(got, svcs->keys[order[i]]);
+        strcat(got, " ");
+    }
+    /* dependencies first, depth first; otherwise the file's order */
+    assert_string_equal(got, "db api cache client worker ");
+    zl_spec_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_rollout_stop_first_and_failure),
         cmocka_unit_test(test_health_step),
         cmocka_unit_test(test_health_target),
+        cmocka_unit_test(test_service_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -250,10 +250,13 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
         zl_http_server_close(d->http, NULL, NULL);
     zl_health_close(d->agent.health);
     /* init threads publish events and kick: they end before those go */
-    if (!zl_agent__init_stop_all(&d->agent))
+    if (zl_agent__init_stop_all(&d->agent)) {
+        d->agent.kick = NULL;
+        uv_close((uv_handle_t *)&d->wake, close_cb);
+    } else { /* they may still kick: the handle stays, not holding the loop (exit is near) */
+        uv_unref((uv_handle_t *)&d->wake);
         zl_log("warn", "serve", "init steps still running at exit");
-    d->agent.kick = NULL;
-    uv_close((uv_handle_t *)&d->wake, close_cb);
+    }
     uv_run(&d->loop, UV_RUN_DEFAULT); /* let the closes finish */
     d->agent.events = NULL;
     d->agent.health = NULL;
@@ -313,6 +316,11 @@ int zl_daemon_run(const struct zl_daemon_opts *o, struct zl_err *err)
         }
         free(log);
     }
+    /* monitors come from a spawner forked now, while this process has one thread (before
+     * the lock: the spawner must not hold it) */
+    struct zl_err serr;
+    if (zl_runtime_spawner_start(&serr) < 0)
+        zl_log("warn", "serve", "%s: monitors will be exec'd", serr.msg);
     int lock = pid_lock(o->runtime_dir, err);
     if (lock < 0) {
         if (ready >= 0) {

@@ -50,9 +50,14 @@ struct zl_health {
     struct zl_api_events *events;
     void (*changed)(void *);
     void *arg;
+    struct probe *probes; /* in flight, entries that are gone included */
+    int closed;           /* of the timer and the async handle, at the end */
 };
 
+static void maybe_free(struct zl_health *h);
+
 struct probe {
+    struct probe *next, *prev; /* every probe in flight, for the close */
     struct zl_health *h;
     struct entry *e;
     uv_tcp_t tcp;
@@ -243,8 +248,16 @@ static void probe_closed(uv_handle_t *hd)
     e->probe = NULL;
     if (e->gone)
         entry_free(e);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->h->probes = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    struct zl_health *h = p->h;
     free(p->req);
     free(p);
+    maybe_free(h);
 }
 
 static void probe_close(uv_handle_t *hd)
@@ -487,14 +500,23 @@ static void start_probe(struct zl_health *h, struct entry *e)
     p->h = h;
     p->e = e;
     e->probe = p;
+    p->next = h->probes;
+    if (h->probes)
+        h->probes->prev = p;
+    h->probes = p;
     uv_timer_init(h->loop, &p->timer);
     p->timer.data = p;
     p->handles = 1;
     uv_timer_start(&p->timer, on_timeout, e->t.timeout_ms, 0);
-    if (!e->st.checked)
+    if (!e->st.checked) {
+        pthread_mutex_lock(&h->mu);
         e->st.checked = (int64_t)uv_now(h->loop);
+        pthread_mutex_unlock(&h->mu);
+    }
     if (e->t.error)
         probe_end(p, false, "%s", e->t.error);
+    else if (e->t.type != ZL_CHECK_COMMAND && h->self_ns < 0)
+        probe_end(p, false, "the daemon cannot open its own network namespace");
     else if (e->t.type == ZL_CHECK_COMMAND)
         start_command(p);
     else
@@ -682,10 +704,10 @@ json_t *zl_health_json(struct zl_health *h, const char *id)
     return j;
 }
 
-static void closed_free(uv_handle_t *hd)
+/* At the close: freed once the timer, the async handle and every probe have closed. */
+static void maybe_free(struct zl_health *h)
 {
-    struct zl_health *h = hd->data;
-    if (hd != (uv_handle_t *)&h->async)
+    if (!h->closing || h->closed < 2 || h->probes)
         return;
     for (size_t i = 0; i < h->npending; i++)
         zl_health_target_fini(&h->pending[i]);
@@ -695,6 +717,13 @@ static void closed_free(uv_handle_t *hd)
     free(h);
 }
 
+static void closed_free(uv_handle_t *hd)
+{
+    struct zl_health *h = hd->data;
+    h->closed++;
+    maybe_free(h);
+}
+
 void zl_health_close(struct zl_health *h)
 {
     if (!h)
@@ -702,12 +731,13 @@ void zl_health_close(struct zl_health *h)
     h->closing = true;
     for (size_t i = 0; i < h->n; i++) {
         struct entry *e = h->v[i];
-        if (e->probe) {
-            e->gone = true;
-            probe_end(e->probe, false, "the daemon is stopping");
-        } else
+        if (e->probe)
+            e->gone = true; /* freed when its probe has closed */
+        else
             entry_free(e);
     }
+    for (struct probe *p = h->probes; p; p = p->next) /* those of gone entries too */
+        probe_end(p, false, "the daemon is stopping");
     free(h->v);
     h->v = NULL;
     h->n = 0;

@@ -49,12 +49,28 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gone = PTHREAD_COND_INITIALIZER;
 static unsigned threads; /* init threads alive */
 
+/* The newest entry of id (an older one may still be there, cancelled, until its thread
+ * notices). */
 static struct zl_agent_init *entry_of(struct zl_agent *a, const char *id)
 {
-    for (size_t i = 0; i < a->ninits; i++)
+    for (size_t i = a->ninits; i-- > 0;)
         if (!strcmp(a->inits[i].id, id))
             return &a->inits[i];
     return NULL;
+}
+
+/* The entry of one thread's job. */
+static struct zl_agent_init *entry_of_job(struct zl_agent *a, const void *job)
+{
+    for (size_t i = 0; i < a->ninits; i++)
+        if (a->inits[i].owner == job)
+            return &a->inits[i];
+    return NULL;
+}
+
+static void entry_drop(struct zl_agent *a, struct zl_agent_init *e)
+{
+    *e = a->inits[--a->ninits];
 }
 
 enum zl_agent_init_state zl_agent__init_state(struct zl_agent *a, const char *id, char *why,
@@ -72,18 +88,22 @@ enum zl_agent_init_state zl_agent__init_state(struct zl_agent *a, const char *id
 void zl_agent__init_forget(struct zl_agent *a, const char *id)
 {
     pthread_mutex_lock(&mu);
-    struct zl_agent_init *e = entry_of(a, id);
-    if (e && e->state != ZL_INIT_RUNNING)
-        *e = a->inits[--a->ninits];
-    else if (e)
-        e->cancel = true; /* the thread ends at its next step or poll */
+    for (size_t i = a->ninits; i-- > 0;) {
+        struct zl_agent_init *e = &a->inits[i];
+        if (strcmp(e->id, id) != 0)
+            continue;
+        if (e->state != ZL_INIT_RUNNING)
+            entry_drop(a, e);
+        else
+            e->cancel = true; /* its thread ends at its next step or poll, and drops it */
+    }
     pthread_mutex_unlock(&mu);
 }
 
 static bool cancelled(struct job *j)
 {
     pthread_mutex_lock(&mu);
-    struct zl_agent_init *e = entry_of(j->a, j->id);
+    struct zl_agent_init *e = entry_of_job(j->a, j);
     bool c = !e || e->cancel;
     pthread_mutex_unlock(&mu);
     return c;
@@ -92,10 +112,11 @@ static bool cancelled(struct job *j)
 static void finish(struct job *j, enum zl_agent_init_state st, const char *why)
 {
     pthread_mutex_lock(&mu);
-    struct zl_agent_init *e = entry_of(j->a, j->id);
+    struct zl_agent_init *e = entry_of_job(j->a, j);
     if (e && e->cancel)
-        *e = j->a->inits[--j->a->ninits];
+        entry_drop(j->a, e);
     else if (e) {
+        e->owner = NULL; /* done: the entry outlives the job */
         e->state = st;
         snprintf(e->why, sizeof(e->why), "%s", why);
     }
@@ -213,6 +234,11 @@ static int http_get(const char *url, int64_t ms, char *why, size_t cap)
     int status = -1;
     char buf[512];
     size_t len = 0;
+    if (n < 0 || (size_t)n >= sizeof(req)) {
+        close(fd);
+        snprintf(why, cap, "GET %.200s...: the URL is too long", url);
+        return -1;
+    }
     if (write(fd, req, (size_t)n) == n) {
         struct pollfd pf = {.fd = fd, .events = POLLIN};
         while (len < sizeof(buf) - 1 && poll(&pf, 1, (int)ms) == 1) {
@@ -272,14 +298,13 @@ static int run_command(struct job *j, const char *cmd, int64_t ms, char *why, si
             timed_out = true;
             break;
         }
-        struct pollfd p = {.fd = out[0], .events = POLLIN};
-        if (poll(&p, 1, (int)(left < 1000 ? left : 1000)) <= 0) {
-            if (cancelled(j)) {
-                timed_out = true;
-                break;
-            }
-            continue;
+        if (cancelled(j)) {
+            timed_out = true;
+            break;
         }
+        struct pollfd p = {.fd = out[0], .events = POLLIN};
+        if (poll(&p, 1, (int)(left < 1000 ? left : 1000)) <= 0)
+            continue;
         char c[512];
         ssize_t r = read(out[0], c, sizeof(c));
         if (r <= 0)
@@ -531,14 +556,17 @@ int zl_agent__init_start(struct zl_agent *a, const struct zl_sval *svc,
         s->with_timeout_ms = (t ? strtoll(t, NULL, 10) : run ? 300 : 30) * 1000;
     }
     pthread_mutex_lock(&mu);
-    struct zl_agent_init *e = entry_of(a, r->id);
-    if (!e) {
-        a->inits = zl_xrealloc(a->inits, (a->ninits + 1) * sizeof(*a->inits));
-        e = &a->inits[a->ninits++];
-    }
+    /* a finished record of an earlier container of this id goes; a running one stays until
+     * its thread notices it was cancelled */
+    struct zl_agent_init *old = entry_of(a, r->id);
+    if (old && old->state != ZL_INIT_RUNNING)
+        entry_drop(a, old);
+    a->inits = zl_xrealloc(a->inits, (a->ninits + 1) * sizeof(*a->inits));
+    struct zl_agent_init *e = &a->inits[a->ninits++];
     memset(e, 0, sizeof(*e));
     snprintf(e->id, sizeof(e->id), "%s", r->id);
     e->state = ZL_INIT_RUNNING;
+    e->owner = j;
     threads++;
     pthread_mutex_unlock(&mu);
     pthread_t t;
@@ -551,8 +579,10 @@ int zl_agent__init_start(struct zl_agent *a, const struct zl_sval *svc,
     if (rc != 0) {
         pthread_mutex_lock(&mu);
         threads--;
+        struct zl_agent_init *mine = entry_of_job(a, j);
+        if (mine)
+            entry_drop(a, mine);
         pthread_mutex_unlock(&mu);
-        zl_agent__init_forget(a, r->id);
         job_free(j);
         return zl_err_sys(err, rc, "start the init steps of %s", r->id);
     }

@@ -25,6 +25,7 @@ struct zl_agent_wait {
     char key[512];
     int64_t since_ms; /* monotonic */
     bool passed, told;
+    bool seen; /* asked about in this pass (others are dropped at its end) */
 };
 
 struct zl_health;
@@ -34,8 +35,9 @@ enum zl_agent_init_state { ZL_INIT_NONE, ZL_INIT_RUNNING, ZL_INIT_FAILED, ZL_INI
 struct zl_agent_init {
     char id[256];
     enum zl_agent_init_state state;
-    char why[1200]; /* why it failed */
-    bool cancel;    /* the replica is being removed */
+    char why[1200];    /* why it failed */
+    bool cancel;       /* the replica is being removed */
+    const void *owner; /* the thread's job while it runs */
 };
 
 /* The reconciler's world; used from one thread at a time (the work thread). */

@@ -367,7 +367,8 @@ struct pass {
     size_t ntargets;
     char reason[1024]; /* why the deployment failed or rolled back */
     bool rollback;
-    bool busy; /* an update, a wait or a start is in progress: not "running" yet */
+    int64_t rollback_to; /* the revision the ready old replicas run (0: the one before) */
+    bool busy;           /* an update, a wait or a start is in progress: not "running" yet */
 };
 
 static bool is_ours(const struct actual *x, const char *dep, const char *svc)
@@ -375,12 +376,27 @@ static bool is_ours(const struct actual *x, const char *dep, const char *svc)
     return !strcmp(x->deployment, dep) && x->service && !strcmp(x->service, svc);
 }
 
-/* Ready: running and healthy, or running without a check. */
-static bool ready_of(struct zl_agent *a, const struct actual *x, struct zl_health_status *hs)
+/* Ready: running and healthy, or running without a check (checked: its service has one). A
+ * replica of a checked service that is not checked yet (just started, or the daemon just
+ * started) is starting, not ready. */
+static bool ready_of(struct zl_agent *a, const struct actual *x, bool checked,
+                     struct zl_health_status *hs)
 {
     *hs = zl_health_get(a->health, x->id);
+    if (hs->state == ZL_HEALTH_NONE && checked && a->health) {
+        hs->state = ZL_HEALTH_STARTING;
+        hs->since_ms = wall_ms();
+    }
     return !strcmp(x->status, "running") &&
            (hs->state == ZL_HEALTH_NONE || hs->state == ZL_HEALTH_HEALTHY);
+}
+
+static bool has_check(const struct zl_sval *svc)
+{
+    struct zl_health_target t = {0};
+    bool yes = zl_health_target_from_spec(svc, &t);
+    zl_health_target_fini(&t);
+    return yes;
 }
 
 static void add_target(struct pass *p, const struct zl_sval *svc, const char *svcname,
@@ -490,6 +506,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         if (is_ours(&p->act[k], d->name, name))
             updating |= strcmp(p->act[k].hash, hash) != 0;
     int64_t now = wall_ms(), deadline = health_deadline_ms(svc);
+    bool checked = has_check(svc);
     for (size_t k = 0; k < p->nact; k++) {
         struct actual *x = &p->act[k];
         if (!is_ours(x, d->name, name))
@@ -497,7 +514,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         x->wanted = true;
         bool current = !strcmp(x->hash, hash);
         struct zl_health_status hs;
-        bool ready = ready_of(a, x, &hs), failed = false;
+        bool ready = ready_of(a, x, checked, &hs), failed = false;
         char why[1200];
         enum zl_agent_init_state init = !strcmp(x->status, "created")
                                             ? zl_agent__init_state(a, x->id, why, sizeof(why))
@@ -573,6 +590,11 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         ready += v[i].current && v[i].ready;
     if (plan.failed >= 0) {
         p->rollback = true;
+        /* back to what the serving old replicas run */
+        for (size_t i = 0; i < n; i++)
+            if (!v[i].current && v[i].ready && xs[i]->revision > p->rollback_to &&
+                xs[i]->revision < d->revision)
+                p->rollback_to = xs[i]->revision;
         log_err(a, "%s: update of %s failed: %s", d->name, name, p->reason);
     } else {
         for (size_t i = 0; i < plan.nremove; i++) {
@@ -601,15 +623,18 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
 /* ---------------- dependencies ---------------- */
 
 /* Is dependency dep (condition cond) met by the replicas as they are now? */
-static bool dependency_met(struct pass *p, const char *dep, const char *cond)
+static bool dependency_met(struct pass *p, const struct zl_sval *svcs, const char *dep,
+                           const char *cond)
 {
+    const struct zl_sval *dsvc = zl_sval_get(svcs, dep);
+    bool checked = dsvc && has_check(dsvc);
     for (size_t k = 0; k < p->nact; k++) {
         struct actual *x = &p->act[k];
         if (x->removed || !is_ours(x, p->d->name, dep) || strcmp(x->status, "running") != 0)
             continue;
         struct zl_health_status hs;
         /* "ready" asks for a healthy replica too (the proxy routes only to those) */
-        if (!strcmp(cond, "started") || ready_of(p->a, x, &hs))
+        if (!strcmp(cond, "started") || ready_of(p->a, x, checked, &hs))
             return true;
     }
     return false;
@@ -618,19 +643,23 @@ static bool dependency_met(struct pass *p, const char *dep, const char *cond)
 static struct zl_agent_wait *wait_of(struct zl_agent *a, const char *key)
 {
     for (size_t i = 0; i < a->nwaits; i++)
-        if (!strcmp(a->waits[i].key, key))
+        if (!strcmp(a->waits[i].key, key)) {
+            a->waits[i].seen = true;
             return &a->waits[i];
+        }
     a->waits = zl_xrealloc(a->waits, (a->nwaits + 1) * sizeof(*a->waits));
     struct zl_agent_wait *w = &a->waits[a->nwaits++];
     memset(w, 0, sizeof(*w));
     snprintf(w->key, sizeof(w->key), "%s", key);
     w->since_ms = now_ms();
+    w->seen = true;
     return w;
 }
 
 /* May service `name` start replicas? Only once its dependencies are met, or their timeouts
  * passed with on_timeout warn/continue. A `fail` timeout fails the deployment. */
-static bool gated(struct pass *p, const struct zl_sval *svc, const char *name)
+static bool gated(struct pass *p, const struct zl_sval *svcs, const struct zl_sval *svc,
+                  const char *name)
 {
     const struct zl_sval *deps = zl_sval_get(svc, "depends");
     bool wait = false;
@@ -641,7 +670,7 @@ static bool gated(struct pass *p, const struct zl_sval *svc, const char *name)
         snprintf(key, sizeof(key), "%s/%lld/%s/%s", p->d->name, (long long)p->d->revision, name,
                  dep);
         struct zl_agent_wait *w = wait_of(p->a, key);
-        if (w->passed || dependency_met(p, dep, cond)) {
+        if (w->passed || dependency_met(p, svcs, dep, cond)) {
             w->passed = true;
             continue;
         }
@@ -675,19 +704,13 @@ static bool roll_back(struct pass *p)
 {
     struct zl_agent *a = p->a;
     const struct zl_store_deployment *d = p->d;
-    int64_t to = 0;
-    for (size_t k = 0; k < p->nact; k++)
-        if (!strcmp(p->act[k].deployment, d->name) && p->act[k].revision < d->revision &&
-            p->act[k].revision > to)
-            to = p->act[k].revision;
-    if (!to)
-        to = d->revision - 1;
+    int64_t to = p->rollback_to ? p->rollback_to : d->revision - 1;
     struct zl_err err;
     char note[1200];
     snprintf(note, sizeof(note), "rolled back: %s", p->reason);
     int64_t rev = 0;
-    if (to < 1 || zl_store_revision_note(a->db, d->name, d->revision, note, &err) < 0 ||
-        zl_store_rollback(a->db, d->name, to, &rev, &err) < 0) {
+    if (to < 1 || zl_store_rollback(a->db, d->name, to, d->revision, &rev, &err) < 0 ||
+        zl_store_revision_note(a->db, d->name, d->revision, note, &err) < 0) {
         size_t len = strlen(p->reason);
         snprintf(p->reason + len, sizeof(p->reason) - len, "; cannot roll back: %s",
                  to < 1 ? "no earlier revision" : err.msg);
@@ -708,6 +731,14 @@ static bool roll_back(struct pass *p)
 }
 
 /* ---------------- the pass ---------------- */
+
+/* Every container of deployment dep stays as it is in this pass (not swept). */
+static void keep_all(struct actual *act, size_t nact, const char *dep)
+{
+    for (size_t k = 0; k < nact; k++)
+        if (!strcmp(act[k].deployment, dep))
+            act[k].wanted = true;
+}
 
 static void collect_targets(struct zl_health_target **all, size_t *n, struct pass *p)
 {
@@ -730,6 +761,8 @@ void zl_agent_reconcile(struct zl_agent *a)
         return;
     }
     struct actual *act = list_actual(a, &nact);
+    for (size_t i = 0; i < a->nwaits; i++)
+        a->waits[i].seen = false;
     struct zl_health_target *all = NULL;
     size_t nall = 0;
     for (size_t i = 0; i < ndeps; i++) {
@@ -738,6 +771,7 @@ void zl_agent_reconcile(struct zl_agent *a)
         struct zl_diags *diags = NULL;
         if (zl_spec_load(d->name, d->spec, strlen(d->spec), NULL, &spec, &diags) < 0) {
             zl_diags_free(diags);
+            keep_all(act, nact, d->name); /* a stored spec that no longer loads: hands off */
             continue;
         }
         zl_diags_free(diags);
@@ -760,10 +794,12 @@ void zl_agent_reconcile(struct zl_agent *a)
                 want = 0;
             else
                 nstarted++;
-            bool wait = want && gated(&p, svcs->items[k], svcs->keys[k]);
+            bool wait = want && gated(&p, svcs, svcs->items[k], svcs->keys[k]);
             reconcile_service(&p, svcs->items[k], svcs->keys[k], want, gen, wait);
         }
         free(order);
+        if (p.rollback)
+            keep_all(act, nact, d->name); /* services after the failed one were not visited */
         if (p.rollback && !roll_back(&p))
             p.rollback = false; /* stays on this revision, failed */
         collect_targets(&all, &nall, &p);
@@ -800,6 +836,12 @@ void zl_agent_reconcile(struct zl_agent *a)
             container_event(a, "remove", act[k].deployment, act[k].service, act[k].id, -1, false);
     free(extra);
     free(grace);
+    /* waits of revisions and services no longer there */
+    for (size_t i = 0; i < a->nwaits;)
+        if (!a->waits[i].seen)
+            a->waits[i] = a->waits[--a->nwaits];
+        else
+            i++;
     zl_health_set_targets(a->health, all, nall);
     for (size_t k = 0; k < nall; k++)
         zl_health_target_fini(&all[k]);

@@ -50,7 +50,7 @@ void zl_api__rollback(struct zl_api *a, struct zl_http_req *r, const struct zl_s
                                      (long long)to);
     struct zl_err err;
     int64_t now = 0;
-    if (zl_store_rollback(a->db, d->name, to, &now, &err) < 0)
+    if (zl_store_rollback(a->db, d->name, to, d->revision, &now, &err) < 0)
         return zl_http_respond_error(r, err.code == -ZL_ENOTFOUND ? 404 : 500,
                                      err.code == -ZL_ENOTFOUND ? "not_found" : "internal_error",
                                      NULL, "%s", err.msg);

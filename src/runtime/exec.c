@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,9 @@ struct exec_ctx {
     struct zl_oci_config *cfg;
     struct zl_cgroup *cg;
     int nsfd[ZL_ARRAY_LEN(ns_order)];
-    int report;  /* write end, CLOEXEC */
-    int console; /* the console socket (ours or the caller's), -1 without a tty */
+    int report;   /* write end, CLOEXEC */
+    int console;  /* the console socket (ours or the caller's), -1 without a tty */
+    bool with_us; /* not detached: the process dies with the exec that waits for it */
 };
 
 /* Open the container's namespaces that differ from ours. */
@@ -78,6 +80,10 @@ static _Noreturn void exec_child(struct exec_ctx *x)
     char *prog = zl_runtime__find_program(c, &err);
     if (!prog)
         fail_child(x->report, &err);
+    /* after the credentials changed (a change clears it): a caller that gives up on the
+     * command (a health check's timeout kills its exec) takes the command with it */
+    if (x->with_us)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (c->seccomp && c->no_new_privileges && zl_runtime__seccomp_load(c->seccomp, &err) < 0)
         fail_child(x->report, &err);
     execve(prog, c->args, c->env ? c->env : (char *[]){NULL});
@@ -301,7 +307,7 @@ int zl_runtime_exec(const struct zl_runtime_exec_opts *o, int *status, struct zl
     if (zl_runtime__state_read(o->root, o->id, &st, err) < 0)
         return -1;
     char *dir = zl_runtime__state_dir(o->root, o->id, err);
-    struct exec_ctx x = {.report = -1, .console = -1};
+    struct exec_ctx x = {.report = -1, .console = -1, .with_us = !o->detach};
     for (size_t i = 0; i < ZL_ARRAY_LEN(ns_order); i++)
         x.nsfd[i] = -1;
     int master = -1, here = -1, rc = 0;

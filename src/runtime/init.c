@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,6 +311,14 @@ int zl_runtime__init(void *arg)
         fprintf(stderr, "zlayer: %s\n", err.msg);
         _exit(127);
     }
+    /* the program starts with every signal at its default and none blocked, whatever its
+     * ancestors (a daemon ignoring SIGPIPE) had */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     execve(prog, c->args, c->env ? c->env : (char *[]){NULL});
     fprintf(stderr, "zlayer: exec %s: %s\n", prog, strerror(errno));
     _exit(127);

@@ -316,6 +316,10 @@ struct creation {
     int console; /* connected console socket */
 };
 
+/* Ask the spawner for a monitor of o reporting on report_w (spawner.c): 0, -ENOSYS when
+ * there is no spawner, or another -errno. */
+int zl_runtime__spawn_monitor(const struct zl_runtime_create_opts *o, int report_w);
+
 /* Create the container with stdio[] (-1: inherit). wait_fifo: the init waits for `start`;
  * else it execs as soon as it is ready. On failure everything is undone. */
 int zl_runtime__create(struct creation *k, const int stdio[3], bool wait_fifo, struct zl_err *err);

@@ -181,6 +181,8 @@ const char *zl_runtime_self_exe;
 
 static _Noreturn void monitor(const struct zl_runtime_create_opts *o, int report)
 {
+    /* the container's process must not keep the report pipe past its exec */
+    fcntl(report, F_SETFD, FD_CLOEXEC);
     close_inherited(report);
     setsid();
     sigset_t set;
@@ -238,14 +240,24 @@ void zl_runtime_monitor_main(const struct zl_runtime_create_opts *o, int report)
     monitor(o, report);
 }
 
-/* The monitor is a fresh process (this program again, `runtime _monitor`), not a bare fork:
- * a fork of a threaded caller (the daemon) may only make async-signal-safe calls until it
- * execs, and the monitor parses, allocates and logs. The report pipe is its fd 3. */
-static int run_detached(const struct zl_runtime_create_opts *o, struct zl_err *err)
+/* Is this process single-threaded (a fork of it may do anything)? */
+static bool one_thread(void)
 {
-    int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0)
-        return zl_err_sys(err, errno, "pipe");
+    char buf[4096];
+    FILE *f = fopen("/proc/self/status", "re");
+    bool one = false;
+    while (f && fgets(buf, sizeof(buf), f))
+        if (!strncmp(buf, "Threads:", 8))
+            one = strtol(buf + 8, NULL, 10) == 1;
+    if (f)
+        fclose(f);
+    return one;
+}
+
+/* A fresh process (this program again, `runtime _monitor`, the report pipe its fd 3): what
+ * a threaded caller without a spawner falls back to. */
+static pid_t exec_monitor(const struct zl_runtime_create_opts *o, int report_w)
+{
     char *argv[20];
     size_t n = 0;
     argv[n++] = "zlayer";
@@ -275,34 +287,58 @@ static int run_detached(const struct zl_runtime_create_opts *o, struct zl_err *e
     argv[n] = NULL;
     fflush(NULL);
     pid_t m = fork();
-    if (m < 0) {
-        int e = errno;
-        close(report[0]);
-        close(report[1]);
-        return zl_err_sys(err, e, "fork the monitor");
-    }
     if (m == 0) {
-        /* only async-signal-safe calls from here to exec */
-        if (dup2(report[1], 3) < 0)
+        /* only async-signal-safe calls from here to exec; fd 3 must survive it */
+        if (report_w == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(report_w, 3) < 0)
             _exit(126);
         execv(zl_runtime_self_exe ? zl_runtime_self_exe : "/proc/self/exe", argv);
         _exit(127);
     }
+    return m;
+}
+
+/* The monitor comes from the spawner (the daemon), a plain fork (a single-threaded caller:
+ * the CLI), or an exec of this program (any other threaded caller). Then it reports: one
+ * NUL byte when the container is created, else the error. */
+static int run_detached(const struct zl_runtime_create_opts *o, struct zl_err *err)
+{
+    int report[2];
+    if (pipe2(report, O_CLOEXEC) < 0)
+        return zl_err_sys(err, errno, "pipe");
+    pid_t m = 0; /* our own child, or 0: the spawner's */
+    int rc = zl_runtime__spawn_monitor(o, report[1]);
+    if (rc < 0 && rc != -ENOSYS)
+        zl_log("warn", "runtime", "the monitor spawner failed (%s); exec'ing the monitor",
+               strerror(-rc));
+    if (rc < 0 && one_thread()) {
+        fflush(NULL);
+        m = fork();
+        if (m == 0) {
+            close(report[0]);
+            monitor(o, report[1]);
+        }
+    } else if (rc < 0)
+        m = exec_monitor(o, report[1]);
     close(report[1]);
+    if (m < 0) {
+        int e = errno;
+        close(report[0]);
+        return zl_err_sys(err, e, "fork the monitor");
+    }
     char msg[sizeof(err->msg)];
     ssize_t got = read(report[0], msg, sizeof(msg) - 1);
     close(report[0]);
     if (got > 0 && msg[0] != '\0') {
         msg[got] = '\0';
-        waitpid(m, NULL, 0);
+        if (m > 0)
+            waitpid(m, NULL, 0);
         return zl_err_set(err, ZL_EINVAL, "%s", msg);
     }
     if (got <= 0) {
         int st = 0;
-        waitpid(m, &st, 0);
-        return zl_err_set(err, ZL_EINVAL, "the monitor of %s died while starting (%s %d)", o->id,
-                          WIFEXITED(st) ? "exit" : "signal",
-                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+        if (m > 0)
+            waitpid(m, &st, 0);
+        return zl_err_set(err, ZL_EINVAL, "the monitor of %s died while starting", o->id);
     }
     return 0;
 }

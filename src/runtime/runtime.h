@@ -37,8 +37,12 @@ int zl_runtime_run(const struct zl_runtime_create_opts *o, bool detach, int *sta
  * NUL byte (or an error message) to the report fd and closes it, then watches the container
  * and logs its output until it ends. Does not return. */
 _Noreturn void zl_runtime_monitor_main(const struct zl_runtime_create_opts *o, int report);
-/* The program run -d execs as the monitor (`runtime _monitor`); NULL: /proc/self/exe. */
+/* The program run -d execs as the monitor (`runtime _monitor`) when a threaded caller has no
+ * spawner; NULL: /proc/self/exe. */
 extern const char *zl_runtime_self_exe;
+/* Fork the monitor spawner (spawner.c): call while the process has one thread (the daemon,
+ * early). From then on run -d asks it for monitors, from any thread. */
+int zl_runtime_spawner_start(struct zl_err *err);
 
 /* A container's output from its monitor's JSON-line log: the whole lines of text[0..len)
  * appended to out as text, each prefixed with "PREFIX | " when prefix is not NULL, those

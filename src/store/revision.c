@@ -69,10 +69,22 @@ int zl_store_revision_note(struct zl_store *s, const char *deployment, int64_t r
     return rc;
 }
 
-int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, int64_t *revision,
-                      struct zl_err *err)
+int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, int64_t expect,
+                      int64_t *revision, struct zl_err *err)
 {
     sqlite3_stmt *st = NULL;
+    if (expect) {
+        /* decided on revision `expect`: a newer apply or a removal meanwhile wins */
+        struct zl_store_deployment d;
+        if (zl_store_deployment_get(s, deployment, &d, err) < 0)
+            return -ZL_ENOTFOUND;
+        int64_t now = d.revision;
+        zl_store_deployment_fini(&d);
+        if (now != expect)
+            return zl_err_set(err, ZL_EINVAL,
+                              "deployment %s is at revision %lld now, not %lld: not rolled back",
+                              deployment, (long long)now, (long long)expect);
+    }
     if (sqlite3_prepare_v2(s->db,
                            "SELECT spec, env FROM revisions WHERE deployment = ? AND revision = ?",
                            -1, &st, NULL) != SQLITE_OK)

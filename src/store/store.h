@@ -97,9 +97,11 @@ void zl_store_revisions_free(struct zl_store_revision *v, size_t n);
 int zl_store_revision_note(struct zl_store *s, const char *deployment, int64_t revision,
                            const char *note, struct zl_err *err);
 /* Apply revision `to` again as a new revision (noted as a rollback); *revision gets the new
- * number. -ZL_ENOTFOUND when there is no such revision. */
-int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, int64_t *revision,
-                      struct zl_err *err);
+ * number. -ZL_ENOTFOUND when there is no such revision (or deployment). expect (0: any): the
+ * revision the decision was made on; when the deployment is at another one, nothing changes
+ * and -ZL_EINVAL is returned. */
+int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, int64_t expect,
+                      int64_t *revision, struct zl_err *err);
 
 /* Replica counts set by hand (zlayer scale); -ZL_ENOTFOUND when none was set. */
 int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *service,

@@ -230,3 +230,24 @@ YAML
     "$ZLAYER" logs app | grep -q "init.s3_pull is not available"
     [ "$("$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "initfail-app-0") | .status')" = created ]
 }
+
+@test "replicas start with default signal handling (nothing ignored or blocked) and their exit codes are seen" {
+    cat >sig.zlayer.yml <<YAML
+version: v1
+deployment: sigs
+services:
+  app:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/self/status; exec /bin/testinit pause"]}
+    scale: {mode: fixed, replicas: 1}
+YAML
+    run timeout 60 "$ZLAYER" up -d sig.zlayer.yml
+    assert_success
+    wait_for eval '[ "$("$ZLAYER" logs app | grep -c "Sig")" = 2 ]'
+    run "$ZLAYER" logs app
+    assert_line --regexp '^app-0 \| SigBlk:[[:space:]]+0+$'
+    assert_line --regexp '^app-0 \| SigIgn:[[:space:]]+0+$'
+    # the monitor (forked by the daemon's spawner) waits for its container: a kill is recorded
+    kill -9 "$(pid_of sigs-app-0)"
+    wait_for eval '"$ZLAYER" ps --crashes -f json | jq -e ".[] | select(.container == \"sigs-app-0\" and .exit_code == 137)" >/dev/null'
+}

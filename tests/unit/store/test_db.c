@@ -265,7 +265,7 @@ static void test_revisions(void **state)
     assert_int_equal(rev, 2);
     assert_int_equal(zl_store_revision_note(s, "shop", 2, "rolled back: broken", &err), 0);
     /* back to 1: a new revision with 1's spec and values, noted */
-    assert_int_equal(zl_store_rollback(s, "shop", 1, &rev, &err), 0);
+    assert_int_equal(zl_store_rollback(s, "shop", 1, 2, &rev, &err), 0);
     assert_int_equal(rev, 3);
     struct zl_store_deployment d;
     assert_int_equal(zl_store_deployment_get(s, "shop", &d, &err), 0);
@@ -284,11 +284,15 @@ static void test_revisions(void **state)
     assert_string_equal(v[2].note, "rollback to revision 1");
     zl_store_revisions_free(v, n);
     /* no such revision: nothing changes */
-    assert_int_equal(zl_store_rollback(s, "shop", 9, &rev, &err), -ZL_ENOTFOUND);
+    assert_int_equal(zl_store_rollback(s, "shop", 9, 0, &rev, &err), -ZL_ENOTFOUND);
     assert_non_null(strstr(err.msg, "no revision 9"));
     assert_int_equal(zl_store_revision_list(s, "shop", &v, &n, &err), 0);
     assert_int_equal(n, 3);
     zl_store_revisions_free(v, n);
+    /* decided on an older revision: a newer apply wins, nothing changes */
+    assert_int_equal(zl_store_rollback(s, "shop", 1, 2, &rev, &err), -ZL_EINVAL);
+    assert_non_null(strstr(err.msg, "at revision 3 now"));
+    assert_int_equal(zl_store_rollback(s, "gone", 1, 1, &rev, &err), -ZL_ENOTFOUND);
     assert_int_equal(zl_store_revision_list(s, "nothing", &v, &n, &err), 0);
     assert_int_equal(n, 0);
     zl_store_revisions_free(v, n);

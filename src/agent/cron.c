@@ -14,13 +14,6 @@
 
 #define TICK_MS 1000
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void zl_agent__cron_fini(struct zl_jobs *j)
 {
     for (size_t i = 0; i < j->ncrons; i++) {
@@ -153,7 +146,7 @@ static void on_tick(uv_timer_t *t)
         zl_log("error", "jobs", "cron: %s", err.msg);
         return;
     }
-    int64_t now = now_ms();
+    int64_t now = zl_wall_ms();
     for (size_t i = 0; i < j->ncrons; i++) {
         const struct zl_agent_cron *e = &j->crons[i];
         struct zl_store_cron *row = row_of(rows, n, e->deployment, e->name);

@@ -75,13 +75,6 @@ struct probe {
     size_t len;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------- targets from the spec ---------------- */
 
 /* The port of the first http/https/websocket endpoint (its target port), else 0. */
@@ -220,7 +213,7 @@ static void record(struct zl_health *h, struct entry *e, bool ok, const char *ou
     snprintf(e->output, sizeof(e->output), "%.*s", (int)len, out);
     bool changed = e->st.state != before;
     if (changed)
-        e->st.since_ms = wall_ms();
+        e->st.since_ms = zl_wall_ms();
     e->due =
         uv_now(h->loop) + zl_agent_health_delay_ms(e->t.interval_ms, e->st.failures, e->t.retries);
     pthread_mutex_unlock(&h->mu);
@@ -555,7 +548,7 @@ static void apply_pending(struct zl_health *h)
             v[i]->t = *t;
             memset(t, 0, sizeof(*t));
             v[i]->st.state = ZL_HEALTH_STARTING;
-            v[i]->st.since_ms = wall_ms();
+            v[i]->st.since_ms = zl_wall_ms();
             snprintf(v[i]->output, sizeof(v[i]->output), "waiting %llu ms before the first check",
                      (unsigned long long)v[i]->t.grace_ms);
             v[i]->due = uv_now(h->loop) + v[i]->t.grace_ms;
@@ -675,7 +668,7 @@ struct zl_health_status zl_health_get(struct zl_health *h, const char *id)
     struct entry *e = find_current(h, id, &fresh);
     if (fresh) {
         st.state = ZL_HEALTH_STARTING;
-        st.since_ms = wall_ms();
+        st.since_ms = zl_wall_ms();
     }
     if (e)
         st = e->st;

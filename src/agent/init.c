@@ -155,13 +155,6 @@ static void log_line(struct job *j, const char *fmt, ...)
     json_decref(o);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int64_t ms)
 {
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
@@ -290,10 +283,10 @@ static int run_command(struct job *j, const char *cmd, int64_t ms, char *why, si
     /* its output goes to the replica's log, line by line; the tail is kept for errors */
     char line[1024], tail[512] = "";
     size_t ll = 0;
-    int64_t end = mono_ms() + ms;
+    int64_t end = zl_mono_ms() + ms;
     bool timed_out = false;
     for (;;) {
-        int64_t left = end - mono_ms();
+        int64_t left = end - zl_mono_ms();
         if (left <= 0) {
             timed_out = true;
             break;
@@ -344,13 +337,13 @@ static int run_command(struct job *j, const char *cmd, int64_t ms, char *why, si
 /* One attempt of a step within ms: 0 done, -1 failed (why). Waits poll until the limit. */
 static int run_action(struct job *j, const struct step *s, int64_t ms, char *why, size_t cap)
 {
-    int64_t end = mono_ms() + ms;
+    int64_t end = zl_mono_ms() + ms;
     if (!strcmp(s->uses, "init.run"))
         return run_command(j, s->command, ms, why, cap);
     if (!strcmp(s->uses, "init.wait_tcp") || !strcmp(s->uses, "init.wait_http")) {
         bool tcp = !strcmp(s->uses, "init.wait_tcp");
         for (;;) {
-            int64_t left = end - mono_ms();
+            int64_t left = end - zl_mono_ms();
             int64_t each = left < 2000 ? left : 2000;
             if (tcp) {
                 int fd = try_connect(s->host, s->port, each > 0 ? each : 1, why, cap);
@@ -365,7 +358,7 @@ static int run_action(struct job *j, const struct step *s, int64_t ms, char *why
                 if (st >= 0)
                     snprintf(why, cap, "GET %s: status %d", s->url, st);
             }
-            if (mono_ms() + POLL_MS >= end || cancelled(j)) {
+            if (zl_mono_ms() + POLL_MS >= end || cancelled(j)) {
                 size_t n = strlen(why);
                 snprintf(why + n, cap - n, " (waited %lld s)", (long long)(ms / 1000));
                 return -1;

@@ -40,13 +40,6 @@ struct outcome {
     char error[1100];
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -160,6 +153,42 @@ static void keep_log(const char *jobs_dir, struct zl_agent *a, const char *cid, 
     free(tmp);
 }
 
+/* The job's init steps, in its held container (the same as a replica's, agent/init.c); the
+ * container runs when they pass. False (o says why) when they failed or the run ended. */
+static bool init_steps(struct zl_agent *a, const struct zl_sval *svc,
+                       const struct zl_replica_ref *ref, struct zl_agent_job_run *r,
+                       struct outcome *o)
+{
+    char *json = NULL;
+    struct zl_err err;
+    int pid = 0;
+    if (zl_runtime_backend_state(a->be, ref->id, &json, &err) == 0) {
+        json_t *st = json_loads(json, 0, NULL);
+        pid = (int)json_integer_value(json_object_get(st, "pid"));
+        json_decref(st);
+    }
+    free(json);
+    if (pid <= 0 || zl_agent__init_start(a, svc, ref, pid, &err) < 0) {
+        o->status = "failed";
+        snprintf(o->error, sizeof(o->error), "init steps: %s",
+                 pid <= 0 ? "the held container has no process" : err.msg);
+        return false;
+    }
+    char why[1200] = "";
+    enum zl_agent_init_state st;
+    for (int64_t waited = 0;
+         (st = zl_agent__init_state(a, ref->id, why, sizeof(why))) == ZL_INIT_RUNNING &&
+         !atomic_load(&r->cancel) && waited < MAX_RUN_MS;
+         waited += POLL_MS)
+        sleep_ms(POLL_MS);
+    if (st == ZL_INIT_DONE)
+        return true;
+    o->status = atomic_load(&r->cancel) == CANCEL_USER ? "cancelled" : "failed";
+    snprintf(o->error, sizeof(o->error), "%s",
+             st == ZL_INIT_FAILED ? why : "ended during its init steps");
+    return false;
+}
+
 /* Run the job's container to its end (or a cancel, or the time limit). */
 static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
                           const struct zl_store_deployment *d, const struct zl_sval *svc,
@@ -174,11 +203,15 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
     unsigned grace =
         (unsigned)(zl_sval_uint(svc, "stop_grace_period", 10ull * 1000000000) / 1000000);
     struct zl_err err;
-    if (zl_agent__create_container(a, svc, &ref, d->env_json, "job", ann, false, &err) < 0) {
+    bool init = zl_agent__has_init(svc);
+    if (zl_agent__create_container(a, svc, &ref, d->env_json, "job", ann, init, &err) < 0) {
         o->status = "failed";
         snprintf(o->error, sizeof(o->error), "%s", err.msg);
+    } else if (init && !init_steps(a, svc, &ref, r, o)) {
+        keep_log(r->j->jobs_dir, a, cid, r->id);
+        zl_agent__remove_container(a, cid, 0);
     } else {
-        if (zl_store_job_run_start(a->db, r->id, now_ms(), &err) < 0)
+        if (zl_store_job_run_start(a->db, r->id, zl_wall_ms(), &err) < 0)
             zl_log("error", "jobs", "%s", err.msg);
         job_event(a->events, "start", r->id, r->deployment, r->job, "running", -1);
         zl_log("info", "jobs", "%s/%s: run %lld started (%s)", r->deployment, r->job,
@@ -493,7 +526,7 @@ struct zl_jobs *zl_agent__jobs_new(uv_loop_t *loop, const char *root, const char
     j->runtime_dir = zl_xstrdup(runtime);
     j->jobs_dir = zl_xasprintf("%s/jobs", root);
     j->events = events;
-    j->started_ms = now_ms();
+    j->started_ms = zl_wall_ms();
     char *db = zl_xasprintf("%s/state.db", root);
     int rc = zl_store_open(db, &j->db, err);
     free(db);

@@ -18,23 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static int64_t clock_ms(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_ms(void)
-{
-    return clock_ms(CLOCK_MONOTONIC);
-}
-
-static int64_t wall_ms(void)
-{
-    return clock_ms(CLOCK_REALTIME);
-}
-
 /* The service as the spec has it, hashed: a changed hash means the replicas are replaced. */
 static void service_hash(const struct zl_sval *svc, const char *env_json, int64_t generation,
                          char out[65])
@@ -314,7 +297,7 @@ static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const cha
                            zl_sval_str(svc, "restart_policy.kind", NULL)))
         return false;
     struct zl_agent_restart *r = restart_of(a, id);
-    int64_t now = now_ms();
+    int64_t now = zl_mono_ms();
     if (r->next_ms == 0) {
         r->restarts = zl_agent_crash_count(r->restarts, r->began_ms ? now - r->began_ms : -1);
         r->next_ms = now + (int64_t)zl_agent_backoff_ms(r->restarts);
@@ -385,7 +368,7 @@ static bool ready_of(struct zl_agent *a, const struct actual *x, bool checked,
     *hs = zl_health_get(a->health, x->id);
     if (hs->state == ZL_HEALTH_NONE && checked && a->health) {
         hs->state = ZL_HEALTH_STARTING;
-        hs->since_ms = wall_ms();
+        hs->since_ms = zl_wall_ms();
     }
     return !strcmp(x->status, "running") &&
            (hs->state == ZL_HEALTH_NONE || hs->state == ZL_HEALTH_HEALTHY);
@@ -505,7 +488,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
     for (size_t k = 0; k < p->nact; k++)
         if (is_ours(&p->act[k], d->name, name))
             updating |= strcmp(p->act[k].hash, hash) != 0;
-    int64_t now = wall_ms(), deadline = health_deadline_ms(svc);
+    int64_t now = zl_wall_ms(), deadline = health_deadline_ms(svc);
     bool checked = has_check(svc);
     for (size_t k = 0; k < p->nact; k++) {
         struct actual *x = &p->act[k];
@@ -651,7 +634,7 @@ static struct zl_agent_wait *wait_of(struct zl_agent *a, const char *key)
     struct zl_agent_wait *w = &a->waits[a->nwaits++];
     memset(w, 0, sizeof(*w));
     snprintf(w->key, sizeof(w->key), "%s", key);
-    w->since_ms = now_ms();
+    w->since_ms = zl_mono_ms();
     w->seen = true;
     return w;
 }
@@ -676,7 +659,7 @@ static bool gated(struct pass *p, const struct zl_sval *svcs, const struct zl_sv
         }
         uint64_t limit = zl_sval_uint(deps->items[i], "timeout", 300000000000ull) / 1000000;
         const char *on = zl_sval_str(deps->items[i], "on_timeout", "fail");
-        if (now_ms() - w->since_ms < (int64_t)limit) {
+        if (zl_mono_ms() - w->since_ms < (int64_t)limit) {
             if (!w->told)
                 log_msg(p->a, "%s: %s waits for %s to be %s", p->d->name, name, dep, cond);
             w->told = true;

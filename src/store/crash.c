@@ -51,12 +51,6 @@ int zl_store_crash_add(struct zl_store *s, const struct zl_store_crash *c, struc
     return rc;
 }
 
-static char *col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return zl_xstrdup(t ? (const char *)t : "");
-}
-
 int zl_store_crash_list(struct zl_store *s, const char *deployment, size_t limit,
                         struct zl_store_crash **out, size_t *n, struct zl_err *err)
 {
@@ -75,14 +69,14 @@ int zl_store_crash_list(struct zl_store *s, const char *deployment, size_t limit
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         *out = zl_xrealloc(*out, (*n + 1) * sizeof(**out));
         struct zl_store_crash *c = &(*out)[(*n)++];
-        c->deployment = col(st, 0);
-        c->service = col(st, 1);
-        c->container = col(st, 2);
-        c->started = col(st, 3);
+        c->deployment = zl_store__col(st, 0);
+        c->service = zl_store__col(st, 1);
+        c->container = zl_store__col(st, 2);
+        c->started = zl_store__col(st, 3);
         c->at = sqlite3_column_int64(st, 4);
         c->exit_code = sqlite3_column_int(st, 5);
         c->oom_killed = sqlite3_column_int(st, 6) != 0;
-        c->log_tail = col(st, 7);
+        c->log_tail = zl_store__col(st, 7);
     }
     sqlite3_finalize(st);
     if (r != SQLITE_DONE) {

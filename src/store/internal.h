@@ -13,5 +13,7 @@ struct zl_store {
 
 /* Sets err from the connection's last error, prefixed by what; returns -ZL_EINVAL. */
 int zl_store__sql_err(struct zl_store *s, struct zl_err *err, const char *what);
+/* Column i of the current row as a new string ("" for NULL). */
+char *zl_store__col(sqlite3_stmt *st, int i);
 
 #endif

@@ -6,19 +6,6 @@
 
 #include "store/internal.h"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static char *col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return zl_xstrdup(t ? (const char *)t : "");
-}
-
 static int prepare(struct zl_store *s, const char *sql, sqlite3_stmt **st, struct zl_err *err)
 {
     if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
@@ -61,7 +48,7 @@ int zl_store_job_run_add(struct zl_store *s, const char *deployment, const char 
                 " error) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 &st, err) < 0)
         return -ZL_EINVAL;
-    int64_t now = now_ms();
+    int64_t now = zl_wall_ms();
     sqlite3_bind_text(st, 1, deployment, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, job, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, trigger, -1, SQLITE_STATIC);
@@ -102,7 +89,7 @@ int zl_store_job_run_finish(struct zl_store *s, int64_t id, const char *status, 
     sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, exit_code);
     sqlite3_bind_text(st, 4, error ? error : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 5, now_ms());
+    sqlite3_bind_int64(st, 5, zl_wall_ms());
     int rc = done(s, st, "finish job run", err);
     if (rc == 0 && sqlite3_changes(s->db) == 0)
         rc = zl_err_set(err, ZL_ENOTFOUND, "run %lld is not pending or running", (long long)id);
@@ -116,15 +103,15 @@ int zl_store_job_run_finish(struct zl_store *s, int64_t id, const char *status, 
 static void read_run(sqlite3_stmt *st, struct zl_store_job_run *r)
 {
     r->id = sqlite3_column_int64(st, 0);
-    r->deployment = col(st, 1);
-    r->job = col(st, 2);
-    r->trigger = col(st, 3);
-    r->status = col(st, 4);
+    r->deployment = zl_store__col(st, 1);
+    r->job = zl_store__col(st, 2);
+    r->trigger = zl_store__col(st, 3);
+    r->status = zl_store__col(st, 4);
     r->created_at = sqlite3_column_int64(st, 5);
     r->started_at = sqlite3_column_int64(st, 6);
     r->finished_at = sqlite3_column_int64(st, 7);
     r->exit_code = sqlite3_column_int(st, 8);
-    r->error = col(st, 9);
+    r->error = zl_store__col(st, 9);
 }
 
 int zl_store_job_run_get(struct zl_store *s, int64_t id, struct zl_store_job_run *out,
@@ -257,9 +244,9 @@ int zl_store_cron_set_enabled(struct zl_store *s, const char *deployment, const 
 
 static void read_cron(sqlite3_stmt *st, struct zl_store_cron *c)
 {
-    c->deployment = col(st, 0);
-    c->name = col(st, 1);
-    c->schedule = col(st, 2);
+    c->deployment = zl_store__col(st, 0);
+    c->name = zl_store__col(st, 1);
+    c->schedule = zl_store__col(st, 2);
     c->enabled = sqlite3_column_int(st, 3) != 0;
     c->last_fire = sqlite3_column_int64(st, 4);
     c->next_fire = sqlite3_column_int64(st, 5);

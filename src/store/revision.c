@@ -6,12 +6,6 @@
 
 #include "store/internal.h"
 
-static char *col(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return zl_xstrdup(t ? (const char *)t : "");
-}
-
 void zl_store_revisions_free(struct zl_store_revision *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -41,7 +35,7 @@ int zl_store_revision_list(struct zl_store *s, const char *deployment,
         struct zl_store_revision *v = &(*out)[(*n)++];
         v->revision = sqlite3_column_int64(st, 0);
         v->created = sqlite3_column_int64(st, 1);
-        v->note = col(st, 2);
+        v->note = zl_store__col(st, 2);
     }
     sqlite3_finalize(st);
     if (r != SQLITE_DONE) {
@@ -92,7 +86,8 @@ int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, in
     sqlite3_bind_text(st, 1, deployment, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, to);
     int r = sqlite3_step(st);
-    char *spec = r == SQLITE_ROW ? col(st, 0) : NULL, *env = r == SQLITE_ROW ? col(st, 1) : NULL;
+    char *spec = r == SQLITE_ROW ? zl_store__col(st, 0) : NULL,
+         *env = r == SQLITE_ROW ? zl_store__col(st, 1) : NULL;
     sqlite3_finalize(st);
     if (!spec)
         return r == SQLITE_DONE

@@ -271,7 +271,7 @@ int zl_store_image_put(struct zl_store *s, const struct zl_store_image *img, str
     return rc;
 }
 
-static char *col(sqlite3_stmt *st, int i)
+char *zl_store__col(sqlite3_stmt *st, int i)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
     return zl_xstrdup(t ? (const char *)t : "");
@@ -294,10 +294,10 @@ static int read_layers(struct zl_store *s, struct zl_store_image *img, struct zl
             img->layers = zl_xrealloc(img->layers, cap * sizeof(*img->layers));
         }
         struct zl_store_layer *l = &img->layers[img->nlayers++];
-        l->digest = col(st, 0);
-        l->diff_id = col(st, 1);
-        l->chain_id = col(st, 2);
-        l->media_type = col(st, 3);
+        l->digest = zl_store__col(st, 0);
+        l->diff_id = zl_store__col(st, 1);
+        l->chain_id = zl_store__col(st, 2);
+        l->media_type = zl_store__col(st, 3);
         l->size = (uint64_t)sqlite3_column_int64(st, 4);
     }
     sqlite3_finalize(st);
@@ -311,14 +311,14 @@ static int read_layers(struct zl_store *s, struct zl_store_image *img, struct zl
 
 static void read_image(sqlite3_stmt *st, struct zl_store_image *img)
 {
-    img->ref = col(st, 0);
-    img->digest = col(st, 1);
-    img->media_type = col(st, 2);
-    img->config_digest = col(st, 3);
-    img->index_digest = col(st, 4);
-    img->os = col(st, 5);
-    img->arch = col(st, 6);
-    img->variant = col(st, 7);
+    img->ref = zl_store__col(st, 0);
+    img->digest = zl_store__col(st, 1);
+    img->media_type = zl_store__col(st, 2);
+    img->config_digest = zl_store__col(st, 3);
+    img->index_digest = zl_store__col(st, 4);
+    img->os = zl_store__col(st, 5);
+    img->arch = zl_store__col(st, 6);
+    img->variant = zl_store__col(st, 7);
     img->size = (uint64_t)sqlite3_column_int64(st, 8);
     img->created = sqlite3_column_int64(st, 9);
     img->is_wasm = sqlite3_column_int(st, 10) != 0;
@@ -496,11 +496,11 @@ int zl_store_deployment_put(struct zl_store *s, const char *name, const char *sp
 
 static void read_deployment(sqlite3_stmt *st, struct zl_store_deployment *d)
 {
-    d->name = col(st, 0);
+    d->name = zl_store__col(st, 0);
     d->revision = sqlite3_column_int64(st, 1);
-    d->spec = col(st, 2);
-    d->env_json = col(st, 3);
-    d->status = col(st, 4);
+    d->spec = zl_store__col(st, 2);
+    d->env_json = zl_store__col(st, 3);
+    d->status = zl_store__col(st, 4);
     d->created = sqlite3_column_int64(st, 5);
     d->updated = sqlite3_column_int64(st, 6);
 }

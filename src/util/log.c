@@ -26,6 +26,23 @@ static void put_json_string(struct zl_buf *b, const char *s)
     zl_buf_putc(b, '"');
 }
 
+static int64_t clock_ms(clockid_t c)
+{
+    struct timespec ts;
+    clock_gettime(c, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t zl_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}
+
+int64_t zl_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
 void zl_time_rfc3339(char *buf, size_t cap, bool nanos)
 {
     struct timespec ts;

@@ -125,6 +125,9 @@ int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct z
 /* Now in UTC as RFC 3339 with milliseconds, or nanoseconds (one fixed width each, so that
  * times compare as text): "2026-01-02T03:04:05.123Z". cap: 48 is always enough. */
 void zl_time_rfc3339(char *buf, size_t cap, bool nanos);
+/* Milliseconds: since the Unix epoch (wall clock), or on the monotonic clock. */
+int64_t zl_wall_ms(void);
+int64_t zl_mono_ms(void);
 /* The same for a given time (Unix seconds and nanoseconds). */
 void zl_time_rfc3339_at(char *buf, size_t cap, int64_t secs, long nsec, bool nanos);
 

@@ -268,3 +268,31 @@ runs() {
     run "$ZLAYER" job logs "$first"
     assert_failure
 }
+
+@test "a job's init steps run in its container before it; a failing one fails the run" {
+    cat >jobsi.zlayer.yml <<YAML
+version: v1
+deployment: jobsi
+services:
+  prep:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo job sees \$(cat /tmp/ready)"]}
+    init: {steps: [{id: ready, uses: init.run, with: {command: "echo yes > /tmp/ready"}}]}
+  broken:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["true"]}
+    init: {steps: [{id: nope, uses: init.run, with: {command: "echo no way; exit 4"}}]}
+YAML
+    run timeout 60 "$ZLAYER" deploy jobsi.zlayer.yml
+    assert_success
+    run timeout 60 "$ZLAYER" job run prep --wait
+    assert_success
+    assert_output --partial "job sees yes"
+    run timeout 60 "$ZLAYER" job run broken --wait
+    assert_failure
+    wait_for eval '[ "$(runs broken ".[0].status")" = "\"failed\"" ]'
+    runs broken '.[0].error' | grep -q 'init step nope (init.run) failed: `echo no way; exit 4` exited with code 4: no way'
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]
+}

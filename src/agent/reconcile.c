@@ -660,8 +660,15 @@ static bool gated(struct pass *p, const struct zl_sval *svcs, const struct zl_sv
         uint64_t limit = zl_sval_uint(deps->items[i], "timeout", 300000000000ull) / 1000000;
         const char *on = zl_sval_str(deps->items[i], "on_timeout", "fail");
         if (zl_mono_ms() - w->since_ms < (int64_t)limit) {
-            if (!w->told)
+            if (!w->told) {
                 log_msg(p->a, "%s: %s waits for %s to be %s", p->d->name, name, dep, cond);
+                if (p->a->events)
+                    zl_api_events_publish(p->a->events,
+                                          json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "resource",
+                                                    "service", "kind", "waiting", "deployment",
+                                                    p->d->name, "service", name, "dependency", dep,
+                                                    "condition", cond));
+            }
             w->told = true;
             wait = true;
         } else if (!strcmp(on, "fail")) {

@@ -130,6 +130,12 @@ static void print_progress(struct zl_cli *cli, const struct zl_cli_dirs *d, cons
                 !strcmp(kind, "health")) {
                 fprintf(stderr, "  %s: %s (%s)\n", id, hs ? hs : "?",
                         json_string_value(json_object_get(ev, "output")));
+            } else if (res && !strcmp(res, "service") && kind && !strcmp(kind, "waiting") &&
+                       !cli->quiet) {
+                fprintf(stderr, "  %s: waiting for %s to be %s\n",
+                        json_string_value(json_object_get(ev, "service")),
+                        json_string_value(json_object_get(ev, "dependency")),
+                        json_string_value(json_object_get(ev, "condition")));
             } else if (res && !strcmp(res, "deployment") && kind && !strcmp(kind, "rollback") &&
                        !cli->quiet) {
                 fprintf(stderr, "  rolling back to revision %lld: %s\n",

@@ -99,6 +99,7 @@ YAML
     } >deps.zlayer.yml
     run --separate-stderr timeout 120 "$ZLAYER" up -d deps.zlayer.yml
     assert_success
+    [[ "$stderr" == *"client: waiting for web to be healthy"* ]] || { echo "$stderr" >&2; false; }
     run timeout 10 "$ZLAYER" events -d deps --no-follow
     # the client was created only after the server became healthy
     echo "$output" | jq -e -s '

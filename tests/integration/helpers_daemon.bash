@@ -43,6 +43,17 @@ teardown() {
     [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers" 2>/dev/null)" ] || left="$left containers"
     [ -z "$(ls "$ZLAYER_ROOT_DIR/containers" 2>/dev/null)" ] || left="$left bundles"
     grep -q "$BATS_TEST_TMPDIR" /proc/self/mountinfo && left="$left mounts"
+    # and no process of this test's daemon: monitors and the spawner end with their work
+    local procs="" p
+    for i in $(seq 50); do
+        procs=""
+        for p in $(grep -lsz "^ZLAYER_RUNTIME_DIR=$ZLAYER_RUNTIME_DIR\$" /proc/[0-9]*/environ | cut -d/ -f3); do
+            tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qE 'zlayer.* (serve|runtime)' && procs="$procs $p"
+        done
+        [ -z "$procs" ] && break
+        sleep 0.1
+    done
+    [ -z "$procs" ] || left="$left processes($procs)"
     [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
 }
 

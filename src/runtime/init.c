@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -269,6 +270,21 @@ int zl_runtime__process_setup(const struct zl_oci_config *c, struct zl_err *err)
     return 0;
 }
 
+/* Every signal to its default: through the system call itself, since the C library refuses
+ * its own real-time signals (32, 33), which a caller may have left ignored as well. */
+static void reset_signals(void)
+{
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        unsigned long mask;
+    } dfl = {0};
+    for (int sig = 1; sig <= 64; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+}
+
 int zl_runtime__init(void *arg)
 {
     struct zl_init_args *a = arg;
@@ -313,9 +329,7 @@ int zl_runtime__init(void *arg)
     }
     /* the program starts with every signal at its default and none blocked, whatever its
      * ancestors (a daemon ignoring SIGPIPE) had */
-    for (int sig = 1; sig < NSIG; sig++)
-        if (sig != SIGKILL && sig != SIGSTOP)
-            signal(sig, SIG_DFL);
+    reset_signals();
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);

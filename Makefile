@@ -48,6 +48,7 @@ bench: all
 	./bench/runtime.sh ./$(BUILD)/zlayer
 	./bench/pull.sh ./$(BUILD)/zlayer
 	./bench/deploy.sh ./$(BUILD)/zlayer
+	./bench/health.sh ./$(BUILD)/zlayer
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -71,7 +71,7 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "Jobs are services with rtype: job (crons, rtype: cron, can be run by hand too).\n"
      "  list     every job and cron: name, deployment, type, schedule\n"
      "  run      start a run now and print its id; --wait follows it to its end, prints\n"
-     "           its output and exits with its exit code\n"
+     "           its output and exits with its exit code (also: job trigger NAME)\n"
      "  runs     the newest N (50) runs: id, status, trigger, start, duration, exit code\n"
      "  status   one run as JSON\n"
      "  logs     a run's output (kept after it ended: the last 1 MiB)\n"

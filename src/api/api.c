@@ -83,6 +83,28 @@ static unsigned count_running(json_t *cs)
     return n;
 }
 
+/* A service's health from its replicas': "unhealthy: ID: OUTPUT" when one is unhealthy,
+ * "healthy" when every one runs and is healthy (or unchecked), else "unknown"; *ready gets
+ * how many are ready. Caller frees. */
+static char *service_health(json_t *cs, unsigned *ready)
+{
+    char *bad = NULL;
+    *ready = 0;
+    for (size_t i = 0; i < json_array_size(cs); i++) {
+        json_t *c = json_array_get(cs, i), *h = json_object_get(c, "health");
+        const char *hs = json_string_value(json_object_get(h, "status"));
+        bool running = !strcmp(json_string_value(json_object_get(c, "status")), "running");
+        if (running && hs && (!strcmp(hs, "healthy") || !strcmp(hs, "none")))
+            ++*ready;
+        if (!bad && hs && !strcmp(hs, "unhealthy"))
+            bad = zl_xasprintf("unhealthy: %s: %s", json_string_value(json_object_get(c, "id")),
+                               json_string_value(json_object_get(h, "output")));
+    }
+    if (bad)
+        return bad;
+    return zl_xstrdup(*ready && *ready == json_array_size(cs) ? "healthy" : "unknown");
+}
+
 /* ---------------- deployments ---------------- */
 
 static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d)
@@ -94,11 +116,15 @@ static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
         for (size_t i = 0; i < svcs->n; i++) {
             json_t *cs = zl_api__containers(a, d->name, svcs->keys[i]);
-            json_array_append_new(out,
-                                  json_pack("{s:s, s:s, s:i, s:i, s:o}", "name", svcs->keys[i],
-                                            "image", zl_sval_str(svcs->items[i], "image.name", ""),
-                                            "replicas_running", (int)count_running(cs), "replicas",
-                                            (int)json_array_size(cs), "containers", cs));
+            unsigned ready = 0;
+            char *health = service_health(cs, &ready);
+            json_array_append_new(
+                out, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:o}", "name", svcs->keys[i],
+                               "image", zl_sval_str(svcs->items[i], "image.name", ""), "rtype",
+                               zl_sval_str(svcs->items[i], "rtype", "service"), "replicas_running",
+                               (int)count_running(cs), "replicas_ready", (int)ready, "replicas",
+                               (int)json_array_size(cs), "health", health, "containers", cs));
+            free(health);
         }
     }
     zl_diags_free(diags);

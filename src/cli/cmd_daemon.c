@@ -555,7 +555,8 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
                    out && *out ? ")" : "");
         }
     } else {
-        printf("%-24s %-20s %-12s %s\n", "DEPLOYMENT", "SERVICE", "REPLICAS", "STATUS");
+        printf("%-24s %-20s %-12s %-10s %s\n", "DEPLOYMENT", "SERVICE", "REPLICAS", "STATUS",
+               "HEALTH");
         for (size_t i = 0; i < json_array_size(j); i++) {
             json_t *dep = json_array_get(j, i), *svcs = json_object_get(dep, "services");
             for (size_t k = 0; k < json_array_size(svcs); k++) {
@@ -564,9 +565,14 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
                 snprintf(reps, sizeof(reps), "%lld/%lld",
                          json_integer_value(json_object_get(s, "replicas_running")),
                          json_integer_value(json_object_get(s, "replicas")));
-                printf("%-24s %-20s %-12s %s\n", json_string_value(json_object_get(dep, "name")),
-                       json_string_value(json_object_get(s, "name")), reps,
-                       json_string_value(json_object_get(dep, "status")));
+                const char *rt = json_string_value(json_object_get(s, "rtype"));
+                const char *h = json_string_value(json_object_get(s, "health"));
+                bool job = rt && strcmp(rt, "service") != 0;
+                printf("%-24s %-20s %-12s %-10s %.*s\n",
+                       json_string_value(json_object_get(dep, "name")),
+                       json_string_value(json_object_get(s, "name")), job ? rt : reps,
+                       json_string_value(json_object_get(dep, "status")),
+                       job ? 1 : (h ? (int)strcspn(h, "\n") : 1), job || !h ? "-" : h);
             }
         }
     }

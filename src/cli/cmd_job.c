@@ -318,6 +318,9 @@ int zl_cli_cmd_job(struct zl_cli *cli, int argc, char **argv)
             zl_cli_print_help(zl_cli_find(cmd));
             return ZL_EXIT_OK;
         }
+    /* `job trigger` is `job run` (the name other tools use) */
+    if (!cron && !strcmp(sub, "trigger"))
+        sub = "run";
     static const char *const job_subs[] = {"list", "ls", "run", "runs", "status", "logs", "cancel"};
     static const char *const cron_subs[] = {"list", "ls", "trigger", "enable", "disable"};
     bool known = false;

@@ -56,6 +56,8 @@ healthy() {
     echo "$output" | jq -e -s 'any(.[]; .kind == "unhealthy" and .id == "life-web-0")'
     run "$ZLAYER" ps -c
     assert_line --regexp '^life-web-0 .* running +healthy \(HTTP/1.1 200 OK\)'
+    run "$ZLAYER" ps
+    assert_line --regexp '^life +web +1/1 +running +healthy$'
 }
 
 @test "command check runs inside the container (its filesystem, not the host's)" {

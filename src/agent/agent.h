@@ -45,9 +45,13 @@ enum zl_replica_action {
 enum zl_replica_action zl_agent_replica_action(const char *status, const char *have_hash,
                                                const char *want_hash);
 
-/* Does the restart policy restart a crashed replica? on_panic: errors.on_panic.action
- * (default "restart"); kind: restart_policy.kind or NULL. */
-bool zl_agent_restarts(const char *on_panic, const char *kind);
+/* Does the restart policy restart a replica that stopped (exit_code, -1: unknown or made
+ * unhealthy)? on_panic: errors.on_panic.action (default "restart"); kind:
+ * restart_policy.kind or NULL; with kind on_failure, a clean exit (0) is not restarted, nor
+ * a replica that has crashed more than max_attempts times in a row (crashes counts this
+ * one; max_attempts 0: no limit). */
+bool zl_agent_restarts(const char *on_panic, const char *kind, int exit_code, unsigned crashes,
+                       unsigned max_attempts);
 
 /* Crashes in a row, counting this one: a replica that ran a minute or more starts a new
  * series. ran_ms: how long it ran since its last restart (or < 0: unknown). */

@@ -18,6 +18,7 @@ struct zl_agent_restart {
     int64_t next_ms;   /* monotonic time of the next attempt, 0: none planned */
     int64_t began_ms;  /* monotonic time of the last restart */
     char started[64];  /* creation time of the container whose crash was recorded last */
+    bool gave_up;      /* the policy says no more (said once) */
 };
 
 /* A service waiting for its dependencies (key: deployment/revision/service/dependency). */

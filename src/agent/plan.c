@@ -30,11 +30,16 @@ enum zl_replica_action zl_agent_replica_action(const char *status, const char *h
     return ZL_REPLICA_KEEP;
 }
 
-bool zl_agent_restarts(const char *on_panic, const char *kind)
+bool zl_agent_restarts(const char *on_panic, const char *kind, int exit_code, unsigned crashes,
+                       unsigned max_attempts)
 {
     if (on_panic && strcmp(on_panic, "restart") != 0)
         return false;
-    return !kind || strcmp(kind, "no") != 0;
+    if (kind && !strcmp(kind, "no"))
+        return false;
+    if (kind && !strcmp(kind, "on_failure"))
+        return exit_code != 0 && (!max_attempts || crashes <= max_attempts);
+    return true;
 }
 
 unsigned zl_agent_crash_count(unsigned before, int64_t ran_ms)

@@ -290,16 +290,31 @@ static struct zl_agent_restart *restart_of(struct zl_agent *a, const char *id)
     return r;
 }
 
-/* May this crashed replica be started again now? */
-static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const char *id)
+/* May this replica, stopped with exit_code (-1: unknown, or unhealthy), be started again now?
+ * Per its restart policy, after its backoff. */
+static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const char *id,
+                        int exit_code)
 {
-    if (!zl_agent_restarts(zl_sval_str(svc, "errors.on_panic.action", "restart"),
-                           zl_sval_str(svc, "restart_policy.kind", NULL)))
-        return false;
+    const char *on_panic = zl_sval_str(svc, "errors.on_panic.action", "restart");
+    const char *kind = zl_sval_str(svc, "restart_policy.kind", NULL);
+    unsigned max = (unsigned)zl_sval_uint(svc, "restart_policy.max_attempts", 0);
     struct zl_agent_restart *r = restart_of(a, id);
     int64_t now = zl_mono_ms();
     if (r->next_ms == 0) {
-        r->restarts = zl_agent_crash_count(r->restarts, r->began_ms ? now - r->began_ms : -1);
+        unsigned n = zl_agent_crash_count(r->restarts, r->began_ms ? now - r->began_ms : -1);
+        if (!zl_agent_restarts(on_panic, kind, exit_code, n, max)) {
+            if (!r->gave_up)
+                log_msg(a, "%s: not restarted (%s%s%s)", id,
+                        strcmp(on_panic, "restart") ? "errors.on_panic: " : "restart_policy: ",
+                        strcmp(on_panic, "restart") ? on_panic : kind,
+                        kind && !strcmp(kind, "on_failure") && exit_code != 0
+                            ? ", max_attempts reached"
+                            : "");
+            r->gave_up = true;
+            return false;
+        }
+        r->gave_up = false;
+        r->restarts = n;
         r->next_ms = now + (int64_t)zl_agent_backoff_ms(r->restarts);
         log_msg(a, "%s: restart %u in %llu ms", id, r->restarts,
                 (unsigned long long)zl_agent_backoff_ms(r->restarts));
@@ -489,6 +504,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         if (is_ours(&p->act[k], d->name, name))
             updating |= strcmp(p->act[k].hash, hash) != 0;
     int64_t now = zl_wall_ms(), deadline = health_deadline_ms(svc);
+    unsigned settled = 0; /* replicas that ended cleanly and stay down by their policy */
     bool checked = has_check(svc);
     for (size_t k = 0; k < p->nact; k++) {
         struct actual *x = &p->act[k];
@@ -527,10 +543,18 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
                 failed = true;
                 snprintf(p->reason, sizeof(p->reason), "%s exited with code %d during the update",
                          x->id, x->exit_code);
-            } else if (current && may_restart(a, svc, x->id)) {
+            } else if (current && may_restart(a, svc, x->id, x->exit_code)) {
                 zl_agent__remove_container(a, x->id, 0);
                 drop_target(p, x);
                 continue;
+            } else if (current && restart_of(a, x->id)->gave_up) {
+                /* its policy keeps it down: done when it ended cleanly, else a failure */
+                if (x->exit_code == 0)
+                    settled++;
+                else
+                    snprintf(p->reason, sizeof(p->reason),
+                             "%s exited with code %d and its policy does not restart it", x->id,
+                             x->exit_code);
             }
             break;
         default:
@@ -549,7 +573,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
                          x->id, (long long)(deadline / 1000));
             } else if (hs.state == ZL_HEALTH_UNHEALTHY && current) {
                 /* replaced per the service's policy, with the crash backoff */
-                if (may_restart(a, svc, x->id)) {
+                if (may_restart(a, svc, x->id, -1)) {
                     log_msg(a, "%s: unhealthy, replacing it", x->id);
                     container_event(a, "unhealthy", d->name, name, x->id, -1, false);
                     zl_agent__remove_container(a, x->id, x->grace_ms);
@@ -594,7 +618,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         for (size_t i = 0; !gated && i < plan.ncreate; i++)
             start_replica(p, svc, name, create[i], hash);
     }
-    if (updating || ready < want)
+    if (updating || ready + settled < want)
         p->busy = true;
     free(create);
     free(remove);

@@ -254,3 +254,33 @@ YAML
     kill -9 "$(pid_of sigs-app-0)"
     wait_for eval '"$ZLAYER" ps --crashes -f json | jq -e ".[] | select(.container == \"sigs-app-0\" and .exit_code == 137)" >/dev/null'
 }
+
+@test "restart_policy on_failure: a clean exit stays down; max_attempts stops a crash loop" {
+    cat >pol.zlayer.yml <<YAML
+version: v1
+deployment: policy
+services:
+  done:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo finished"]}
+    scale: {mode: fixed, replicas: 1}
+    restart_policy: {kind: on_failure}
+  crashy:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "echo crash; exit 2"]}
+    scale: {mode: fixed, replicas: 1}
+    restart_policy: {kind: on_failure, max_attempts: 2}
+YAML
+    run timeout 60 "$ZLAYER" deploy pol.zlayer.yml
+    assert_success
+    # crashy: the first run and two restarts (1 s, 2 s apart), then no more
+    wait_for eval '[ "$("$ZLAYER" ps --crashes -f json | jq "[.[] | select(.service == \"crashy\")] | length")" = 3 ]'
+    sleep 6
+    [ "$("$ZLAYER" ps --crashes -f json | jq '[.[] | select(.service == "crashy")] | length')" = 3 ]
+    grep -q '"msg":"policy-crashy-0: not restarted (restart_policy: on_failure, max_attempts reached)"' "$ZLAYER_RUNTIME_DIR/daemon.log"
+    # done: ran once, exited 0, not restarted
+    [ "$("$ZLAYER" logs done | grep -c finished)" = 1 ]
+    [ "$("$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "policy-done-0") | .status')" = stopped ]
+    # the deployment says why it is not running
+    "$ZLAYER" ps -f json | jq -e '.[] | select(.name == "policy") | .status == "failed: policy-crashy-0 exited with code 2 and its policy does not restart it"'
+}

@@ -48,7 +48,7 @@ teardown() {
     for i in $(seq 50); do
         procs=""
         for p in $(grep -lsz "^ZLAYER_RUNTIME_DIR=$ZLAYER_RUNTIME_DIR\$" /proc/[0-9]*/environ | cut -d/ -f3); do
-            tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qE 'zlayer.* (serve|runtime)' && procs="$procs $p"
+            tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -qE 'zlayer.* (serve|runtime)' && procs="$procs $p"
         done
         [ -z "$procs" ] && break
         sleep 0.1

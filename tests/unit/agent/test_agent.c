@@ -50,13 +50,20 @@ static void test_replica_action(void **state)
 static void test_restart_policy(void **state)
 {
     (void)state;
-    assert_true(zl_agent_restarts(NULL, NULL));
-    assert_true(zl_agent_restarts("restart", NULL));
-    assert_true(zl_agent_restarts("restart", "always"));
-    assert_true(zl_agent_restarts("restart", "on_failure"));
-    assert_false(zl_agent_restarts("restart", "no"));
-    assert_false(zl_agent_restarts("fail", NULL));
-    assert_false(zl_agent_restarts("shutdown", "always"));
+    assert_true(zl_agent_restarts(NULL, NULL, 1, 1, 0));
+    assert_true(zl_agent_restarts("restart", NULL, 0, 1, 0)); /* a service that ended: again */
+    assert_true(zl_agent_restarts("restart", "always", 0, 50, 3));
+    assert_true(zl_agent_restarts("restart", "unless_stopped", 0, 1, 0));
+    assert_true(zl_agent_restarts("restart", "on_failure", 1, 1, 0));
+    assert_true(zl_agent_restarts("restart", "on_failure", -1, 1, 0)); /* unhealthy */
+    assert_false(zl_agent_restarts("restart", "on_failure", 0, 1, 0));
+    /* on_failure with max_attempts: the third crash in a row is the last restarted */
+    assert_true(zl_agent_restarts("restart", "on_failure", 2, 3, 3));
+    assert_false(zl_agent_restarts("restart", "on_failure", 2, 4, 3));
+    assert_false(zl_agent_restarts("restart", "no", 1, 1, 0));
+    assert_false(zl_agent_restarts("fail", NULL, 1, 1, 0));
+    assert_false(zl_agent_restarts("shutdown", "always", 1, 1, 0));
+    assert_false(zl_agent_restarts("isolate", NULL, 1, 1, 0));
     /* crashes in a row, and a fresh series after a minute of running */
     assert_int_equal(zl_agent_crash_count(0, -1), 1);
     assert_int_equal(zl_agent_crash_count(3, 5000), 4);

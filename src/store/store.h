@@ -103,6 +103,12 @@ int zl_store_revision_note(struct zl_store *s, const char *deployment, int64_t r
 int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, int64_t expect,
                       int64_t *revision, struct zl_err *err);
 
+/* Containers' addresses (net/ipam.c): the address of id, or the lowest free one in
+ * [first, last] taken for it (one transaction); -ZL_EFULL when none is free. */
+int zl_store_address_take(struct zl_store *s, const char *id, uint32_t first, uint32_t last,
+                          uint32_t *ip, struct zl_err *err);
+int zl_store_address_release(struct zl_store *s, const char *id, struct zl_err *err);
+
 /* Replica counts set by hand (zlayer scale); -ZL_ENOTFOUND when none was set. */
 int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *service,
                        unsigned replicas, struct zl_err *err);

@@ -26,6 +26,7 @@ enum {
     ZL_EINVAL = 1000, /* bad input (spec, flags, request) */
     ZL_ENOTFOUND,     /* a named thing does not exist */
     ZL_EAMBIGUOUS,    /* more than one candidate */
+    ZL_EFULL,         /* no room left (addresses, slots) */
 };
 
 struct zl_err {

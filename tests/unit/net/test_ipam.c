@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* net/ipam: subnets, and addresses handed out once, kept across a restart, freed. */
+#include "../helpers.h"
+
+#include <unistd.h>
+
+#include "net/net.h"
+
+static void test_cidr(void **state)
+{
+    (void)state;
+    struct zl_net_cidr c;
+    const char *why = NULL;
+    assert_int_equal(zl_net_cidr_parse("10.240.0.0/24", &c, &why), 0);
+    assert_int_equal(c.base, 0x0af00000u);
+    assert_int_equal(c.prefix, 24);
+    uint32_t first, last;
+    zl_net_cidr_hosts(&c, &first, &last);
+    char a[16], b[16];
+    assert_string_equal(zl_net_ip_text(first, a), "10.240.0.2");
+    assert_string_equal(zl_net_ip_text(last, b), "10.240.0.254");
+    assert_string_equal(zl_net_ip_text(zl_net_cidr_gateway(&c), a), "10.240.0.1");
+    assert_int_equal(zl_net_cidr_parse("172.16.0.0/12", &c, &why), 0);
+    zl_net_cidr_hosts(&c, &first, &last);
+    assert_string_equal(zl_net_ip_text(last, b), "172.31.255.254");
+    static const char *const bad[] = {"10.240.0.1/24",  "10.240.0.0",     "10.240.0.0/31",
+                                      "10.240.0.0/7",   "10.240.0/24",    "256.0.0.0/8",
+                                      "10.240.00.0/24", "10.240.0.0/24x", "",
+                                      "a.b.c.d/8"};
+    for (size_t i = 0; i < ZL_ARRAY_LEN(bad); i++) {
+        why = NULL;
+        if (zl_net_cidr_parse(bad[i], &c, &why) != -1 || !why)
+            fail_msg("\"%s\" accepted", bad[i]);
+    }
+}
+
+static void test_ipam(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/zl-test-ipam-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char *path = zl_xasprintf("%s/state.db", dir);
+    struct zl_store *s = NULL;
+    struct zl_err err;
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    struct zl_net_cidr c;
+    const char *why;
+    assert_int_equal(zl_net_cidr_parse("10.9.0.0/29", &c, &why), 0); /* .2 - .6: five */
+    uint32_t ip[6];
+    char t[16];
+    const char *ids[] = {"a", "b", "c", "d", "e"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(zl_net_ipam_take(s, &c, ids[i], &ip[i], &err), 0);
+        assert_int_equal(ip[i], c.base + 2 + (uint32_t)i);
+    }
+    /* the same container keeps its address; a full subnet says so */
+    assert_int_equal(zl_net_ipam_take(s, &c, "c", &ip[5], &err), 0);
+    assert_int_equal(ip[5], ip[2]);
+    assert_int_equal(zl_net_ipam_take(s, &c, "f", &ip[5], &err), -ZL_EFULL);
+    assert_non_null(strstr(err.msg, "no free address left in 10.9.0.0/29 for f"));
+    /* a freed address is the next one handed out; releasing twice is harmless */
+    assert_int_equal(zl_net_ipam_release(s, "b", &err), 0);
+    assert_int_equal(zl_net_ipam_release(s, "b", &err), 0);
+    assert_int_equal(zl_net_ipam_take(s, &c, "f", &ip[5], &err), 0);
+    assert_string_equal(zl_net_ip_text(ip[5], t), "10.9.0.3");
+    /* kept across a restart */
+    zl_store_close(s);
+    assert_int_equal(zl_store_open(path, &s, &err), 0);
+    uint32_t again;
+    assert_int_equal(zl_net_ipam_take(s, &c, "e", &again, &err), 0);
+    assert_int_equal(again, ip[4]);
+    assert_int_equal(zl_net_ipam_take(s, &c, "g", &again, &err), -ZL_EFULL);
+    zl_store_close(s);
+    char *cmd = zl_xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(cmd);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_ipam),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -467,6 +467,33 @@ static bool wait_gone(const struct zl_cstate *st, int ms)
     return zl_runtime__pid_start_time(st->pid) != st->start_time;
 }
 
+/* Is pid alive and not a zombie? */
+static bool alive(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *end = strrchr(buf, ')'); /* the state follows the (command) */
+    return end && end[1] == ' ' && end[2] != 'Z' && end[2] != 'X';
+}
+
+/* The monitor records the container's end in its state folder, then exits: wait for that
+ * (a bounded while) so that the folder is not removed under its last write. */
+static void wait_monitor(const struct zl_cstate *st, int ms)
+{
+    if (st->monitor_pid <= 0 || st->monitor_pid == getpid())
+        return;
+    for (int i = 0; i < ms / 10 && alive(st->monitor_pid); i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 int zl_runtime_delete(const char *root, const char *id, bool force, struct zl_err *err)
 {
     struct zl_cstate st;
@@ -496,6 +523,7 @@ int zl_runtime_delete(const char *root, const char *id, bool force, struct zl_er
         rc = zl_err_wrap(err, "delete %s", id);
         goto out;
     }
+    wait_monitor(&st, 2000);
     struct zl_err hook_err;
     if (run_hooks_from_bundle(&st, ZL_HOOK_POSTSTOP, "poststop", ZL_STATUS_STOPPED, &hook_err) < 0)
         fprintf(stderr, "zlayer: warning: %s\n", hook_err.msg); /* poststop failures only warn */

@@ -64,8 +64,8 @@ static const char *const migrations[] = {
     /* 6: what became of a revision (rolled back, a rollback of another) */
     "ALTER TABLE revisions ADD COLUMN note TEXT NOT NULL DEFAULT '';",
     /* 7: containers' addresses on the node network (IPv4, host byte order) */
-    "CREATE TABLE addresses ("
-    " ip INTEGER PRIMARY KEY, container TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);",
+    ("CREATE TABLE addresses ("
+     " ip INTEGER PRIMARY KEY, container TEXT NOT NULL UNIQUE, created INTEGER NOT NULL);"),
 };
 
 static int store_open(const char *path, struct zl_store **out, struct zl_err *err);

@@ -32,6 +32,9 @@ char *zl_agent_oci_config(const struct zl_sval *svc, const struct zl_replica_ref
 /* Delay before restarting a replica that has crashed `restarts` times in a row: 1 s, 2 s,
  * 4 s, ... capped at 60 s. */
 uint64_t zl_agent_backoff_ms(unsigned restarts);
+/* The same from another first delay (restart_policy.delay): first_ms, doubling, capped at
+ * 60 s (or at first_ms when that is longer). */
+uint64_t zl_agent_backoff_from_ms(uint64_t first_ms, unsigned restarts);
 
 /* What to do with one wanted replica, from what the runtime shows: status NULL when there is
  * no such container; hashes of the service as it runs and as it should. */

@@ -8,12 +8,19 @@
 
 uint64_t zl_agent_backoff_ms(unsigned restarts)
 {
+    return zl_agent_backoff_from_ms(1000, restarts);
+}
+
+uint64_t zl_agent_backoff_from_ms(uint64_t first_ms, unsigned restarts)
+{
     if (restarts == 0)
         return 0;
-    uint64_t ms = 1000;
-    for (unsigned i = 1; i < restarts && ms < 60000; i++)
+    if (!first_ms)
+        first_ms = 1;
+    uint64_t cap = first_ms > 60000 ? first_ms : 60000, ms = first_ms;
+    for (unsigned i = 1; i < restarts && ms < cap; i++)
         ms *= 2;
-    return ms < 60000 ? ms : 60000;
+    return ms < cap ? ms : cap;
 }
 
 enum zl_replica_action zl_agent_replica_action(const char *status, const char *have_hash,

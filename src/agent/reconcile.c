@@ -315,9 +315,10 @@ static bool may_restart(struct zl_agent *a, const struct zl_sval *svc, const cha
         }
         r->gave_up = false;
         r->restarts = n;
-        r->next_ms = now + (int64_t)zl_agent_backoff_ms(r->restarts);
-        log_msg(a, "%s: restart %u in %llu ms", id, r->restarts,
-                (unsigned long long)zl_agent_backoff_ms(r->restarts));
+        uint64_t first = zl_sval_uint(svc, "restart_policy.delay", 1000000000ull) / 1000000;
+        uint64_t wait = zl_agent_backoff_from_ms(first, r->restarts);
+        r->next_ms = now + (int64_t)wait;
+        log_msg(a, "%s: restart %u in %llu ms", id, r->restarts, (unsigned long long)wait);
     }
     if (now < r->next_ms)
         return false;

@@ -15,6 +15,14 @@ static void test_backoff(void **state)
     assert_int_equal(zl_agent_backoff_ms(6), 32000);
     assert_int_equal(zl_agent_backoff_ms(7), 60000);
     assert_int_equal(zl_agent_backoff_ms(1000), 60000);
+    /* restart_policy.delay: another first delay, the same doubling and cap */
+    assert_int_equal(zl_agent_backoff_from_ms(500, 0), 0);
+    assert_int_equal(zl_agent_backoff_from_ms(500, 1), 500);
+    assert_int_equal(zl_agent_backoff_from_ms(500, 3), 2000);
+    assert_int_equal(zl_agent_backoff_from_ms(500, 40), 60000);
+    assert_int_equal(zl_agent_backoff_from_ms(90000, 1), 90000);
+    assert_int_equal(zl_agent_backoff_from_ms(90000, 5), 90000);
+    assert_int_equal(zl_agent_backoff_from_ms(0, 2), 2);
 }
 
 static const struct zl_sval *svc_of(struct zl_spec *s, const char *name)

@@ -24,9 +24,10 @@ const struct zl_cli_cmd zl_cli_commands[] = {
      "Without a name, the deployment of the spec found in this folder. Waits until its\n"
      "containers are gone (each stopped with SIGTERM, then SIGKILL after its grace period)."},
     {"ps", zl_cli_cmd_ps, "List deployments and services (or containers)",
-     "ps [-c|--containers] [--crashes] [-f table|json|yaml]",
-     "Replicas running / wanted per service. --crashes lists the replicas that stopped on\n"
-     "their own, newest first: exit code (128+N for signal N), OOM kills, last output."},
+     "ps [-c|--containers] [--stats] [--crashes] [-f table|json|yaml]",
+     "Replicas running / wanted per service. --stats shows each container's address and\n"
+     "network counters. --crashes lists the replicas that stopped on their own, newest\n"
+     "first: exit code (128+N for signal N), OOM kills, last output."},
     {"logs", zl_cli_cmd_logs, "Show a service's output",
      "logs [-d DEPLOYMENT] SERVICE [-n|--tail N] [-r|--replica N] [--since T] [-f]",
      "The last N lines (100) of every replica, prefixed with SERVICE-REPLICA. --since\n"

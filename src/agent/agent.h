@@ -143,6 +143,11 @@ int64_t zl_agent_cron_next_ms(const struct zl_cron *c, int64_t now_ms);
 
 /* ---------------- the daemon (daemon.c) ---------------- */
 
+/* A container's network for the API: {ip, ports, rx_bytes, rx_packets, tx_bytes,
+ * tx_packets} (counters seen from the container), {joined: ID} when it shares another's, NULL
+ * when it has none of its own (host, none). */
+struct json_t *zl_agent_net_json(const char *containers_dir, const char *id);
+
 struct zl_daemon_opts {
     const char *root_dir;    /* $ZLAYER_ROOT_DIR or /var/lib/zlayer */
     const char *runtime_dir; /* $ZLAYER_RUNTIME_DIR or /run/zlayer */

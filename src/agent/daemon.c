@@ -131,6 +131,8 @@ int zl_agent__open(struct zl_agent *a, const char *root, const char *runtime, st
         a->be = zl_runtime_backend_new(getenv("ZLAYER_RUNTIME_BACKEND"), a->rt_root, err);
         rc = a->be ? 0 : -ZL_EINVAL;
     }
+    if (rc == 0)
+        rc = zl_agent__net_config(a, err);
     return rc;
 }
 
@@ -145,6 +147,7 @@ void zl_agent__close(struct zl_agent *a)
     free(a->volumes_dir);
     free(a->rt_root);
     free(a->restarts);
+    zl_agent__net_fini(a);
 }
 
 /* One daemon per runtime folder: a locked pid file. */
@@ -207,8 +210,11 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->agent.kick_arg = d;
     d->api.health_json = health_json;
     d->api.health_arg = d->agent.health;
+    d->api.net_json = zl_agent_net_json;
     if (rc == 0)
         rc = zl_api_jwt_key(o->root_dir, d->api.jwt_key, err);
+    if (rc == 0)
+        rc = zl_agent__net_start(&d->agent, err);
     if (rc == 0 &&
         !(d->jobs = zl_agent__jobs_new(&d->loop, o->root_dir, o->runtime_dir, d->api.events, err)))
         rc = -ZL_EINVAL;
@@ -262,6 +268,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     d->agent.health = NULL;
     zl_api_events_close(d->api.events);
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    zl_agent__net_stop(&d->agent);
     unlink(sock);
     zl_store_close(d->api.db);
     free(sock);

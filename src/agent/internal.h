@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include "api/api.h"
 #include "image/image.h"
+#include "net/net.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 #include <uv.h>
@@ -41,6 +42,14 @@ struct zl_agent_init {
     const void *owner; /* the thread's job while it runs */
 };
 
+/* The node network as this agent sees it (net.c). */
+struct zl_agent_net {
+    char bridge[16];
+    struct zl_net_cidr subnet;
+    unsigned mtu;
+    char *netns_dir; /* RUNTIME/netns: each container's namespace, bind-mounted */
+};
+
 /* The reconciler's world; used from one thread at a time (the work thread). */
 struct zl_agent {
     char *root_dir, *runtime_dir;
@@ -60,6 +69,7 @@ struct zl_agent {
     bool again; /* run another pass at once (set by a pass) */
     struct zl_agent_init *inits;
     size_t ninits;
+    struct zl_agent_net net;
     void (*kick)(void *arg); /* ask for a pass soon; any thread */
     void *kick_arg;
 };
@@ -89,6 +99,24 @@ bool zl_agent__init_stop_all(struct zl_agent *a);
 void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms);
 void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const unsigned *grace,
                                  size_t n);
+/* ---------------- the node network (net.c) ---------------- */
+
+/* Bridge name, subnet and MTU from ZLAYER_BRIDGE, ZLAYER_SUBNET, ZLAYER_MTU. */
+int zl_agent__net_config(struct zl_agent *a, struct zl_err *err);
+void zl_agent__net_fini(struct zl_agent *a);
+/* The daemon starts: the bridge is made sure of and the rules rebuilt from the containers. */
+int zl_agent__net_start(struct zl_agent *a, struct zl_err *err);
+/* The daemon stops: with no container left on the network, the bridge and rules go. */
+void zl_agent__net_stop(struct zl_agent *a);
+/* Give replica r the network its service asks for, changing cfg (config.json) to match:
+ * the namespace to join, and the files /etc/hosts, /etc/resolv.conf, /etc/hostname. */
+int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
+                          const struct zl_replica_ref *r, json_t *cfg, struct zl_err *err);
+/* The container goes: its veth, namespace, address and rules too. */
+void zl_agent__net_release(struct zl_agent *a, const char *id);
+/* Rebuild the node's rules when the containers' ports or addresses changed. */
+int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err);
+
 /* ---------------- job runs (jobs.c) and the cron scheduler (cron.c) ---------------- */
 
 struct zl_agent_job_run; /* one run in progress (jobs.c) */

@@ -109,6 +109,7 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
             log_err(a, "delete %s: %s", ids[i], err.msg);
         free(json);
         char *dir = zl_xasprintf("%s/%s", a->containers_dir, ids[i]);
+        zl_agent__net_release(a, ids[i]);
         zl_image_rootfs_unmount(dir, &err);
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(dir);
@@ -184,8 +185,9 @@ int zl_agent__create_container(struct zl_agent *a, const struct zl_sval *svc,
         json_object_set_new(ann, "io.zlayer.stop_grace_ms", json_string(grace));
         if (extra_ann)
             json_object_update(ann, extra_ann);
+        rc = zl_agent__net_prepare(a, svc, r, c, err);
         char *path = zl_xasprintf("%s/config.json", r->dir);
-        if (json_dump_file(c, path, JSON_INDENT(2)) < 0)
+        if (rc == 0 && json_dump_file(c, path, JSON_INDENT(2)) < 0)
             rc = zl_err_sys(err, errno, "write %s", path);
         free(path);
         json_decref(c);

@@ -69,6 +69,9 @@ json_t *zl_api__containers(struct zl_api *a, const char *dep, const char *svc)
                            "exit_code", json_object_get(c, "exit_code"), "health",
                            h ? h : json_pack("{s:s}", "status", "none"), "revision",
                            (json_int_t)(rev ? strtoll(rev, NULL, 10) : 0)));
+        json_t *net = a->net_json ? a->net_json(a->containers_dir, id) : NULL;
+        if (net)
+            json_object_set_new(json_array_get(out, json_array_size(out) - 1), "network", net);
     }
     json_decref(arr);
     return out;

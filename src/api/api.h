@@ -35,6 +35,8 @@ struct zl_api {
     struct zl_api_events *events;
     /* a replica's health ({"status", "failures", "since", "output"}) or NULL */
     json_t *(*health_json)(void *arg, const char *id);
+    /* A container's network (address, ports, counters), or NULL (may be NULL). */
+    json_t *(*net_json)(const char *containers_dir, const char *id);
     void *health_arg;
     /* job runs go to the daemon's runner (both may be NULL: no runner); loop thread */
     int (*job_trigger)(void *arg, const char *dep, const char *job, bool is_cron,

@@ -490,11 +490,13 @@ static json_t *crashes_of(struct zl_cli *cli, const struct zl_cli_dirs *d, json_
 
 int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
 {
-    bool show_containers = false, show_crashes = false;
+    bool show_containers = false, show_crashes = false, show_stats = false;
     enum zl_cli_format fmt = ZL_FMT_TABLE;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--containers"))
             show_containers = true;
+        else if (!strcmp(argv[i], "--stats"))
+            show_stats = show_containers = true;
         else if (!strcmp(argv[i], "--crashes"))
             show_crashes = true;
         else if ((!strcmp(argv[i], "-f") || !strcmp(argv[i], "--format")) && i + 1 < argc) {
@@ -536,6 +538,25 @@ int zl_cli_cmd_ps(struct zl_cli *cli, int argc, char **argv)
                    json_integer_value(json_object_get(c, "exit_code")),
                    last ? (int)strcspn(last, "\n") : 0, last ? last : "",
                    json_is_true(json_object_get(c, "oom_killed")) ? " (out of memory)" : "");
+        }
+    } else if (show_stats) {
+        printf("%-32s %-15s %12s %10s %12s %10s\n", "CONTAINER", "ADDRESS", "RX BYTES", "RX PKTS",
+               "TX BYTES", "TX PKTS");
+        for (size_t i = 0; i < json_array_size(j); i++) {
+            json_t *c = json_array_get(j, i), *n = json_object_get(c, "network");
+            const char *ip = json_string_value(json_object_get(n, "ip"));
+            const char *joined = json_string_value(json_object_get(n, "joined"));
+            char addr[64];
+            snprintf(addr, sizeof(addr), "%s%s", joined ? "with " : "",
+                     ip       ? ip
+                     : joined ? joined
+                              : "-");
+            printf("%-32s %-15s %12lld %10lld %12lld %10lld\n",
+                   json_string_value(json_object_get(c, "id")), addr,
+                   json_integer_value(json_object_get(n, "rx_bytes")),
+                   json_integer_value(json_object_get(n, "rx_packets")),
+                   json_integer_value(json_object_get(n, "tx_bytes")),
+                   json_integer_value(json_object_get(n, "tx_packets")));
         }
     } else if (show_containers) {
         printf("%-32s %-16s %-16s %-4s %-8s %-9s %s\n", "CONTAINER", "DEPLOYMENT", "SERVICE", "REV",

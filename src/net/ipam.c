@@ -22,17 +22,32 @@ static bool octet(const char **p, unsigned *v)
     return true;
 }
 
+static bool dotted(const char **p, uint32_t *out)
+{
+    uint32_t ip = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned v;
+        if (!octet(p, &v) || (i < 3 && *(*p)++ != '.'))
+            return false;
+        ip = ip << 8 | v;
+    }
+    *out = ip;
+    return true;
+}
+
+int zl_net_ip_parse(const char *s, uint32_t *ip)
+{
+    const char *p = s;
+    return s && dotted(&p, ip) && *p == '\0' ? 0 : -1;
+}
+
 int zl_net_cidr_parse(const char *s, struct zl_net_cidr *out, const char **why)
 {
     uint32_t ip = 0;
     const char *p = s;
-    for (int i = 0; i < 4; i++) {
-        unsigned v;
-        if (!octet(&p, &v) || (i < 3 && *p++ != '.')) {
-            *why = "not an IPv4 address (a.b.c.d/prefix)";
-            return -1;
-        }
-        ip = ip << 8 | v;
+    if (!dotted(&p, &ip)) {
+        *why = "not an IPv4 address (a.b.c.d/prefix)";
+        return -1;
     }
     char *end;
     if (*p++ != '/' || *p < '0' || *p > '9') {

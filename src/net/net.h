@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* net: the node's container network. So far: IPv4 subnets and address management (ipam.c);
- * the bridge, veths, egress rules and service DNS build on it. */
+/* net: the node's container network: IPv4 subnets and address management (ipam.c), the
+ * bridge and each container's veth through netlink (link.c), egress, published ports and
+ * isolation in nftables (rules.c). */
 #ifndef ZL_NET_H
 #define ZL_NET_H
 
@@ -23,6 +24,8 @@ int zl_net_cidr_parse(const char *s, struct zl_net_cidr *out, const char **why);
  * the one before broadcast. */
 void zl_net_cidr_hosts(const struct zl_net_cidr *c, uint32_t *first, uint32_t *last);
 uint32_t zl_net_cidr_gateway(const struct zl_net_cidr *c);
+/* "a.b.c.d" (no leading zeros) to a host-order address. 0 or -1. */
+int zl_net_ip_parse(const char *s, uint32_t *ip);
 /* Dotted text of a host-order address; buf holds 16. */
 const char *zl_net_ip_text(uint32_t ip, char buf[16]);
 
@@ -34,5 +37,70 @@ int zl_net_ipam_take(struct zl_store *s, const struct zl_net_cidr *c, const char
                      struct zl_err *err);
 /* Give back container id's address (none: nothing happens). */
 int zl_net_ipam_release(struct zl_store *s, const char *id, struct zl_err *err);
+
+/* ---------------- links (link.c) ---------------- */
+
+/* The MTU for the bridge and veths: that of the host's default-route interface (1500 when
+ * there is none). */
+unsigned zl_net_default_mtu(void);
+/* Make sure bridge `name` exists, has the subnet's gateway address and is up; turn on IPv4
+ * forwarding and route_localnet on it (published ports reached on 127.0.0.1). Idempotent. */
+int zl_net_bridge_ensure(const char *name, const struct zl_net_cidr *c, unsigned mtu,
+                         struct zl_err *err);
+/* Remove the bridge (absent: nothing happens). */
+int zl_net_bridge_remove(const char *name, struct zl_err *err);
+
+/* One container's network: a new network namespace bind-mounted on netns_path, with lo up
+ * and eth0 (the peer of host_if, enslaved to bridge) at ip/prefix, default route via the
+ * gateway. A stale host_if or netns_path from an earlier try is replaced. */
+struct zl_net_attach {
+    const char *netns_path, *bridge, *host_if;
+    const struct zl_net_cidr *subnet;
+    uint32_t ip;
+    unsigned mtu;
+};
+int zl_net_attach(const struct zl_net_attach *at, struct zl_err *err);
+/* Undo zl_net_attach (each part that is there). */
+void zl_net_detach(const char *netns_path, const char *host_if);
+/* The host side's name for a container address: "zlv" + 8 hex digits. */
+void zl_net_host_if(uint32_t ip, char name[16]);
+/* Counters seen from the container (its received bytes are those the host side sent). */
+struct zl_net_stats {
+    uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
+};
+int zl_net_stats_read(const char *host_if, struct zl_net_stats *st);
+/* True when the interface exists. */
+bool zl_net_link_exists(const char *name);
+
+/* ---------------- nftables (rules.c) ---------------- */
+
+struct zl_net_port {
+    uint32_t host_ip; /* 0: every host address */
+    uint16_t host_port, container_port;
+    bool udp;
+};
+struct zl_net_member {
+    uint32_t ip;
+    const char *group; /* the deployment: members of one group reach each other */
+    const struct zl_net_port *ports;
+    size_t nports;
+};
+/* The node's rules: masquerade of the subnet toward anything outside it, published ports
+ * (DNAT from the host's addresses, 127.0.0.1 included), and isolation: on the bridge, a
+ * member reaches only members of its own group. All in tables of zlayer's own, named after
+ * the bridge, replaced in one atomic batch. */
+struct zl_net_rules {
+    const char *bridge;
+    struct zl_net_cidr subnet;
+    const struct zl_net_member *members;
+    size_t nmembers;
+};
+/* The nft script for r (caller frees). Pure, for tests. */
+char *zl_net_rules_text(const struct zl_net_rules *r);
+int zl_net_rules_apply(const struct zl_net_rules *r, struct zl_err *err);
+/* Delete zlayer's tables for bridge (absent: nothing happens). */
+int zl_net_rules_remove(const char *bridge, struct zl_err *err);
+/* True when zlayer's tables for bridge exist. */
+bool zl_net_rules_present(const char *bridge);
 
 #endif

@@ -28,6 +28,8 @@ setup() {
     [ "$(id -u)" -eq 0 ] || skip "daemon tests need root"
     [ -n "${IMG:-}" ] || skip "docker-registry, umoci or skopeo is missing"
     export ZLAYER_ROOT_DIR="$BATS_TEST_TMPDIR/root" ZLAYER_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
+    # a node network of the tests' own, beside any other zlayer on this machine
+    export ZLAYER_BRIDGE=zlt0 ZLAYER_SUBNET=10.239.0.0/24
     cd "$BATS_TEST_TMPDIR"
 }
 
@@ -54,6 +56,10 @@ teardown() {
         sleep 0.1
     done
     [ -z "$procs" ] || left="$left processes($procs)"
+    # and no network: bridge, veths (zlv + the address in hex: 10.239 is 0aef), rules
+    ip link show zlt0 >/dev/null 2>&1 && left="$left bridge"
+    ip -o link show | grep -q ' zlv0aef' && left="$left veths"
+    nft list tables 2>/dev/null | grep -q 'zlayer_zlt0' && left="$left nft-tables"
     [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
 }
 

@@ -1,0 +1,208 @@
+#!/usr/bin/env bats
+# The node network with real containers: each replica gets an address on the bridge, talks
+# to the others of its deployment and to the world, publishes ports on the host, and cannot
+# reach another deployment's containers. Every test's teardown checks that no bridge, veth,
+# namespace or nft table is left once its deployments are down and its daemon stopped.
+
+load helpers_runtime
+load helpers_registry
+load helpers_daemon
+
+# A busybox httpd on port 80 answering with the replica's hostname.
+web() {
+    cat <<YAML
+  ${1:-web}:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "mkdir -p /www && hostname >/www/index.html && exec httpd -f -p 80 -h /www"]}
+    scale: {mode: fixed, replicas: ${2:-1}}
+    stop_grace_period: 1s
+YAML
+}
+
+idle() {
+    cat <<YAML
+  ${1:-cli}:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+YAML
+}
+
+ip_of() {
+    "$ZLAYER" ps -c -f json | jq -r ".[] | select(.id == \"$1\") | .network.ip"
+}
+
+# fetch [-d DEP] SERVICE URL: the body as seen from inside SERVICE's replica 0
+fetch() {
+    timeout 20 "$ZLAYER" exec "$@" 2>/dev/null
+}
+
+# the rules of the tests' bridge, one per line, without handles
+rules() {
+    nft list table ip zlayer_zlt0 2>/dev/null
+    nft list table bridge zlayer_zlt0 2>/dev/null
+}
+
+@test "replicas get addresses on the bridge, reach each other and publish ports on the host" {
+    { printf 'version: v1\ndeployment: netone\nservices:\n'
+      web web 2
+      printf '    port_mappings: [{container_port: 80, host_port: 18191}]\n'
+      idle cli
+      printf '    hostname: client\n    extra_hosts: ["db.local:10.1.2.3", "gw:host-gateway"]\n    dns: ["10.9.9.9"]\n'
+    } >netone.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d netone.zlayer.yml
+    assert_success
+    ip link show zlt0 | grep -q 'state UP\|UNKNOWN'
+    ip -4 -o addr show zlt0 | grep -q '10.239.0.1/24'
+    local w0 w1 c
+    w0=$(ip_of netone-web-0) w1=$(ip_of netone-web-1) c=$(ip_of netone-cli-0)
+    [[ "$w0" == 10.239.0.* && "$w1" == 10.239.0.* && "$c" == 10.239.0.* ]]
+    [ "$w0" != "$w1" ] && [ "$w0" != "$c" ] && [ "$w1" != "$c" ]
+    # inside: eth0 with the address, a default route via the bridge, the files
+    run timeout 20 "$ZLAYER" exec cli -- busybox ip -4 -o addr show eth0
+    assert_output --partial "inet $c/24"
+    run timeout 20 "$ZLAYER" exec cli -- busybox ip route
+    assert_output --partial "default via 10.239.0.1 dev eth0"
+    run timeout 20 "$ZLAYER" exec cli -- cat /etc/hosts /etc/resolv.conf /etc/hostname
+    assert_line --regexp "^$c[[:space:]]+client$"
+    assert_line --regexp '^10\.1\.2\.3[[:space:]]+db\.local$'
+    assert_line --regexp '^10\.239\.0\.1[[:space:]]+gw$'
+    assert_line 'nameserver 10.239.0.1'
+    assert_line 'nameserver 10.9.9.9'
+    assert_line 'search service.local'
+    assert_line 'client'
+    # replica to replica over TCP
+    run fetch cli -- wget -qO- "http://$w0/"
+    assert_output web-0
+    run fetch cli -- wget -qO- "http://$w1/"
+    assert_output web-1
+    # the host port reaches both replicas in turn, from the host and from a container
+    local seen="" i
+    for i in 1 2 3 4; do seen="$seen $(timeout 5 busybox wget -qO- http://127.0.0.1:18191/)"; done
+    [[ "$seen" == *web-0* && "$seen" == *web-1* ]] || { echo "seen: $seen" >&2; false; }
+    local host
+    host=$(ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')
+    if [ -n "$host" ]; then
+        run timeout 5 busybox wget -qO- "http://$host:18191/"
+        assert_output --regexp '^web-[01]$'
+        run fetch cli -- wget -qO- "http://$host:18191/"
+        assert_output --regexp '^web-[01]$'
+    fi
+    # counters: the web replicas received and sent something
+    "$ZLAYER" ps -c -f json | jq -e '[.[] | select(.service == "web") | .network.rx_bytes > 0 and .network.tx_bytes > 0] | all'
+    run "$ZLAYER" ps --stats
+    assert_success
+    assert_line --regexp "^netone-web-0 +$w0 +[1-9][0-9]* +[1-9]"
+}
+
+@test "deployments are isolated from each other; published ports stay reachable" {
+    { printf 'version: v1\ndeployment: isoa\nservices:\n'; web web; idle cli; } >a.zlayer.yml
+    { printf 'version: v1\ndeployment: isob\nservices:\n'; web web
+      printf '    port_mappings: [{container_port: 80, host_port: 18192}]\n'; idle cli; } >b.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d a.zlayer.yml
+    assert_success
+    run timeout 120 "$ZLAYER" up -d b.zlayer.yml
+    assert_success
+    local a b
+    a=$(ip_of isoa-web-0) b=$(ip_of isob-web-0)
+    run fetch -d isoa cli -- wget -qO- "http://$a/"
+    assert_output web-0
+    # A's client cannot open a connection to B's web (nor ping it) ...
+    run timeout 20 "$ZLAYER" exec -d isoa cli -- sh -c "printf 'GET / HTTP/1.0\r\n\r\n' | timeout 3 nc $b 80"
+    assert_failure
+    run timeout 20 "$ZLAYER" exec -d isoa cli -- ping -c 1 -W 1 "$b"
+    assert_failure
+    # ... but B's own client can, and so can anyone through B's published port
+    run fetch -d isob cli -- wget -qO- "http://$b/"
+    assert_output web-0
+    run timeout 5 busybox wget -qO- http://127.0.0.1:18192/
+    assert_output web-0
+    # the rule set has one set per deployment
+    rules | grep -q 'ip saddr @g0 ip daddr @g0 accept'
+    rules | grep -q 'ip saddr @g1 ip daddr @g1 accept'
+}
+
+@test "network_mode host, none and container:NAME" {
+    { printf 'version: v1\ndeployment: modes\nservices:\n'
+      idle hostnet; printf '    network_mode: host\n'
+      idle nonet; printf '    network_mode: none\n'
+      web main
+      idle side; printf '    network_mode: "container:main-0"\n'
+      printf '    depends: [{service: main, condition: started}]\n'
+    } >modes.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d modes.zlayer.yml
+    assert_success
+    # host: the node's interfaces
+    run timeout 20 "$ZLAYER" exec hostnet -- busybox ip -o link show zlt0
+    assert_success
+    [ "$(ip_of modes-hostnet-0)" = null ]
+    # none: only lo
+    run timeout 20 "$ZLAYER" exec nonet -- busybox ip -o link show
+    assert_success
+    assert_output --partial 'lo:'
+    refute_output --partial 'eth0'
+    # container:main-0: the same namespace (its httpd answers on the side's localhost)
+    run fetch side -- wget -qO- http://127.0.0.1:80/
+    assert_output main-0
+    run timeout 20 "$ZLAYER" exec side -- busybox ip -4 -o addr show eth0
+    assert_output --partial "inet $(ip_of modes-main-0)/24"
+    "$ZLAYER" ps -c -f json | jq -e '.[] | select(.id == "modes-side-0") | .network.joined == "modes-main-0"'
+}
+
+@test "daemon restart keeps every address and rule, once; scale-down gives addresses back" {
+    { printf 'version: v1\ndeployment: keep\nservices:\n'; web web 3
+      printf '    port_mappings: [{container_port: 80, host_port: 18193}]\n'; } >keep.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d keep.zlayer.yml
+    assert_success
+    local before rules_before
+    before=$("$ZLAYER" ps -c -f json | jq -r 'sort_by(.id) | .[] | "\(.id) \(.network.ip)"')
+    rules_before=$(rules)
+    stop_daemon
+    # containers and their network outlive the daemon
+    ip link show zlt0 >/dev/null
+    run timeout 5 busybox wget -qO- http://127.0.0.1:18193/
+    assert_output --regexp '^web-[012]$'
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    [ "$("$ZLAYER" ps -c -f json | jq -r 'sort_by(.id) | .[] | "\(.id) \(.network.ip)"')" = "$before" ]
+    [ "$(rules)" = "$rules_before" ]
+    [ "$(nft list tables | grep -c zlayer_zlt0)" -eq 2 ]
+    [ "$(ip -o link show master zlt0 | wc -l)" -eq 3 ]
+    # scale down: the removed replica's veth, address and rule go at once
+    local gone
+    gone=$(ip_of keep-web-2)
+    run timeout 60 "$ZLAYER" scale web 1
+    assert_success
+    wait_for eval '[ "$(ip -o link show master zlt0 | wc -l)" -eq 1 ]'
+    ! rules | grep -q "$gone"
+    # and a new replica may get it again (the lowest free address)
+    run timeout 60 "$ZLAYER" scale web 2
+    assert_success
+    wait_for eval '[ "$(ip -o link show master zlt0 | wc -l)" -eq 2 ]'
+    [ "$(ip_of keep-web-1)" != null ]
+    run timeout 60 "$ZLAYER" down keep
+    assert_success
+    [ "$(ip -o link show master zlt0 | wc -l)" -eq 0 ]
+    ! rules | grep -q 'dport 18193'
+}
+
+@test "a single-replica service's endpoints answer on the node's 127.0.0.1" {
+    { printf 'version: v1\ndeployment: local\nservices:\n'; web web
+      printf '    endpoints: [{name: http, protocol: http, port: 18194, target_port: 80}]\n'; } >local.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d local.zlayer.yml
+    assert_success
+    run timeout 5 busybox wget -qO- http://127.0.0.1:18194/
+    assert_output web-0
+}
+
+@test "bad network settings are refused with the field named" {
+    { printf 'version: v1\ndeployment: badnet\nservices:\n'; idle cli
+      printf '    dns: ["not-an-ip"]\n'; } >bad.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d bad.zlayer.yml
+    run timeout 10 "$ZLAYER" ps -c -f json
+    run timeout 10 "$ZLAYER" events -d badnet --no-follow
+    assert_output --partial "dns 'not-an-ip' is not an IP address"
+    # nothing half-made is left: no veth, no address taken
+    [ "$(ip -o link show master zlt0 2>/dev/null | wc -l)" -eq 0 ]
+}

@@ -190,11 +190,11 @@ services:
     init:
       steps:
         - {id: mark, uses: init.run, with: {command: "test -x /bin/testinit && echo from-image > /tmp/mark && echo marked"}}
-        - {id: wait, uses: init.wait_tcp, with: {host: 127.0.0.1, port: $port, timeout: 60}, timeout: 90s}
+        - {id: wait, uses: init.wait_tcp, with: {host: $NET.1, port: $port, timeout: 60}, timeout: 90s}
 YAML
     run timeout 60 "$ZLAYER" deploy init.zlayer.yml
     assert_success
-    # created, its process held back, while nothing listens
+    # created, its process held back, while nothing listens (on the node, seen from the replica)
     wait_for eval '[ "$("$ZLAYER" ps -c -f json | jq -r ".[] | select(.id == \"inits-app-0\") | .status")" = created ]'
     sleep 2
     [ "$("$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "inits-app-0") | .status')" = created ]

@@ -40,8 +40,8 @@ fetch() {
 
 # the rules of the tests' bridge, one per line, without handles
 rules() {
-    nft list table ip zlayer_zlt0 2>/dev/null
-    nft list table bridge zlayer_zlt0 2>/dev/null
+    nft list table ip zlayer_$ZLAYER_BRIDGE 2>/dev/null
+    nft list table bridge zlayer_$ZLAYER_BRIDGE 2>/dev/null
 }
 
 @test "replicas get addresses on the bridge, reach each other and publish ports on the host" {
@@ -53,22 +53,22 @@ rules() {
     } >netone.zlayer.yml
     run timeout 120 "$ZLAYER" up -d netone.zlayer.yml
     assert_success
-    ip link show zlt0 | grep -q 'state UP\|UNKNOWN'
-    ip -4 -o addr show zlt0 | grep -q '10.239.0.1/24'
+    ip link show $ZLAYER_BRIDGE | grep -q 'state UP\|UNKNOWN'
+    ip -4 -o addr show $ZLAYER_BRIDGE | grep -q "$NET.1/24"
     local w0 w1 c
     w0=$(ip_of netone-web-0) w1=$(ip_of netone-web-1) c=$(ip_of netone-cli-0)
-    [[ "$w0" == 10.239.0.* && "$w1" == 10.239.0.* && "$c" == 10.239.0.* ]]
+    [[ "$w0" == $NET.* && "$w1" == $NET.* && "$c" == $NET.* ]]
     [ "$w0" != "$w1" ] && [ "$w0" != "$c" ] && [ "$w1" != "$c" ]
     # inside: eth0 with the address, a default route via the bridge, the files
     run timeout 20 "$ZLAYER" exec cli -- busybox ip -4 -o addr show eth0
     assert_output --partial "inet $c/24"
     run timeout 20 "$ZLAYER" exec cli -- busybox ip route
-    assert_output --partial "default via 10.239.0.1 dev eth0"
+    assert_output --partial "default via $NET.1 dev eth0"
     run timeout 20 "$ZLAYER" exec cli -- cat /etc/hosts /etc/resolv.conf /etc/hostname
     assert_line --regexp "^$c[[:space:]]+client$"
     assert_line --regexp '^10\.1\.2\.3[[:space:]]+db\.local$'
-    assert_line --regexp '^10\.239\.0\.1[[:space:]]+gw$'
-    assert_line 'nameserver 10.239.0.1'
+    assert_line --regexp "^$NET.1[[:space:]]+gw$"
+    assert_line "nameserver $NET.1"
     assert_line 'nameserver 10.9.9.9'
     assert_line 'search service.local'
     assert_line 'client'
@@ -134,7 +134,7 @@ rules() {
     run timeout 120 "$ZLAYER" up -d modes.zlayer.yml
     assert_success
     # host: the node's interfaces
-    run timeout 20 "$ZLAYER" exec hostnet -- busybox ip -o link show zlt0
+    run timeout 20 "$ZLAYER" exec hostnet -- busybox ip -o link show $ZLAYER_BRIDGE
     assert_success
     [ "$(ip_of modes-hostnet-0)" = null ]
     # none: only lo
@@ -160,30 +160,30 @@ rules() {
     rules_before=$(rules)
     stop_daemon
     # containers and their network outlive the daemon
-    ip link show zlt0 >/dev/null
+    ip link show $ZLAYER_BRIDGE >/dev/null
     run timeout 5 busybox wget -qO- http://127.0.0.1:18193/
     assert_output --regexp '^web-[012]$'
     run timeout 30 "$ZLAYER" serve --daemon
     assert_success
     [ "$("$ZLAYER" ps -c -f json | jq -r 'sort_by(.id) | .[] | "\(.id) \(.network.ip)"')" = "$before" ]
     [ "$(rules)" = "$rules_before" ]
-    [ "$(nft list tables | grep -c zlayer_zlt0)" -eq 2 ]
-    [ "$(ip -o link show master zlt0 | wc -l)" -eq 3 ]
+    [ "$(nft list tables | grep -c zlayer_$ZLAYER_BRIDGE)" -eq 2 ]
+    [ "$(ip -o link show master $ZLAYER_BRIDGE | wc -l)" -eq 3 ]
     # scale down: the removed replica's veth, address and rule go at once
     local gone
     gone=$(ip_of keep-web-2)
     run timeout 60 "$ZLAYER" scale web 1
     assert_success
-    wait_for eval '[ "$(ip -o link show master zlt0 | wc -l)" -eq 1 ]'
+    wait_for eval '[ "$(ip -o link show master $ZLAYER_BRIDGE | wc -l)" -eq 1 ]'
     ! rules | grep -q "$gone"
     # and a new replica may get it again (the lowest free address)
     run timeout 60 "$ZLAYER" scale web 2
     assert_success
-    wait_for eval '[ "$(ip -o link show master zlt0 | wc -l)" -eq 2 ]'
+    wait_for eval '[ "$(ip -o link show master $ZLAYER_BRIDGE | wc -l)" -eq 2 ]'
     [ "$(ip_of keep-web-1)" != null ]
     run timeout 60 "$ZLAYER" down keep
     assert_success
-    [ "$(ip -o link show master zlt0 | wc -l)" -eq 0 ]
+    [ "$(ip -o link show master $ZLAYER_BRIDGE | wc -l)" -eq 0 ]
     ! rules | grep -q 'dport 18193'
 }
 
@@ -204,5 +204,5 @@ rules() {
     run timeout 10 "$ZLAYER" events -d badnet --no-follow
     assert_output --partial "dns 'not-an-ip' is not an IP address"
     # nothing half-made is left: no veth, no address taken
-    [ "$(ip -o link show master zlt0 2>/dev/null | wc -l)" -eq 0 ]
+    [ "$(ip -o link show master $ZLAYER_BRIDGE 2>/dev/null | wc -l)" -eq 0 ]
 }

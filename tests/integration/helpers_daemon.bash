@@ -28,8 +28,13 @@ setup() {
     [ "$(id -u)" -eq 0 ] || skip "daemon tests need root"
     [ -n "${IMG:-}" ] || skip "docker-registry, umoci or skopeo is missing"
     export ZLAYER_ROOT_DIR="$BATS_TEST_TMPDIR/root" ZLAYER_RUNTIME_DIR="$BATS_TEST_TMPDIR/run"
-    # a node network of the tests' own, beside any other zlayer on this machine
-    export ZLAYER_BRIDGE=zlt0 ZLAYER_SUBNET=10.239.0.0/24
+    # a node network of this test file's own (files may run at the same time), beside any
+    # other zlayer on this machine: bridge zltN, subnet 10.239.N.0/24 (N: the file's number)
+    local n
+    n=$(basename "$BATS_TEST_FILENAME" | sed 's/^0*\([0-9]*\).*/\1/')
+    export NET="10.239.${n:-0}" ZLAYER_BRIDGE="zlt${n:-0}"
+    export ZLAYER_SUBNET="$NET.0/24" VETHS
+    VETHS=$(printf 'zlv0aef%02x' "${n:-0}")
     cd "$BATS_TEST_TMPDIR"
 }
 
@@ -56,10 +61,10 @@ teardown() {
         sleep 0.1
     done
     [ -z "$procs" ] || left="$left processes($procs)"
-    # and no network: bridge, veths (zlv + the address in hex: 10.239 is 0aef), rules
-    ip link show zlt0 >/dev/null 2>&1 && left="$left bridge"
-    ip -o link show | grep -q ' zlv0aef' && left="$left veths"
-    nft list tables 2>/dev/null | grep -q 'zlayer_zlt0' && left="$left nft-tables"
+    # and no network: bridge, veths (zlv + the address in hex), rules
+    ip link show "$ZLAYER_BRIDGE" >/dev/null 2>&1 && left="$left bridge"
+    ip -o link show | grep -q " $VETHS" && left="$left veths"
+    nft list tables 2>/dev/null | grep -q "zlayer_$ZLAYER_BRIDGE\$" && left="$left nft-tables"
     [ -z "$left" ] || { echo "left behind:$left" >&2; return 1; }
 }
 

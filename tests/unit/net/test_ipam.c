@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* net/ipam: subnets, and addresses handed out once, kept across a restart, freed. */
+/* net/ipam: subnets, and addresses handed out once, kept across a restart, freed; and the
+ * nftables script the node's rules are made from (net/rules.c). */
 #include "../helpers.h"
 
 #include <unistd.h>
@@ -32,6 +33,76 @@ static void test_cidr(void **state)
         if (zl_net_cidr_parse(bad[i], &c, &why) != -1 || !why)
             fail_msg("\"%s\" accepted", bad[i]);
     }
+}
+
+static void test_ip_parse(void **state)
+{
+    (void)state;
+    uint32_t ip = 0;
+    assert_int_equal(zl_net_ip_parse("10.240.0.7", &ip), 0);
+    assert_int_equal(ip, 0x0af00007u);
+    assert_int_equal(zl_net_ip_parse("0.0.0.0", &ip), 0);
+    assert_int_equal(ip, 0);
+    static const char *const bad[] = {"",         "1.2.3",    "1.2.3.4.5", "256.1.1.1", "01.2.3.4",
+                                      "1.2.3.4 ", " 1.2.3.4", "1.2.3.4/8", "::1",       "a.b.c.d"};
+    for (size_t i = 0; i < ZL_ARRAY_LEN(bad); i++)
+        if (zl_net_ip_parse(bad[i], &ip) != -1)
+            fail_msg("\"%s\" accepted", bad[i]);
+    assert_int_equal(zl_net_ip_parse(NULL, &ip), -1);
+}
+
+static bool has_line(const char *text, const char *line)
+{
+    size_t n = strlen(line);
+    for (const char *p = text; (p = strstr(p, line)); p += n)
+        if ((p == text || p[-1] == '\n' || p[-1] == ' ') && (p[n] == '\n' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+static void test_rules(void **state)
+{
+    (void)state;
+    struct zl_net_port web[] = {{0, 8080, 80, false}}, dns[] = {{0x7f000001u, 5353, 53, true}};
+    struct zl_net_member m[] = {
+        {0x0af00002u, "shop", web, 1},
+        {0x0af00003u, "shop", web, 1},
+        {0x0af00004u, "blog", dns, 1},
+        {0x0af00005u, "shop", NULL, 0},
+    };
+    struct zl_net_rules r = {"zl0", {0x0af00000u, 24}, m, ZL_ARRAY_LEN(m)};
+    char *t = zl_net_rules_text(&r);
+    /* replaced whole, in one batch: the tables are made (if absent), dropped, rebuilt */
+    assert_true(!strncmp(t,
+                         "add table ip zlayer_zl0\ndelete table ip zlayer_zl0\n"
+                         "add table bridge zlayer_zl0\ndelete table bridge zlayer_zl0\n",
+                         strlen("add table ip zlayer_zl0\ndelete table ip zlayer_zl0\n"
+                                "add table bridge zlayer_zl0\ndelete table bridge zlayer_zl0\n")));
+    /* two replicas behind one port: in turn; one: straight */
+    assert_true(has_line(t, "tcp dport 8080 dnat ip addr . port to numgen inc mod 2 map "
+                            "{ 0 : 10.240.0.2 . 80, 1 : 10.240.0.3 . 80 }"));
+    assert_true(has_line(t, "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.240.0.4:53"));
+    assert_true(has_line(t, "fib daddr type local jump ports"));
+    assert_true(has_line(t, "ip saddr 10.240.0.0/24 oifname != \"zl0\" masquerade"));
+    assert_true(has_line(t, "ip saddr 127.0.0.0/8 oifname \"zl0\" masquerade"));
+    /* one set per deployment; everything else on the subnet is dropped */
+    assert_true(has_line(t, "elements = { 10.240.0.2, 10.240.0.3, 10.240.0.5 }"));
+    assert_true(has_line(t, "elements = { 10.240.0.4 }"));
+    assert_true(has_line(t, "ip saddr @g0 ip daddr @g0 accept"));
+    assert_true(has_line(t, "ip saddr @g1 ip daddr @g1 accept"));
+    assert_null(strstr(t, "@g2"));
+    assert_true(has_line(t, "ip saddr 10.240.0.0/24 ip daddr 10.240.0.0/24 drop"));
+    /* the same input, the same script (a no-op is skipped by comparing them) */
+    char *again = zl_net_rules_text(&r);
+    assert_string_equal(t, again);
+    free(again);
+    free(t);
+    /* no member: no set, the drop rule still there */
+    r.nmembers = 0;
+    t = zl_net_rules_text(&r);
+    assert_null(strstr(t, "set g0"));
+    assert_true(has_line(t, "ip saddr 10.240.0.0/24 ip daddr 10.240.0.0/24 drop"));
+    free(t);
 }
 
 static void test_ipam(void **state)
@@ -81,6 +152,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_ip_parse),
+        cmocka_unit_test(test_rules),
         cmocka_unit_test(test_ipam),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -186,6 +186,8 @@ static bool init_steps(struct zl_agent *a, const struct zl_sval *svc,
     o->status = atomic_load(&r->cancel) == CANCEL_USER ? "cancelled" : "failed";
     snprintf(o->error, sizeof(o->error), "%s",
              st == ZL_INIT_FAILED ? why : "ended during its init steps");
+    /* the steps' thread uses the container and a: it ends first */
+    zl_agent__init_stop(a);
     return false;
 }
 
@@ -300,17 +302,18 @@ static void run_thread(void *arg)
 {
     struct zl_agent_job_run *r = arg;
     struct zl_jobs *j = r->j;
-    struct zl_agent a;
+    /* on the heap: init steps that do not stop in time keep using it */
+    struct zl_agent *a = zl_xcalloc(1, sizeof(*a));
     struct outcome o = {.status = "failed", .exit_code = -1};
     struct zl_err err;
-    if (zl_agent__open(&a, j->root_dir, j->runtime_dir, &err) < 0)
+    if (zl_agent__open(a, j->root_dir, j->runtime_dir, &err) < 0)
         snprintf(o.error, sizeof(o.error), "%s", err.msg);
     else {
-        a.events = j->events;
-        execute(r, &a, &o);
+        a->events = j->events;
+        execute(r, a, &o);
     }
     /* the record needs a connection of this thread's own, even when the rest failed */
-    struct zl_store *db = a.db;
+    struct zl_store *db = a->db;
     char *path = db ? NULL : zl_xasprintf("%s/state.db", j->root_dir);
     if (path && zl_store_open(path, &db, &err) < 0)
         zl_log("error", "jobs", "%s", err.msg);
@@ -324,7 +327,13 @@ static void run_thread(void *arg)
     zl_log(strcmp(o.status, "completed") ? "warn" : "info", "jobs", "%s/%s: run %lld %s%s%s",
            r->deployment, r->job, (long long)r->id, o.status, o.error[0] ? ": " : "", o.error);
     job_event(j->events, "finish", r->id, r->deployment, r->job, o.status, o.exit_code);
-    zl_agent__close(&a);
+    if (zl_agent__init_stop(a)) {
+        zl_agent__close(a);
+        free(a);
+    } else {
+        zl_log("warn", "jobs", "%s/%s: run %lld: its init steps did not stop: their agent is kept",
+               r->deployment, r->job, (long long)r->id);
+    }
     atomic_store(&r->finished, true);
     uv_async_send(&j->async);
 }

@@ -296,3 +296,39 @@ YAML
     runs broken '.[0].error' | grep -q 'init step nope (init.run) failed: `echo no way; exit 4` exited with code 4: no way'
     [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]
 }
+
+@test "a run cancelled or stopped during its init steps: the steps end before the run does" {
+    cat >jobsg.zlayer.yml <<YAML
+version: v1
+deployment: jobsg
+services:
+  stuck:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["true"]}
+    init: {steps: [{id: hang, uses: init.run, with: {command: "echo waiting; sleep 60"}}]}
+YAML
+    run timeout 60 "$ZLAYER" deploy jobsg.zlayer.yml
+    assert_success
+    run timeout 30 "$ZLAYER" job run stuck
+    assert_success
+    local id=$output
+    wait_for eval '"$ZLAYER" job logs "$id" | grep -q waiting'
+    [ "$(status_of "$id")" = pending ]
+    run timeout 60 "$ZLAYER" job cancel "$id"
+    assert_success
+    assert_output "$id: cancelled"
+    [ "$("$ZLAYER" job status "$id" | jq -r .error)" = "ended during its init steps" ]
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]
+    # the daemon stops during them: the run fails, and the steps end before the daemon
+    run timeout 30 "$ZLAYER" job run stuck
+    assert_success
+    id=$output
+    wait_for eval '"$ZLAYER" job logs "$id" | grep -q waiting'
+    stop_daemon
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    [ "$("$ZLAYER" job status "$id" | jq -r '.status + ": " + .error')" = "failed: ended during its init steps" ]
+    run grep -E 'did not stop|still running at exit|Sanitizer' "$ZLAYER_RUNTIME_DIR/daemon.log"
+    assert_failure
+}

@@ -447,8 +447,10 @@ void zl_agent__jobs_stop(struct zl_jobs *j)
         return;
     j->stopping = true;
     uv_timer_stop(&j->timer);
-    for (struct zl_agent_job_run *r = j->runs; r; r = r->next)
-        atomic_store(&r->cancel, CANCEL_STOP);
+    for (struct zl_agent_job_run *r = j->runs; r; r = r->next) {
+        int none = CANCEL_NONE; /* a run already cancelled keeps its reason */
+        atomic_compare_exchange_strong(&r->cancel, &none, CANCEL_STOP);
+    }
 }
 
 static void on_closed(uv_handle_t *h)

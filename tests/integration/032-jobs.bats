@@ -332,3 +332,21 @@ YAML
     run grep -E 'did not stop|still running at exit|Sanitizer' "$ZLAYER_RUNTIME_DIR/daemon.log"
     assert_failure
 }
+
+@test "a run cancelled just before the daemon stops is recorded as cancelled" {
+    jobs_spec jobsh
+    run timeout 60 "$ZLAYER" deploy jobsh.zlayer.yml
+    assert_success
+    run timeout 30 "$ZLAYER" job run slow
+    assert_success
+    local id=$output
+    wait_for eval '[ "$(status_of "$id")" = running ]'
+    # SIGTERM right after the cancel: the run still ends as its user asked
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" -X POST \
+        "http://zlayer/api/v1/jobs/$id/cancel"
+    [[ "$output" == *'"cancelling: the container is being stopped"'* ]]
+    stop_daemon
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    [ "$("$ZLAYER" job status "$id" | jq -r '.status + ": " + .error')" = "cancelled: cancelled while running" ]
+}

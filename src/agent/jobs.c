@@ -29,6 +29,7 @@ struct zl_agent_job_run {
     char *deployment, *job;
     atomic_int cancel;
     atomic_bool finished; /* the thread is done with everything but being joined */
+    int64_t deadline_ms;  /* monotonic: a run still going then is stopped */
     uv_thread_t thread;
     struct zl_agent_job_run *next;
 };
@@ -176,10 +177,8 @@ static bool init_steps(struct zl_agent *a, const struct zl_sval *svc,
     }
     char why[1200] = "";
     enum zl_agent_init_state st;
-    for (int64_t waited = 0;
-         (st = zl_agent__init_state(a, ref->id, why, sizeof(why))) == ZL_INIT_RUNNING &&
-         !atomic_load(&r->cancel) && waited < MAX_RUN_MS;
-         waited += POLL_MS)
+    while ((st = zl_agent__init_state(a, ref->id, why, sizeof(why))) == ZL_INIT_RUNNING &&
+           !atomic_load(&r->cancel) && zl_mono_ms() < r->deadline_ms)
         sleep_ms(POLL_MS);
     if (st == ZL_INIT_DONE)
         return true;
@@ -218,10 +217,10 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
         job_event(a->events, "start", r->id, r->deployment, r->job, "running", -1);
         zl_log("info", "jobs", "%s/%s: run %lld started (%s)", r->deployment, r->job,
                (long long)r->id, cid);
-        int64_t waited = 0;
-        while (!atomic_load(&r->cancel) && !is_stopped(a, cid) && waited < MAX_RUN_MS) {
+        bool late = false;
+        while (!atomic_load(&r->cancel) && !is_stopped(a, cid) && !late) {
             sleep_ms(POLL_MS);
-            waited += POLL_MS;
+            late = zl_mono_ms() >= r->deadline_ms;
         }
         int why = atomic_load(&r->cancel);
         stop_container(a, cid, grace);
@@ -235,7 +234,7 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
         } else if (why == CANCEL_STOP) {
             o->status = "failed";
             snprintf(o->error, sizeof(o->error), "the daemon stopped during the run");
-        } else if (waited >= MAX_RUN_MS) {
+        } else if (late) {
             o->status = "failed";
             snprintf(o->error, sizeof(o->error), "stopped after running for %lld hours",
                      MAX_RUN_MS / 3600000);
@@ -306,6 +305,7 @@ static void run_thread(void *arg)
     struct zl_agent *a = zl_xcalloc(1, sizeof(*a));
     struct outcome o = {.status = "failed", .exit_code = -1};
     struct zl_err err;
+    r->deadline_ms = zl_mono_ms() + MAX_RUN_MS;
     if (zl_agent__open(a, j->root_dir, j->runtime_dir, &err) < 0)
         snprintf(o.error, sizeof(o.error), "%s", err.msg);
     else {

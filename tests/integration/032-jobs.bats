@@ -350,3 +350,22 @@ YAML
     assert_success
     [ "$("$ZLAYER" job status "$id" | jq -r '.status + ": " + .error')" = "cancelled: cancelled while running" ]
 }
+
+@test "a cron whose stop control cannot be read skips its times until it can" {
+    cron_spec jobsj "* * * * * *" "echo tick"
+    run timeout 60 "$ZLAYER" deploy jobsj.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"completed\")] | length")" -ge 1 ]'
+    # the controls table away: whether the cron is stopped is not known
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("ALTER TABLE controls RENAME TO controls_away"); c.commit()' \
+        "$ZLAYER_ROOT_DIR/state.db"
+    wait_for grep -q '"msg":"cron jobsj/tick: .*no such table: controls' "$ZLAYER_RUNTIME_DIR/daemon.log"
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"running\" or .status == \"pending\")] | length")" = 0 ]'
+    local n
+    n=$(runs tick length)
+    sleep 3
+    [ "$(runs tick length)" = "$n" ]
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("ALTER TABLE controls_away RENAME TO controls"); c.commit()' \
+        "$ZLAYER_ROOT_DIR/state.db"
+    wait_for eval '[ "$(runs tick length)" -gt "$n" ]'
+}

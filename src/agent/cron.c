@@ -123,7 +123,11 @@ static bool schedule_one(struct zl_jobs *j, const struct zl_agent_cron *e, struc
         break;
     case ZL_CRON_FIRE:
     case ZL_CRON_CATCH_UP:
-        zl_store_control_get(j->db, e->deployment, e->name, &stopped, &gen, &err);
+        if (zl_store_control_get(j->db, e->deployment, e->name, &stopped, &gen, &err) < 0) {
+            /* whether it is stopped is not known: the next tick decides */
+            zl_log("error", "jobs", "cron %s/%s: %s", e->deployment, e->name, err.msg);
+            return false;
+        }
         if (!stopped) {
             fire(j, e, w->next_fire < j->started_ms ? "catch-up" : "scheduler");
             w->last_fire = now;

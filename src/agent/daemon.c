@@ -147,6 +147,8 @@ void zl_agent__close(struct zl_agent *a)
     free(a->volumes_dir);
     free(a->rt_root);
     free(a->restarts);
+    free(a->waits);
+    free(a->inits);
     zl_agent__net_fini(a);
 }
 

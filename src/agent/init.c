@@ -109,6 +109,8 @@ static bool cancelled(struct job *j)
     return c;
 }
 
+/* The last the thread does with its agent: who waits for it may free the agent after this
+ * (zl_agent__init_stop). Then a pass is asked for. */
 static void finish(struct job *j, enum zl_agent_init_state st, const char *why)
 {
     pthread_mutex_lock(&mu);
@@ -120,7 +122,12 @@ static void finish(struct job *j, enum zl_agent_init_state st, const char *why)
         e->state = st;
         snprintf(e->why, sizeof(e->why), "%s", why);
     }
+    void (*kick)(void *arg) = j->a->kick;
+    void *kick_arg = j->a->kick_arg;
+    j->a = NULL;
     pthread_mutex_unlock(&mu);
+    if (kick)
+        kick(kick_arg);
 }
 
 /* ---------------- output ---------------- */
@@ -160,6 +167,14 @@ static void sleep_ms(int64_t ms)
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* Sleep ms, less when the job is cancelled meanwhile. */
+static void pause_ms(struct job *j, int64_t ms)
+{
+    int64_t end = zl_mono_ms() + ms, left;
+    while ((left = end - zl_mono_ms()) > 0 && !cancelled(j))
+        sleep_ms(left < POLL_MS ? left : POLL_MS);
 }
 
 /* ---------------- actions ---------------- */
@@ -455,7 +470,8 @@ static void *job_main(void *arg)
     bool more = strcmp(j->policy, "fail") != 0;
     for (unsigned attempt = 0; in_ns && attempt < (more ? 4u : 1u) && !cancelled(j); attempt++) {
         if (attempt)
-            sleep_ms(!strcmp(j->policy, "backoff") ? (int64_t)zl_agent_backoff_ms(attempt) : 100);
+            pause_ms(j,
+                     !strcmp(j->policy, "backoff") ? (int64_t)zl_agent_backoff_ms(attempt) : 100);
         rc = run_steps(j, why, sizeof(why));
         if (rc == 0)
             break;
@@ -477,8 +493,6 @@ static void *job_main(void *arg)
         finish(j, ZL_INIT_FAILED, why);
     } else
         finish(j, ZL_INIT_FAILED, "cancelled");
-    if (j->a->kick)
-        j->a->kick(j->a->kick_arg);
     job_free(j);
     pthread_mutex_lock(&mu);
     threads--;
@@ -487,7 +501,18 @@ static void *job_main(void *arg)
     return NULL;
 }
 
-bool zl_agent__init_stop_all(struct zl_agent *a)
+/* Whether a thread still runs a's init steps (mu held). */
+static bool any_running(struct zl_agent *a)
+{
+    for (size_t i = 0; i < a->ninits; i++)
+        if (a->inits[i].state == ZL_INIT_RUNNING)
+            return true;
+    return false;
+}
+
+/* Tell a's init threads to stop, then wait (10 s at most) until they have: every init
+ * thread's when all, else a's own. */
+static bool stop(struct zl_agent *a, bool all)
 {
     pthread_mutex_lock(&mu);
     for (size_t i = 0; i < a->ninits; i++)
@@ -495,11 +520,21 @@ bool zl_agent__init_stop_all(struct zl_agent *a)
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 10;
-    while (threads > 0 && pthread_cond_timedwait(&gone, &mu, &until) == 0)
+    while ((all ? threads > 0 : any_running(a)) && pthread_cond_timedwait(&gone, &mu, &until) == 0)
         ;
-    bool done = threads == 0;
+    bool done = all ? threads == 0 : !any_running(a);
     pthread_mutex_unlock(&mu);
     return done;
+}
+
+bool zl_agent__init_stop_all(struct zl_agent *a)
+{
+    return stop(a, true);
+}
+
+bool zl_agent__init_stop(struct zl_agent *a)
+{
+    return stop(a, false);
 }
 
 static char *text_of(const struct zl_sval *with, const char *key)

@@ -96,6 +96,9 @@ void zl_agent__init_forget(struct zl_agent *a, const char *id);
 /* The daemon stops: every init thread is told to stop; waits (10 s at most) until they
  * have. False when some did not (the agent must then not be freed). */
 bool zl_agent__init_stop_all(struct zl_agent *a);
+/* The same for a's own init threads only (a job run's agent goes). True once none of them
+ * runs: nothing touches a any more. */
+bool zl_agent__init_stop(struct zl_agent *a);
 void zl_agent__remove_container(struct zl_agent *a, const char *id, unsigned grace_ms);
 void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const unsigned *grace,
                                  size_t n);

@@ -29,6 +29,7 @@ struct zl_agent_job_run {
     char *deployment, *job;
     atomic_int cancel;
     atomic_bool finished; /* the thread is done with everything but being joined */
+    int64_t deadline_ms;  /* monotonic: a run still going then is stopped */
     uv_thread_t thread;
     struct zl_agent_job_run *next;
 };
@@ -176,16 +177,16 @@ static bool init_steps(struct zl_agent *a, const struct zl_sval *svc,
     }
     char why[1200] = "";
     enum zl_agent_init_state st;
-    for (int64_t waited = 0;
-         (st = zl_agent__init_state(a, ref->id, why, sizeof(why))) == ZL_INIT_RUNNING &&
-         !atomic_load(&r->cancel) && waited < MAX_RUN_MS;
-         waited += POLL_MS)
+    while ((st = zl_agent__init_state(a, ref->id, why, sizeof(why))) == ZL_INIT_RUNNING &&
+           !atomic_load(&r->cancel) && zl_mono_ms() < r->deadline_ms)
         sleep_ms(POLL_MS);
     if (st == ZL_INIT_DONE)
         return true;
     o->status = atomic_load(&r->cancel) == CANCEL_USER ? "cancelled" : "failed";
     snprintf(o->error, sizeof(o->error), "%s",
              st == ZL_INIT_FAILED ? why : "ended during its init steps");
+    /* the steps' thread uses the container and a: it ends first */
+    zl_agent__init_stop(a);
     return false;
 }
 
@@ -216,10 +217,10 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
         job_event(a->events, "start", r->id, r->deployment, r->job, "running", -1);
         zl_log("info", "jobs", "%s/%s: run %lld started (%s)", r->deployment, r->job,
                (long long)r->id, cid);
-        int64_t waited = 0;
-        while (!atomic_load(&r->cancel) && !is_stopped(a, cid) && waited < MAX_RUN_MS) {
+        bool late = false;
+        while (!atomic_load(&r->cancel) && !is_stopped(a, cid) && !late) {
             sleep_ms(POLL_MS);
-            waited += POLL_MS;
+            late = zl_mono_ms() >= r->deadline_ms;
         }
         int why = atomic_load(&r->cancel);
         stop_container(a, cid, grace);
@@ -233,7 +234,7 @@ static void run_container(struct zl_agent_job_run *r, struct zl_agent *a,
         } else if (why == CANCEL_STOP) {
             o->status = "failed";
             snprintf(o->error, sizeof(o->error), "the daemon stopped during the run");
-        } else if (waited >= MAX_RUN_MS) {
+        } else if (late) {
             o->status = "failed";
             snprintf(o->error, sizeof(o->error), "stopped after running for %lld hours",
                      MAX_RUN_MS / 3600000);
@@ -300,17 +301,19 @@ static void run_thread(void *arg)
 {
     struct zl_agent_job_run *r = arg;
     struct zl_jobs *j = r->j;
-    struct zl_agent a;
+    /* on the heap: init steps that do not stop in time keep using it */
+    struct zl_agent *a = zl_xcalloc(1, sizeof(*a));
     struct outcome o = {.status = "failed", .exit_code = -1};
     struct zl_err err;
-    if (zl_agent__open(&a, j->root_dir, j->runtime_dir, &err) < 0)
+    r->deadline_ms = zl_mono_ms() + MAX_RUN_MS;
+    if (zl_agent__open(a, j->root_dir, j->runtime_dir, &err) < 0)
         snprintf(o.error, sizeof(o.error), "%s", err.msg);
     else {
-        a.events = j->events;
-        execute(r, &a, &o);
+        a->events = j->events;
+        execute(r, a, &o);
     }
     /* the record needs a connection of this thread's own, even when the rest failed */
-    struct zl_store *db = a.db;
+    struct zl_store *db = a->db;
     char *path = db ? NULL : zl_xasprintf("%s/state.db", j->root_dir);
     if (path && zl_store_open(path, &db, &err) < 0)
         zl_log("error", "jobs", "%s", err.msg);
@@ -324,7 +327,13 @@ static void run_thread(void *arg)
     zl_log(strcmp(o.status, "completed") ? "warn" : "info", "jobs", "%s/%s: run %lld %s%s%s",
            r->deployment, r->job, (long long)r->id, o.status, o.error[0] ? ": " : "", o.error);
     job_event(j->events, "finish", r->id, r->deployment, r->job, o.status, o.exit_code);
-    zl_agent__close(&a);
+    if (zl_agent__init_stop(a)) {
+        zl_agent__close(a);
+        free(a);
+    } else {
+        zl_log("warn", "jobs", "%s/%s: run %lld: its init steps did not stop: their agent is kept",
+               r->deployment, r->job, (long long)r->id);
+    }
     atomic_store(&r->finished, true);
     uv_async_send(&j->async);
 }
@@ -438,8 +447,10 @@ void zl_agent__jobs_stop(struct zl_jobs *j)
         return;
     j->stopping = true;
     uv_timer_stop(&j->timer);
-    for (struct zl_agent_job_run *r = j->runs; r; r = r->next)
-        atomic_store(&r->cancel, CANCEL_STOP);
+    for (struct zl_agent_job_run *r = j->runs; r; r = r->next) {
+        int none = CANCEL_NONE; /* a run already cancelled keeps its reason */
+        atomic_compare_exchange_strong(&r->cancel, &none, CANCEL_STOP);
+    }
 }
 
 static void on_closed(uv_handle_t *h)

@@ -61,13 +61,16 @@ static json_t *run_json(const struct zl_store_job_run *r)
     return j;
 }
 
-/* A run id from the path: a positive decimal number. */
+/* A run id from the path: a positive decimal number, digits only (at most 18). */
 static bool parse_id(const char *s, int64_t *id)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v <= 0 || s[0] == '+' || s[0] == '-')
+    size_t n = strspn(s, "0123456789");
+    if (n == 0 || n > 18 || s[n] != '\0')
+        return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = v * 10 + (s[i] - '0');
+    if (v <= 0)
         return false;
     *id = v;
     return true;
@@ -263,8 +266,21 @@ static void cancel(struct zl_api *a, struct zl_http_req *r, struct zl_store_job_
         a->job_cancel && a->jobs_arg ? a->job_cancel(a->jobs_arg, run->id, &err) : -ZL_ENOTFOUND;
     /* not in progress here although recorded so: nothing runs it, so it ends now */
     if (rc == -ZL_ENOTFOUND &&
-        zl_store_job_run_finish(a->db, run->id, "cancelled", -1, "cancelled", &err) < 0)
-        return zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        zl_store_job_run_finish(a->db, run->id, "cancelled", -1, "cancelled", &err) < 0) {
+        /* unless it has just ended on its own */
+        struct zl_store_job_run now;
+        struct zl_err err2;
+        if (zl_store_job_run_get(a->db, run->id, &now, &err2) < 0)
+            return zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        if (zl_store_job_status_is_final(now.status))
+            zl_http_respond_error(r, 409, "conflict", NULL,
+                                  "run %lld is not running: it is already %s", (long long)run->id,
+                                  now.status);
+        else
+            zl_http_respond_error(r, 500, "internal_error", NULL, "%s", err.msg);
+        zl_store_job_run_fini(&now);
+        return;
+    }
     json_t *j = run_json(run);
     json_object_set_new(j, "message", json_string("cancelling: the container is being stopped"));
     reply(r, 200, j);

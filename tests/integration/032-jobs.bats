@@ -296,3 +296,76 @@ YAML
     runs broken '.[0].error' | grep -q 'init step nope (init.run) failed: `echo no way; exit 4` exited with code 4: no way'
     [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]
 }
+
+@test "a run cancelled or stopped during its init steps: the steps end before the run does" {
+    cat >jobsg.zlayer.yml <<YAML
+version: v1
+deployment: jobsg
+services:
+  stuck:
+    rtype: job
+    image: {name: "$IMG"}
+    command: {args: ["true"]}
+    init: {steps: [{id: hang, uses: init.run, with: {command: "echo waiting; sleep 60"}}]}
+YAML
+    run timeout 60 "$ZLAYER" deploy jobsg.zlayer.yml
+    assert_success
+    run timeout 30 "$ZLAYER" job run stuck
+    assert_success
+    local id=$output
+    wait_for eval '"$ZLAYER" job logs "$id" | grep -q waiting'
+    [ "$(status_of "$id")" = pending ]
+    run timeout 60 "$ZLAYER" job cancel "$id"
+    assert_success
+    assert_output "$id: cancelled"
+    [ "$("$ZLAYER" job status "$id" | jq -r .error)" = "ended during its init steps" ]
+    [ -z "$(ls "$ZLAYER_RUNTIME_DIR/containers")" ]
+    # the daemon stops during them: the run fails, and the steps end before the daemon
+    run timeout 30 "$ZLAYER" job run stuck
+    assert_success
+    id=$output
+    wait_for eval '"$ZLAYER" job logs "$id" | grep -q waiting'
+    stop_daemon
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    [ "$("$ZLAYER" job status "$id" | jq -r '.status + ": " + .error')" = "failed: ended during its init steps" ]
+    run grep -E 'did not stop|still running at exit|Sanitizer' "$ZLAYER_RUNTIME_DIR/daemon.log"
+    assert_failure
+}
+
+@test "a run cancelled just before the daemon stops is recorded as cancelled" {
+    jobs_spec jobsh
+    run timeout 60 "$ZLAYER" deploy jobsh.zlayer.yml
+    assert_success
+    run timeout 30 "$ZLAYER" job run slow
+    assert_success
+    local id=$output
+    wait_for eval '[ "$(status_of "$id")" = running ]'
+    # SIGTERM right after the cancel: the run still ends as its user asked
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" -X POST \
+        "http://zlayer/api/v1/jobs/$id/cancel"
+    [[ "$output" == *'"cancelling: the container is being stopped"'* ]]
+    stop_daemon
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+    [ "$("$ZLAYER" job status "$id" | jq -r '.status + ": " + .error')" = "cancelled: cancelled while running" ]
+}
+
+@test "a cron whose stop control cannot be read skips its times until it can" {
+    cron_spec jobsj "* * * * * *" "echo tick"
+    run timeout 60 "$ZLAYER" deploy jobsj.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"completed\")] | length")" -ge 1 ]'
+    # the controls table away: whether the cron is stopped is not known
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("ALTER TABLE controls RENAME TO controls_away"); c.commit()' \
+        "$ZLAYER_ROOT_DIR/state.db"
+    wait_for grep -q '"msg":"cron jobsj/tick: .*no such table: controls' "$ZLAYER_RUNTIME_DIR/daemon.log"
+    wait_for eval '[ "$(runs tick "[.[] | select(.status == \"running\" or .status == \"pending\")] | length")" = 0 ]'
+    local n
+    n=$(runs tick length)
+    sleep 3
+    [ "$(runs tick length)" = "$n" ]
+    python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=30); c.execute("ALTER TABLE controls_away RENAME TO controls"); c.commit()' \
+        "$ZLAYER_ROOT_DIR/state.db"
+    wait_for eval '[ "$(runs tick length)" -gt "$n" ]'
+}

@@ -129,7 +129,9 @@ static int watch(struct creation *k, int out, int errfd, struct logger *l)
                           {.fd = errfd, .events = POLLIN},
                           {.fd = sfd, .events = POLLIN}};
     int status = 0;
-    bool ended = false;
+    /* SIGCHLD was not blocked while the container was made (its process must not inherit
+     * the mask): an init that ended that early left no signal behind, only a zombie */
+    bool ended = waitpid(k->pid, &status, WNOHANG) == k->pid;
     char buf[16384];
     while (!ended || p[0].fd >= 0 || p[1].fd >= 0) {
         /* once the init is gone, drain what is left without waiting for grandchildren */

@@ -70,6 +70,8 @@ struct zl_agent {
     struct zl_agent_init *inits;
     size_t ninits;
     struct zl_agent_net net;
+    bool net_defer; /* in a pass: new members' rules wait for its end (net_dirty) */
+    bool net_dirty;
     void (*kick)(void *arg); /* ask for a pass soon; any thread */
     void *kick_arg;
 };
@@ -115,8 +117,8 @@ void zl_agent__net_stop(struct zl_agent *a);
  * the namespace to join, and the files /etc/hosts, /etc/resolv.conf, /etc/hostname. */
 int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
                           const struct zl_replica_ref *r, json_t *cfg, struct zl_err *err);
-/* The container goes: its veth, namespace, address and rules too. */
-void zl_agent__net_release(struct zl_agent *a, const char *id);
+/* The containers go: their veths, namespaces, rules and addresses too. */
+void zl_agent__net_release(struct zl_agent *a, char *const *ids, size_t n);
 /* Rebuild the node's rules when the containers' ports or addresses changed. */
 int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err);
 

@@ -506,29 +506,40 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
     if (rc == 0 && net)
         rc = write_net(a, r->id, net, err);
     json_decref(net);
-    if (rc == 0 && member)
+    /* a new member is outside every group until the rules name it (its packets to others
+     * on the bridge are dropped): a reconciler pass adds its members at its end, at once */
+    if (rc == 0 && member && a->net_defer)
+        a->net_dirty = true;
+    else if (rc == 0 && member)
         rc = zl_agent__net_sync(a, err);
     return rc < 0 ? zl_err_wrap(err, "network") : 0;
 }
 
-void zl_agent__net_release(struct zl_agent *a, const char *id)
+void zl_agent__net_release(struct zl_agent *a, char *const *ids, size_t n)
 {
-    json_t *net = net_read(a, id);
     struct zl_err err;
-    if (net) {
+    bool members = false;
+    /* links and records first, then the rules without them, and only then the addresses:
+     * an address is never handed out again while a rule still names it */
+    for (size_t i = 0; i < n; i++) {
+        json_t *net = net_read(a, ids[i]);
+        if (!net)
+            continue;
         const char *nsp = json_string_value(json_object_get(net, "netns")),
                    *hif = json_string_value(json_object_get(net, "host_if"));
         if (nsp || hif)
             zl_net_detach(nsp, hif);
-        char *p = net_file(a, id);
+        members |= json_object_get(net, "ip") != NULL;
+        char *p = net_file(a, ids[i]);
         unlink(p);
         free(p);
+        json_decref(net);
     }
-    if (zl_net_ipam_release(a->db, id, &err) < 0)
-        zl_log("warn", "net", "release the address of %s: %s", id, err.msg);
-    if (net && json_object_get(net, "ip") && zl_agent__net_sync(a, &err) < 0)
+    if (members && zl_agent__net_sync(a, &err) < 0)
         zl_log("warn", "net", "%s", err.msg);
-    json_decref(net);
+    for (size_t i = 0; i < n; i++)
+        if (zl_net_ipam_release(a->db, ids[i], &err) < 0)
+            zl_log("warn", "net", "release the address of %s: %s", ids[i], err.msg);
 }
 
 json_t *zl_agent_net_json(const char *containers_dir, const char *id)

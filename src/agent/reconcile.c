@@ -101,6 +101,7 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
         nanosleep(&ts, NULL);
     }
     free(done);
+    zl_agent__net_release(a, ids, n);
     for (size_t i = 0; i < n; i++) {
         char *json = NULL;
         zl_agent__init_forget(a, ids[i]);
@@ -109,7 +110,6 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
             log_err(a, "delete %s: %s", ids[i], err.msg);
         free(json);
         char *dir = zl_xasprintf("%s/%s", a->containers_dir, ids[i]);
-        zl_agent__net_release(a, ids[i]);
         zl_image_rootfs_unmount(dir, &err);
         nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
         free(dir);
@@ -780,6 +780,7 @@ void zl_agent_reconcile(struct zl_agent *a)
     struct actual *act = list_actual(a, &nact);
     for (size_t i = 0; i < a->nwaits; i++)
         a->waits[i].seen = false;
+    a->net_defer = true;
     struct zl_health_target *all = NULL;
     size_t nall = 0;
     for (size_t i = 0; i < ndeps; i++) {
@@ -859,6 +860,10 @@ void zl_agent_reconcile(struct zl_agent *a)
             a->waits[i] = a->waits[--a->nwaits];
         else
             i++;
+    a->net_defer = false;
+    if (a->net_dirty && zl_agent__net_sync(a, &err) < 0)
+        log_err(a, "%s", err.msg);
+    a->net_dirty = false;
     zl_health_set_targets(a->health, all, nall);
     for (size_t k = 0; k < nall; k++)
         zl_health_target_fini(&all[k]);

@@ -95,6 +95,19 @@ void zl_agent_rollout(const struct zl_rollout_replica *v, size_t n, unsigned wan
  * many were written (all of them; a cycle, which validation refuses, is cut, not looped). */
 size_t zl_agent_service_order(const struct zl_sval *svcs, size_t *order);
 
+/* Two services publishing one host port (port_mappings with a host_port; host_ip 0.0.0.0 or
+ * absent overlaps every address): svcs (a spec's `services`) against other_svcs, those of
+ * deployment other_dep, or against themselves when other_dep is NULL (another service only;
+ * replicas of one service share their port). The first clash goes into *c. */
+struct zl_port_clash {
+    const char *service, *other_service, *protocol;
+    size_t index; /* in the service's port_mappings */
+    int line;
+    unsigned port;
+};
+bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other_svcs,
+                         const char *other_dep, struct zl_port_clash *c);
+
 /* A replica's health: NONE when its service has no check (running counts as healthy). */
 enum zl_health_state {
     ZL_HEALTH_NONE,

@@ -286,3 +286,43 @@ size_t zl_agent_service_order(const struct zl_sval *svcs, size_t *order)
     free(mark);
     return n;
 }
+
+/* ---------------- host ports ---------------- */
+
+static bool port_overlap(const struct zl_sval *a, const struct zl_sval *b)
+{
+    uint64_t pa = zl_sval_uint(a, "host_port", 0), pb = zl_sval_uint(b, "host_port", 0);
+    if (!pa || pa != pb ||
+        strcmp(zl_sval_str(a, "protocol", "tcp"), zl_sval_str(b, "protocol", "tcp")) != 0)
+        return false;
+    const char *ia = zl_sval_str(a, "host_ip", "0.0.0.0"),
+               *ib = zl_sval_str(b, "host_ip", "0.0.0.0");
+    bool any_a = !strcmp(ia, "0.0.0.0") || !strcmp(ia, "::") || !*ia,
+         any_b = !strcmp(ib, "0.0.0.0") || !strcmp(ib, "::") || !*ib;
+    return any_a || any_b || !strcmp(ia, ib);
+}
+
+bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other_svcs,
+                         const char *other_dep, struct zl_port_clash *c)
+{
+    for (size_t i = 0; svcs && i < svcs->n; i++) {
+        const struct zl_sval *pm = zl_sval_get(svcs->items[i], "port_mappings");
+        for (size_t k = 0; pm && k < pm->n; k++)
+            for (size_t j = 0; other_svcs && j < other_svcs->n; j++) {
+                if (!other_dep && j == i)
+                    continue; /* one spec against itself: another service only */
+                const struct zl_sval *opm = zl_sval_get(other_svcs->items[j], "port_mappings");
+                for (size_t m = 0; opm && m < opm->n; m++)
+                    if (port_overlap(pm->items[k], opm->items[m])) {
+                        c->service = svcs->keys[i];
+                        c->index = k;
+                        c->line = pm->items[k]->line;
+                        c->port = (unsigned)zl_sval_uint(pm->items[k], "host_port", 0);
+                        c->protocol = zl_sval_str(pm->items[k], "protocol", "tcp");
+                        c->other_service = other_svcs->keys[j];
+                        return true;
+                    }
+            }
+    }
+    return false;
+}

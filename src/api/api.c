@@ -2,6 +2,7 @@
 /* api/api.c: routes and handlers of the REST API. Handlers run on the loop thread and only
  * read files, the state database and the runtime's state: the reconciler does the work. */
 #include "api/internal.h"
+#include "agent/agent.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
 
@@ -146,6 +147,49 @@ static json_t *deployment_json(struct zl_api *a, const struct zl_store_deploymen
 }
 
 /* POST /api/v1/deployments: {"spec": YAML, "env": {...}} or the YAML itself. */
+/* A host port that another service already publishes: 409 (or 400 within the spec itself),
+ * naming the field and its line. True when the request was answered. */
+static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct zl_spec *spec)
+{
+    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
+    const char *name = zl_spec_deployment(spec);
+    struct zl_port_clash c;
+    struct zl_err err;
+    if (zl_agent_port_clash(svcs, svcs, NULL, &c)) {
+        zl_http_respond_error(r, 400, "validation_error", NULL,
+                              "spec:%d: services.%s.port_mappings[%zu]: host port %u/%s is also "
+                              "published by service %s",
+                              c.line, c.service, c.index, c.port, c.protocol, c.other_service);
+        return true;
+    }
+    struct zl_store_deployment *deps = NULL;
+    size_t n = 0;
+    bool answered = false;
+    if (zl_store_deployment_list(a->db, &deps, &n, &err) < 0)
+        n = 0;
+    for (size_t i = 0; i < n && !answered; i++) {
+        struct zl_spec *other = NULL;
+        struct zl_diags *d = NULL;
+        if (strcmp(deps[i].name, name) != 0 &&
+            zl_spec_load(deps[i].name, deps[i].spec, strlen(deps[i].spec), NULL, &other, &d) == 0 &&
+            zl_agent_port_clash(svcs, zl_sval_get(zl_spec_root(other), "services"), deps[i].name,
+                                &c)) {
+            zl_http_respond_error(r, 409, "conflict", NULL,
+                                  "spec:%d: services.%s.port_mappings[%zu]: host port %u/%s is "
+                                  "already published by deployment %s, service %s",
+                                  c.line, c.service, c.index, c.port, c.protocol, deps[i].name,
+                                  c.other_service);
+            answered = true;
+        }
+        zl_diags_free(d);
+        zl_spec_free(other);
+    }
+    for (size_t i = 0; i < n; i++)
+        zl_store_deployment_fini(&deps[i]);
+    free(deps);
+    return answered;
+}
+
 static void deploy(struct zl_api *a, struct zl_http_req *r)
 {
     const char *ct = zl_http_req_header(r, "content-type");
@@ -180,7 +224,7 @@ static void deploy(struct zl_api *a, struct zl_http_req *r)
                               zl_diags_errors(d));
         free(dj);
         json_decref(det);
-    } else {
+    } else if (!port_conflict(a, r, spec)) {
         char *envtext = env ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         char *ytext = zl_xstrndup(yaml, len);
         struct zl_err err;

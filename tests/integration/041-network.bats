@@ -206,3 +206,25 @@ rules() {
     # nothing half-made is left: no veth, no address taken
     [ "$(ip -o link show master $ZLAYER_BRIDGE 2>/dev/null | wc -l)" -eq 0 ]
 }
+
+@test "a host port published twice is refused at deploy, naming the field; nothing changes" {
+    { printf 'version: v1\ndeployment: porta\nservices:\n'; web web
+      printf '    port_mappings: [{container_port: 80, host_port: 18195}]\n'; } >a.zlayer.yml
+    { printf 'version: v1\ndeployment: portb\nservices:\n'; web other
+      printf '    port_mappings:\n      - {container_port: 80, host_port: 18195, host_ip: 127.0.0.1}\n'; } >b.zlayer.yml
+    { printf 'version: v1\ndeployment: portc\nservices:\n'; web one
+      printf '    port_mappings: [{container_port: 80, host_port: 18196, protocol: udp}]\n'; web two
+      printf '    port_mappings: [{container_port: 80, host_port: 18196, protocol: udp}]\n'; } >c.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d a.zlayer.yml
+    assert_success
+    run timeout 60 "$ZLAYER" up -d b.zlayer.yml
+    assert_failure
+    assert_output --partial "spec:10: services.other.port_mappings[0]: host port 18195/tcp is already published by deployment porta, service web"
+    run timeout 60 "$ZLAYER" up -d c.zlayer.yml
+    assert_failure
+    assert_output --partial "services.one.port_mappings[0]: host port 18196/udp is also published by service two"
+    # neither was stored; the first still answers
+    [ "$("$ZLAYER" ps -f json | jq -r '[.[].name] | sort | join(",")')" = porta ]
+    run timeout 5 busybox wget -qO- http://127.0.0.1:18195/
+    assert_output web-0
+}

@@ -221,6 +221,7 @@ struct actual {
     unsigned grace_ms;
     bool wanted;  /* a deployment's service has it: not swept */
     bool removed; /* stopped and removed during this pass */
+    bool ready;   /* running and healthy (or unchecked): published in the service DNS */
     int64_t revision;
 };
 
@@ -517,6 +518,7 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         bool current = !strcmp(x->hash, hash);
         struct zl_health_status hs;
         bool ready = ready_of(a, x, checked, &hs), failed = false;
+        x->ready = ready;
         char why[1200];
         enum zl_agent_init_state init = !strcmp(x->status, "created")
                                             ? zl_agent__init_state(a, x->id, why, sizeof(why))

@@ -93,4 +93,18 @@ enum zl_dns_verdict {
 enum zl_dns_verdict zl_dns_answer(struct zl_dns_zone *z, uint32_t client_ip, const uint8_t *q,
                                   size_t qlen, uint8_t **out, size_t *outlen);
 
+/* The DNS server: UDP and TCP on one address, answering from a zone and forwarding the rest
+ * (with a cache of what comes back). Lives on one libuv loop. */
+struct zl_dns_server;
+
+/* Serve zone z (borrowed: it must outlive the server) on bind_ip:port (IPv4) on loop.
+ * upstreams: "ip[:port],..." (IPv6 as [ip]:port), or NULL for the nameservers of resolv_conf
+ * (NULL: /etc/resolv.conf), leaving out bind_ip:port itself. Loop thread only. */
+int zl_dns_server_start(uv_loop_t *loop, const char *bind_ip, uint16_t port, struct zl_dns_zone *z,
+                        const char *upstreams, const char *resolv_conf, struct zl_dns_server **out,
+                        struct zl_err *err);
+/* Stop answering, fail what is in flight, close every handle; the server frees itself once
+ * the loop has closed them (run the loop until then). NULL: nothing. Loop thread only. */
+void zl_dns_server_stop(struct zl_dns_server *s);
+
 #endif

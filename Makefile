@@ -49,6 +49,7 @@ bench: all
 	./bench/pull.sh ./$(BUILD)/zlayer
 	./bench/deploy.sh ./$(BUILD)/zlayer
 	./bench/health.sh ./$(BUILD)/zlayer
+	./bench/dns.sh ./$(BUILD)/zlayer
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

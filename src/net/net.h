@@ -99,7 +99,8 @@ struct zl_dns_server;
 
 /* Serve zone z (borrowed: it must outlive the server) on bind_ip:port (IPv4) on loop.
  * upstreams: "ip[:port],..." (IPv6 as [ip]:port), or NULL for the nameservers of resolv_conf
- * (NULL: /etc/resolv.conf), leaving out bind_ip:port itself. Loop thread only. */
+ * (NULL: /etc/resolv.conf), leaving out bind_ip:port itself. On failure, handles may be
+ * left closing: run the loop before closing it. Loop thread only. */
 int zl_dns_server_start(uv_loop_t *loop, const char *bind_ip, uint16_t port, struct zl_dns_zone *z,
                         const char *upstreams, const char *resolv_conf, struct zl_dns_server **out,
                         struct zl_err *err);

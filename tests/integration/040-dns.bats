@@ -301,3 +301,41 @@ PY
     done
     assert_output 10.0.0.2
 }
+
+@test "dns: TCP connections are bounded, and the server goes on" {
+    run python3 - "$DNS_IP" "$PORT" <<'PY'
+import select, socket, struct, sys, time
+addr = (sys.argv[1], int(sys.argv[2]))
+conns = [socket.create_connection(addr, timeout=5) for _ in range(300)]
+# the server closes what is past its bound at once: EOF within a second
+closed, deadline = set(), time.time() + 1.0
+while time.time() < deadline:
+    r, _, _ = select.select([c for c in conns if c not in closed], [], [], 0.1)
+    for c in r:
+        if c.recv(1) == b"":
+            closed.add(c)
+print("closed", len(closed) > 0 and len(closed) <= 300 - 256)
+# a connection kept answers
+q = struct.pack(">HHHHHH", 9, 0x0100, 1, 0, 0, 0) + b"\x02db\x03app\x07service\x05local\x00\x00\x01\x00\x01"
+kept = next(c for c in conns if c not in closed)
+kept.sendall(struct.pack(">H", len(q)) + q)
+m = kept.recv(2 + 512)
+print("answer", struct.unpack(">H", m[2:4])[0], m[5] & 0xF, struct.unpack(">H", m[8:10])[0])
+PY
+    assert_success
+    assert_line 'closed True'
+    assert_line 'answer 9 0 1'
+}
+
+@test "dns: the server stops cleanly with forwarded queries in flight" {
+    # a silent upstream: the query stays in flight until the server stops
+    kill -STOP "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid")"
+    dig +tries=1 +time=5 @"$DNS_IP" -p $PORT in-flight.test >/dev/null 2>&1 3>&- &
+    local dig_pid=$!
+    sleep 0.5
+    local rc=0
+    stop serve || rc=$?
+    kill -CONT "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid")"
+    wait "$dig_pid" || true
+    assert_equal "$rc" 0
+}

@@ -226,6 +226,9 @@ static struct dns_data *data_build(const struct zl_dns_replica *r, size_t nr,
     /* count, then fill */
     size_t *svc_of = zl_xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < nr; i++) {
+        svc_of[i] = SIZE_MAX;
+        if (!r[i].deployment || !r[i].service)
+            continue;
         struct dns_svc *s = intern_svc(&b, r[i].deployment, r[i].service);
         s->nreps++;
         svc_of[i] = (size_t)(s - d->svcs);
@@ -233,7 +236,7 @@ static struct dns_data *data_build(const struct zl_dns_replica *r, size_t nr,
     for (size_t i = 0; i < ne; i++) {
         bool udp;
         svc_of[nr + i] = SIZE_MAX;
-        if (!e[i].name || !proto_of(e[i].proto, &udp))
+        if (!e[i].deployment || !e[i].service || !e[i].name || !proto_of(e[i].proto, &udp))
             continue;
         struct dns_svc *s = intern_svc(&b, e[i].deployment, e[i].service);
         s->neps++;
@@ -248,6 +251,8 @@ static struct dns_data *data_build(const struct zl_dns_replica *r, size_t nr,
     }
     d->clients = zl_arena_alloc(&d->arena, (nr + 1) * sizeof(*d->clients));
     for (size_t i = 0; i < nr; i++) {
+        if (svc_of[i] == SIZE_MAX)
+            continue;
         struct dns_svc *s = &d->svcs[svc_of[i]];
         s->reps[s->nreps++] =
             (struct dns_rep){.index = r[i].index, .ip = r[i].ip, .healthy = r[i].healthy, .seq = i};

@@ -13,6 +13,7 @@
 #define CONN_WRITE_MAX  (256 << 10) /* bytes queued for a client before we stop reading it */
 #define IDLE_MS         10000
 #define MAX_INFLIGHT    4096 /* forwarded queries in flight */
+#define UDP_QUEUE_MAX   1024 /* UDP answers waiting for the socket */
 #define UPSTREAM_MS     2000
 #define UPSTREAM_TRIES  2
 #define CACHE_MAX       4096
@@ -161,8 +162,8 @@ static void reply(struct zl_dns_server *s, struct tcp_conn *c, const struct sock
         free(r);
         return;
     }
-    if (rc != UV_EAGAIN && rc != UV_ENOSYS) {
-        free(r);
+    if ((rc != UV_EAGAIN && rc != UV_ENOSYS) || s->udp.send_queue_count >= UDP_QUEUE_MAX) {
+        free(r); /* as lost on the way: the client asks again */
         return;
     }
     struct udp_send *u = zl_xmalloc(sizeof(*u));

@@ -74,9 +74,9 @@ struct zl_dns_endpoint {
 struct zl_dns_zone *zl_dns_zone_new(void);
 void zl_dns_zone_free(struct zl_dns_zone *z);
 /* Replace every replica and endpoint at once; the zone copies what it needs, so the arrays
- * and strings may go right after. Names are compared without case. Endpoints with another
- * proto are ignored; of two replicas with the same deployment, service and index the first
- * counts. Any thread. */
+ * and strings may go right after. Names are compared without case. Entries with a NULL
+ * name, and endpoints with another proto, are left out; of two replicas with the same deployment,
+ * service and index the first counts. Any thread. */
 void zl_dns_zone_set(struct zl_dns_zone *z, const struct zl_dns_replica *r, size_t nr,
                      const struct zl_dns_endpoint *e, size_t ne);
 

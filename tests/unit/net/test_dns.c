@@ -482,10 +482,13 @@ static void test_replace(void **state)
                   "api-3.api.app.service.local. 5 A 10.0.0.5");
     expect_negative(APP, "web.service.local", LDNS_RR_TYPE_A, true);
     expect_negative(OTHER, "web.service.local", LDNS_RR_TYPE_A, true);
-    /* the same index twice: the first counts */
+    /* the same index twice: the first counts; entries without a name are left out */
     struct zl_dns_replica twice[] = {{"a", "s", 0, IP(10, 0, 0, 8), true},
+                                     {NULL, "s", 1, IP(10, 0, 0, 7), true},
+                                     {"a", NULL, 1, IP(10, 0, 0, 7), true},
                                      {"a", "s", 0, IP(10, 0, 0, 9), true}};
-    zl_dns_zone_set(zone, twice, 2, NULL, 0);
+    struct zl_dns_endpoint nameless[] = {{"a", "s", NULL, "tcp", 1}, {NULL, "s", "x", "tcp", 1}};
+    zl_dns_zone_set(zone, twice, 4, nameless, 2);
     expect_answer(IP(10, 0, 0, 9), "s.service.local", LDNS_RR_TYPE_A,
                   "s.service.local. 5 A 10.0.0.8");
     zl_dns_zone_set(zone, NULL, 0, NULL, 0);

@@ -339,3 +339,15 @@ PY
     wait "$dig_pid" || true
     assert_equal "$rc" 0
 }
+
+@test "dns: an idle TCP connection is closed after about 10 s" {
+    run python3 - "$DNS_IP" "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=15)
+t0 = time.time()
+eof = s.recv(1) == b""
+print("closed", eof, 8 <= time.time() - t0 <= 13)
+PY
+    assert_success
+    assert_output 'closed True True'
+}

@@ -35,8 +35,7 @@ int zl_net_ipam_take(struct zl_store *s, const struct zl_net_cidr *c, const char
 /* Give back container id's address (none: nothing happens). */
 int zl_net_ipam_release(struct zl_store *s, const char *id, struct zl_err *err);
 
-/* ================= service DNS (dns.c: the zone and its answers; dns_server.c) =================
- */
+/* ========== service DNS (dns.c: the zone and its answers; dns_server.c: the server) ========== */
 
 /* Containers find each other by name under service.local, within their own deployment:
  *   SERVICE.service.local                  A: every healthy replica, rotated per query
@@ -75,8 +74,8 @@ struct zl_dns_zone *zl_dns_zone_new(void);
 void zl_dns_zone_free(struct zl_dns_zone *z);
 /* Replace every replica and endpoint at once; the zone copies what it needs, so the arrays
  * and strings may go right after. Names are compared without case. Entries with a NULL
- * name, and endpoints with another proto, are left out; of two replicas with the same deployment,
- * service and index the first counts. Any thread. */
+ * name, and endpoints with another proto, are left out; of two replicas with the same
+ * deployment, service and index the first counts. Any thread. */
 void zl_dns_zone_set(struct zl_dns_zone *z, const struct zl_dns_replica *r, size_t nr,
                      const struct zl_dns_endpoint *e, size_t ne);
 

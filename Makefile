@@ -40,7 +40,7 @@ stop:
 
 fuzz: test-deps
 	@[ -d $(FUZZ) ] || CC=clang meson setup $(FUZZ) --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
-	ninja -C $(FUZZ) tests/fuzz_spec tests/fuzz_http tests/fuzz_frames
+	ninja -C $(FUZZ) tests/fuzz_spec tests/fuzz_http tests/fuzz_frames tests/fuzz_dns
 	./scripts/fuzz $(FUZZ) $(FUZZ_SECS)
 
 bench: all
@@ -50,6 +50,7 @@ bench: all
 	./bench/deploy.sh ./$(BUILD)/zlayer
 	./bench/health.sh ./$(BUILD)/zlayer
 	./bench/net.sh ./$(BUILD)/zlayer
+	./bench/dns.sh ./$(BUILD)/zlayer
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -33,7 +33,27 @@ struct daemon {
     struct zl_api api;
     struct zl_http_server *http;
     struct zl_jobs *jobs; /* job runs and the cron scheduler */
+    struct zl_dns_zone *zone;  /* the service DNS's names, published by the reconciler */
+    struct zl_dns_server *dns; /* on the bridge's address, port 53 */
 };
+
+/* The service DNS on the bridge's address. Without it (port 53 taken there, say) replicas
+ * still run; names do not resolve, and the log says why. */
+static void dns_start(struct daemon *d)
+{
+    struct zl_err err;
+    char gw[16];
+    zl_net_ip_text(zl_net_cidr_gateway(&d->agent.net.subnet), gw);
+    const char *up = getenv("ZLAYER_DNS_UPSTREAM");
+    d->zone = zl_dns_zone_new();
+    zl_agent__names_attach(&d->agent, d->zone);
+    if (zl_dns_server_start(&d->loop, gw, 53, d->zone, up && *up ? up : NULL, NULL, &d->dns,
+                            &err) < 0) {
+        d->dns = NULL;
+        zl_log("error", "serve", "service DNS on %s:53: %s", gw, err.msg);
+    } else
+        zl_log("info", "serve", "service DNS on %s:53", gw);
+}
 
 static void start_pass(struct daemon *d);
 
@@ -217,6 +237,8 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
         rc = zl_api_jwt_key(o->root_dir, d->api.jwt_key, err);
     if (rc == 0)
         rc = zl_agent__net_start(&d->agent, err);
+    if (rc == 0)
+        dns_start(d);
     if (rc == 0 &&
         !(d->jobs = zl_agent__jobs_new(&d->loop, o->root_dir, o->runtime_dir, d->api.events, err)))
         rc = -ZL_EINVAL;
@@ -254,6 +276,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
         uv_close((uv_handle_t *)&d->sigint, close_cb);
     }
     zl_agent__jobs_close(d->jobs); /* waits for the runs' threads */
+    zl_dns_server_stop(d->dns);
     if (d->http)
         zl_http_server_close(d->http, NULL, NULL);
     zl_health_close(d->agent.health);
@@ -271,6 +294,8 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     zl_api_events_close(d->api.events);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     zl_agent__net_stop(&d->agent);
+    zl_agent__names_close(&d->agent);
+    zl_dns_zone_free(d->zone);
     unlink(sock);
     zl_store_close(d->api.db);
     free(sock);

@@ -70,6 +70,7 @@ struct zl_agent {
     struct zl_agent_init *inits;
     size_t ninits;
     struct zl_agent_net net;
+    struct zl_agent_names *names; /* what the service DNS serves (the daemon's agent only) */
     bool net_defer; /* in a pass: new members' rules wait for its end (net_dirty) */
     bool net_dirty;
     void (*kick)(void *arg); /* ask for a pass soon; any thread */
@@ -121,6 +122,21 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
 void zl_agent__net_release(struct zl_agent *a, char *const *ids, size_t n);
 /* Rebuild the node's rules when the containers' ports or addresses changed. */
 int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err);
+
+/* ---------------- the service DNS's names (names.c) ---------------- */
+
+struct zl_agent_names;
+/* Publish into zone (the daemon's; it outlives the agent's use of it). */
+void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone);
+void zl_agent__names_close(struct zl_agent *a);
+/* During a pass: a service's endpoints (SRV records), published at its end. */
+void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,
+                               const struct zl_sval *svc);
+/* The end of a pass: every container with an address; the ready ones answer for their
+ * service. */
+void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nready);
+/* Replicas about to be stopped leave the answers now. */
+void zl_agent__names_forget(struct zl_agent *a, char *const *ids, size_t n);
 
 /* ---------------- job runs (jobs.c) and the cron scheduler (cron.c) ---------------- */
 

@@ -82,6 +82,7 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
                                  size_t n)
 {
     struct zl_err err;
+    zl_agent__names_forget(a, ids, n);
     bool *done = zl_xcalloc(n + 1, sizeof(*done));
     for (size_t i = 0; i < n; i++)
         if (!(done[i] = is_stopped(a, ids[i])))
@@ -815,6 +816,7 @@ void zl_agent_reconcile(struct zl_agent *a)
             else
                 nstarted++;
             bool wait = want && gated(&p, svcs, svcs->items[k], svcs->keys[k]);
+            zl_agent__names_endpoints(a, d->name, svcs->keys[k], svcs->items[k]);
             reconcile_service(&p, svcs->items[k], svcs->keys[k], want, gen, wait);
         }
         free(order);
@@ -866,6 +868,13 @@ void zl_agent_reconcile(struct zl_agent *a)
     if (a->net_dirty && zl_agent__net_sync(a, &err) < 0)
         log_err(a, "%s", err.msg);
     a->net_dirty = false;
+    char **ready = zl_xcalloc(nact + 1, sizeof(*ready));
+    size_t nready = 0;
+    for (size_t k = 0; k < nact; k++)
+        if (act[k].ready && act[k].wanted && !act[k].removed)
+            ready[nready++] = act[k].id;
+    zl_agent__names_publish(a, ready, nready);
+    free(ready);
     zl_health_set_targets(a->health, all, nall);
     for (size_t k = 0; k < nall; k++)
         zl_health_target_fini(&all[k]);

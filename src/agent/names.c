@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* agent/names.c: what the service DNS serves. At the end of each pass the reconciler
+ * publishes the ready replicas that have an address of their own and the services'
+ * endpoints; a replica being removed leaves the names at once, before it is stopped. */
+#include "agent/internal.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct zl_agent_name {
+    char *id, *deployment, *service;
+    unsigned index;
+    uint32_t ip;
+    bool healthy;
+};
+
+struct zl_agent_srv {
+    char *deployment, *service, *name;
+    const char *proto;
+    uint16_t port;
+};
+
+struct zl_agent_names {
+    struct zl_dns_zone *zone; /* borrowed from the daemon */
+    struct zl_agent_name *r;  /* what was published last */
+    size_t nr;
+    struct zl_agent_srv *e; /* endpoints: collected over a pass, then published */
+    size_t ne;
+    struct zl_agent_srv *next;
+    size_t nnext;
+};
+
+static void srv_free(struct zl_agent_srv *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(e[i].deployment);
+        free(e[i].service);
+        free(e[i].name);
+    }
+    free(e);
+}
+
+static void names_free(struct zl_agent_name *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].id);
+        free(r[i].deployment);
+        free(r[i].service);
+    }
+    free(r);
+}
+
+void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone)
+{
+    a->names = zl_xcalloc(1, sizeof(*a->names));
+    a->names->zone = zone;
+}
+
+void zl_agent__names_close(struct zl_agent *a)
+{
+    struct zl_agent_names *n = a->names;
+    if (!n)
+        return;
+    names_free(n->r, n->nr);
+    srv_free(n->e, n->ne);
+    srv_free(n->next, n->nnext);
+    free(n);
+    a->names = NULL;
+}
+
+static void push(struct zl_agent_names *n)
+{
+    struct zl_dns_replica *r = zl_xcalloc(n->nr + 1, sizeof(*r));
+    struct zl_dns_endpoint *e = zl_xcalloc(n->ne + 1, sizeof(*e));
+    for (size_t i = 0; i < n->nr; i++)
+        r[i] = (struct zl_dns_replica){n->r[i].deployment, n->r[i].service, n->r[i].index,
+                                       n->r[i].ip, n->r[i].healthy};
+    for (size_t i = 0; i < n->ne; i++)
+        e[i] = (struct zl_dns_endpoint){n->e[i].deployment, n->e[i].service, n->e[i].name,
+                                        n->e[i].proto, n->e[i].port};
+    zl_dns_zone_set(n->zone, r, n->nr, e, n->ne);
+    free(r);
+    free(e);
+}
+
+void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,
+                               const struct zl_sval *svc)
+{
+    struct zl_agent_names *n = a->names;
+    const struct zl_sval *eps = zl_sval_get(svc, "endpoints");
+    for (size_t i = 0; n && eps && i < eps->n; i++) {
+        const struct zl_sval *ep = eps->items[i];
+        uint64_t port = zl_sval_uint(ep, "target_port", zl_sval_uint(ep, "port", 0));
+        n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
+        n->next[n->nnext++] = (struct zl_agent_srv){
+            zl_xstrdup(dep), zl_xstrdup(svcname), zl_xstrdup(zl_sval_str(ep, "name", "")),
+            strcmp(zl_sval_str(ep, "protocol", "tcp"), "udp") ? "tcp" : "udp", (uint16_t)port};
+    }
+}
+
+static bool is_ready(const char *id, char *const *ready, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(ready[i], id))
+            return true;
+    return false;
+}
+
+void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nready)
+{
+    struct zl_agent_names *nm = a->names;
+    if (!nm)
+        return;
+    names_free(nm->r, nm->nr);
+    nm->r = NULL;
+    nm->nr = 0;
+    /* every container with an address: the ready ones answer, all of them ask (a query's
+     * source address tells its deployment) */
+    DIR *d = opendir(a->containers_dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = zl_xasprintf("%s/%s/net.json", a->containers_dir, de->d_name);
+        json_t *net = json_load_file(path, 0, NULL);
+        free(path);
+        const char *ip = json_string_value(json_object_get(net, "ip")),
+                   *dep = json_string_value(json_object_get(net, "deployment")),
+                   *svc = json_string_value(json_object_get(net, "service"));
+        uint32_t addr;
+        if (ip && dep && svc && zl_net_ip_parse(ip, &addr) == 0) {
+            nm->r = zl_xrealloc(nm->r, (nm->nr + 1) * sizeof(*nm->r));
+            nm->r[nm->nr++] = (struct zl_agent_name){
+                zl_xstrdup(de->d_name), zl_xstrdup(dep), zl_xstrdup(svc),
+                (unsigned)json_integer_value(json_object_get(net, "index")), addr,
+                is_ready(de->d_name, ready, nready)};
+        }
+        json_decref(net);
+    }
+    if (d)
+        closedir(d);
+    srv_free(nm->e, nm->ne);
+    nm->e = ZL_STEAL(nm->next);
+    nm->ne = nm->nnext;
+    nm->nnext = 0;
+    push(nm);
+}
+
+void zl_agent__names_forget(struct zl_agent *a, char *const *ids, size_t n)
+{
+    struct zl_agent_names *nm = a->names;
+    if (!nm)
+        return;
+    bool changed = false;
+    for (size_t i = 0; i < nm->nr;) {
+        bool gone = false;
+        for (size_t k = 0; k < n && !gone; k++)
+            gone = !strcmp(nm->r[i].id, ids[k]);
+        if (!gone) {
+            i++;
+            continue;
+        }
+        /* leaves the answers; stays a client of its deployment while it stops */
+        changed |= nm->r[i].healthy;
+        nm->r[i].healthy = false;
+        i++;
+    }
+    if (changed)
+        push(nm);
+}

@@ -32,7 +32,7 @@ struct daemon {
     struct zl_agent agent;
     struct zl_api api;
     struct zl_http_server *http;
-    struct zl_jobs *jobs; /* job runs and the cron scheduler */
+    struct zl_jobs *jobs;      /* job runs and the cron scheduler */
     struct zl_dns_zone *zone;  /* the service DNS's names, published by the reconciler */
     struct zl_dns_server *dns; /* on the bridge's address, port 53 */
 };
@@ -47,8 +47,8 @@ static void dns_start(struct daemon *d)
     const char *up = getenv("ZLAYER_DNS_UPSTREAM");
     d->zone = zl_dns_zone_new();
     zl_agent__names_attach(&d->agent, d->zone);
-    if (zl_dns_server_start(&d->loop, gw, 53, d->zone, up && *up ? up : NULL, NULL, &d->dns,
-                            &err) < 0) {
+    if (zl_dns_server_start(&d->loop, gw, 53, d->zone, up && *up ? up : NULL, NULL, &d->dns, &err) <
+        0) {
         d->dns = NULL;
         zl_log("error", "serve", "service DNS on %s:53: %s", gw, err.msg);
     } else

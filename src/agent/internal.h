@@ -71,7 +71,7 @@ struct zl_agent {
     size_t ninits;
     struct zl_agent_net net;
     struct zl_agent_names *names; /* what the service DNS serves (the daemon's agent only) */
-    bool net_defer; /* in a pass: new members' rules wait for its end (net_dirty) */
+    bool net_defer;               /* in a pass: new members' rules wait for its end (net_dirty) */
     bool net_dirty;
     void (*kick)(void *arg); /* ask for a pass soon; any thread */
     void *kick_arg;

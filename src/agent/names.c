@@ -131,10 +131,13 @@ void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nrea
         uint32_t addr;
         if (ip && dep && svc && zl_net_ip_parse(ip, &addr) == 0) {
             nm->r = zl_xrealloc(nm->r, (nm->nr + 1) * sizeof(*nm->r));
-            nm->r[nm->nr++] = (struct zl_agent_name){
-                zl_xstrdup(de->d_name), zl_xstrdup(dep), zl_xstrdup(svc),
-                (unsigned)json_integer_value(json_object_get(net, "index")), addr,
-                is_ready(de->d_name, ready, nready)};
+            nm->r[nm->nr++] =
+                (struct zl_agent_name){zl_xstrdup(de->d_name),
+                                       zl_xstrdup(dep),
+                                       zl_xstrdup(svc),
+                                       (unsigned)json_integer_value(json_object_get(net, "index")),
+                                       addr,
+                                       is_ready(de->d_name, ready, nready)};
         }
         json_decref(net);
     }

@@ -486,10 +486,10 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
         if (rc == 0) {
             char *group = !strncmp(mode, "bridge:", 7) ? zl_xasprintf("net:%s", mode + 7)
                                                        : zl_xstrdup(r->deployment);
-            net = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:O}", "ip",
-                            zl_net_ip_text(ip, t), "netns", nsp, "host_if", hif, "group", group,
-                            "deployment", r->deployment, "service", r->service, "index",
-                            (int)r->index, "ports", ports);
+            net =
+                json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:O}", "ip", zl_net_ip_text(ip, t),
+                          "netns", nsp, "host_if", hif, "group", group, "deployment", r->deployment,
+                          "service", r->service, "index", (int)r->index, "ports", ports);
             free(group);
             set_netns(cfg, nsp);
             rc = write_files(a, svc, r, hostname, ip, cfg, err);

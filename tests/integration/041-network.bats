@@ -169,6 +169,8 @@ rules() {
     [ "$(rules)" = "$rules_before" ]
     [ "$(nft list tables | grep -c zlayer_$ZLAYER_BRIDGE)" -eq 2 ]
     [ "$(ip -o link show master $ZLAYER_BRIDGE | wc -l)" -eq 3 ]
+    # and the names are served again
+    wait_for eval '[ "$(dig +short @$NET.1 web.keep.service.local | wc -l)" -eq 3 ]'
     # scale down: the removed replica's veth, address and rule go at once
     local gone
     gone=$(ip_of keep-web-2)
@@ -227,4 +229,91 @@ rules() {
     [ "$("$ZLAYER" ps -f json | jq -r '[.[].name] | sort | join(",")')" = porta ]
     run timeout 5 busybox wget -qO- http://127.0.0.1:18195/
     assert_output web-0
+}
+
+# A resolver outside zlayer, as the host's would be: dnsmasq on a loopback address serving
+# one test zone (there is no internet here).
+outside_dns() {
+    command -v dnsmasq >/dev/null || skip "dnsmasq is missing"
+    dnsmasq --no-daemon --port=5354 --listen-address=127.0.54.41 --bind-interfaces --no-resolv \
+        --no-hosts --address=/outside.test/192.0.2.7 --pid-file="$BATS_TEST_TMPDIR/dnsmasq.pid" \
+        >/dev/null 2>&1 &
+    export ZLAYER_DNS_UPSTREAM=127.0.54.41:5354
+}
+
+stop_outside_dns() {
+    [ -f "$BATS_TEST_TMPDIR/dnsmasq.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid")" 2>/dev/null
+    return 0
+}
+
+# lookup [-d DEP] SERVICE NAME: the addresses NAME has, seen from SERVICE's replica 0, sorted
+lookup() {
+    local dep=()
+    [ "$1" = -d ] && { dep=(-d "$2"); shift 2; }
+    timeout 20 "$ZLAYER" exec "${dep[@]}" "$1" -- busybox nslookup "$2" 2>&1 |
+        sed -n '/^Name:/,$ s/^Address: *\([0-9.]*\)$/\1/p' | sort | tr '\n' ' '
+}
+
+@test "service DNS: three name forms, SRV, NXDOMAIN, and other names through the host's resolvers" {
+    outside_dns
+    { printf 'version: v1\ndeployment: dnsa\nservices:\n'; web web 2
+      printf '    endpoints: [{name: http, protocol: http, port: 8080, target_port: 80}]\n'; idle cli; } >a.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d a.zlayer.yml
+    assert_success
+    local w0 w1
+    w0=$(ip_of dnsa-web-0) w1=$(ip_of dnsa-web-1)
+    local both
+    both=$(printf '%s\n%s\n' "$w0" "$w1" | sort | tr '\n' ' ')
+    wait_for eval '[ "$(lookup cli web)" = "$both" ]'
+    [ "$(lookup cli web.service.local)" = "$both" ]
+    [ "$(lookup cli web-1.web.service.local)" = "$w1 " ]
+    [ "$(lookup cli 0.web.service.local)" = "$w0 " ]
+    # by name over TCP
+    run fetch cli -- wget -qO- http://web-1.web/
+    assert_output web-1
+    run fetch cli -- wget -qO- http://web/
+    assert_output --regexp '^web-[01]$'
+    # unknown: NXDOMAIN; outside zlayer: the host's resolver answers
+    run timeout 20 "$ZLAYER" exec cli -- busybox nslookup nope.service.local
+    assert_output --partial NXDOMAIN
+    [ "$(lookup cli www.outside.test)" = "192.0.2.7 " ]
+    # from the host, with the deployment in the name; SRV for the endpoint
+    run dig +short @"$NET.1" web.dnsa.service.local
+    assert_line "$w0"
+    assert_line "$w1"
+    run dig +short @"$NET.1" SRV _http._tcp.web.dnsa.service.local
+    assert_output --regexp " 80 0\.web\."
+    assert_output --regexp " 80 1\.web\."
+    run dig @"$NET.1" +tcp nope.dnsa.service.local
+    assert_output --partial 'status: NXDOMAIN'
+    stop_outside_dns
+}
+
+@test "service DNS: deployments see only their own names; a replica scaled away leaves at once" {
+    { printf 'version: v1\ndeployment: dnsb\nservices:\n'
+      cat <<YAML
+  web:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "trap '' TERM; while sleep 1; do :; done"]}
+    scale: {mode: fixed, replicas: 2}
+    stop_grace_period: 6s
+YAML
+    } >b.zlayer.yml
+    { printf 'version: v1\ndeployment: dnsc\nservices:\n'; web web; idle cli; } >c.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d b.zlayer.yml
+    assert_success
+    run timeout 120 "$ZLAYER" up -d c.zlayer.yml
+    assert_success
+    local c0 b1
+    c0=$(ip_of dnsc-web-0) b1=$(ip_of dnsb-web-1)
+    # dnsc's client sees its own web only
+    wait_for eval '[ "$(lookup -d dnsc cli web)" = "$c0 " ]'
+    run timeout 20 "$ZLAYER" exec -d dnsc cli -- busybox nslookup web.dnsb.service.local
+    assert_output --partial NXDOMAIN
+    wait_for eval '[ "$(dig +short @$NET.1 web.dnsb.service.local | wc -l)" -eq 2 ]'
+    # scale down: the replica leaves the answers while it still runs out its grace period
+    timeout 60 "$ZLAYER" scale -d dnsb web 1 >/dev/null 2>&1 &
+    wait_for eval '! dig +short @$NET.1 web.dnsb.service.local | grep -qx "$b1"'
+    [ "$("$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "dnsb-web-1") | .status')" = running ]
+    wait
 }

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -87,6 +90,28 @@ static void on_term(int sig)
     _exit(128 + sig);
 }
 
+/* udpecho PORT: send every datagram back to its sender, prefixed with "echo " (a bounded
+ * number: the test sends a few). */
+static int udpecho(int port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        perror("udpecho");
+        return 1;
+    }
+    signal(SIGTERM, on_term);
+    for (int i = 0; i < 100000; i++) {
+        char buf[1500] = "echo ";
+        struct sockaddr_in from;
+        socklen_t len = sizeof(from);
+        ssize_t n = recvfrom(fd, buf + 5, sizeof(buf) - 5, 0, (struct sockaddr *)&from, &len);
+        if (n > 0)
+            sendto(fd, buf, (size_t)n + 5, 0, (struct sockaddr *)&from, len);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "true";
@@ -101,6 +126,8 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     }
+    if (!strcmp(cmd, "udpecho") && argc > 2)
+        return udpecho(atoi(argv[2]));
     if (!strcmp(cmd, "memhog") && argc > 2)
         return memhog(atol(argv[2]));
     if (!strcmp(cmd, "forkbomb") && argc > 2)

@@ -317,3 +317,32 @@ YAML
     [ "$("$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "dnsb-web-1") | .status')" = running ]
     wait
 }
+
+@test "a UDP port mapping reaches the replica, and its answers come back" {
+    { printf 'version: v1\ndeployment: udpd\nservices:\n'
+      cat <<YAML
+  echo:
+    image: {name: "$IMG"}
+    command: {args: ["/bin/testinit", "udpecho", "9000"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+    port_mappings: [{container_port: 9000, host_port: 19197, protocol: udp}]
+YAML
+    } >udp.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d udp.zlayer.yml
+    assert_success
+    nft list chain ip "zlayer_$ZLAYER_BRIDGE" ports | grep -q 'udp dport 19197 dnat to'
+    run python3 - <<'PY'
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+for _ in range(40):  # until the listener is up: 20 s at most
+    s.sendto(b"ping-udp", ("127.0.0.1", 19197))
+    try:
+        print(s.recvfrom(100)[0].decode())
+        break
+    except socket.timeout:
+        pass
+PY
+    assert_output "echo ping-udp"
+}

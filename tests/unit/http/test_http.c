@@ -44,6 +44,7 @@ struct fx {
     bool stopped;
     atomic_int closed;       /* on_close callbacks seen */
     atomic_int flood_failed; /* stream writes refused by the bounded queue */
+    atomic_int hung;         /* /hang requests received */
     atomic_bool server_done;
 };
 
@@ -201,7 +202,9 @@ static void handler(void *ctx, struct zl_http_req *r)
         start_stream(f, r, -1);
     } else if (strcmp(r->path, "/flood") == 0) {
         flood(f, r);
-    } else if (strcmp(r->path, "/hang") != 0) {
+    } else if (strcmp(r->path, "/hang") == 0) {
+        atomic_fetch_add(&f->hung, 1);
+    } else {
         zl_http_respond_error(r, 404, "not_found", NULL, "no route for %s", r->path);
     }
 }
@@ -887,6 +890,10 @@ static void test_max_conns(void **state)
         raw_open(&held[i], f, i % 2);
         raw_puts(&held[i], "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n");
     }
+    /* the two listeners accept in no set order: every held one in first (5 s at most) */
+    for (int i = 0; i < 500 && atomic_load(&f->hung) < 8; i++)
+        usleep(10000);
+    assert_int_equal(atomic_load(&f->hung), 8);
     struct raw extra;
     raw_open(&extra, f, true);
     raw_puts(&extra, "GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");

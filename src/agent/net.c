@@ -81,17 +81,10 @@ static uint32_t ip_of(json_t *net)
 
 /* ---------------- the files ---------------- */
 
-static int write_text(const char *dir, const char *name, const char *text, struct zl_err *err)
+static int write_in(const char *dir, const char *name, const char *text, struct zl_err *err)
 {
     char *p = zl_xasprintf("%s/%s", dir, name);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int rc = fd < 0 ? zl_err_sys(err, errno, "create %s", p) : 0;
-    if (fd >= 0) {
-        size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t)len)
-            rc = zl_err_sys(err, errno, "write %s", p);
-        close(fd);
-    }
+    int rc = zl_write_text(p, text, true, err);
     free(p);
     return rc;
 }
@@ -168,11 +161,11 @@ static int write_files(struct zl_agent *a, const struct zl_sval *svc,
         rc = resolv_text(a, svc, &rs, err);
     char *hn = zl_xasprintf("%s\n", hostname);
     if (rc == 0)
-        rc = write_text(r->dir, "hosts", h.data, err);
+        rc = write_in(r->dir, "hosts", h.data, err);
     if (rc == 0)
-        rc = write_text(r->dir, "resolv.conf", rs.data, err);
+        rc = write_in(r->dir, "resolv.conf", rs.data, err);
     if (rc == 0)
-        rc = write_text(r->dir, "hostname", hn, err);
+        rc = write_in(r->dir, "hostname", hn, err);
     free(hn);
     zl_buf_fini(&h);
     zl_buf_fini(&rs);

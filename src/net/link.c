@@ -44,17 +44,6 @@ static struct nl_sock *rt_socket(struct zl_err *err)
     return sk;
 }
 
-static int write_sys(const char *path, const char *value, struct zl_err *err)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zl_err_sys(err, errno, "open %s", path);
-    ssize_t n = write(fd, value, strlen(value));
-    int e = errno;
-    close(fd);
-    return n == (ssize_t)strlen(value) ? 0 : zl_err_sys(err, e, "write %s", path);
-}
-
 unsigned zl_net_default_mtu(void)
 {
     FILE *f = fopen("/proc/net/route", "re");
@@ -161,9 +150,9 @@ int zl_net_bridge_ensure(const char *name, const struct zl_net_cidr *c, unsigned
     char path[128];
     snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/route_localnet", name);
     if (rc == 0)
-        rc = write_sys("/proc/sys/net/ipv4/ip_forward", "1", err);
+        rc = zl_write_text("/proc/sys/net/ipv4/ip_forward", "1", false, err);
     if (rc == 0)
-        rc = write_sys(path, "1", err);
+        rc = zl_write_text(path, "1", false, err);
     return rc < 0 ? zl_err_wrap(err, "bridge %s", name) : 0;
 }
 

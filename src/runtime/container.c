@@ -24,19 +24,6 @@
 
 #define STACK_SIZE (256 * 1024)
 
-static int write_file(const char *path, const char *text, struct zl_err *err)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zl_err_sys(err, errno, "open %s", path);
-    ssize_t n = write(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    if (n != (ssize_t)strlen(text))
-        return zl_err_sys(err, n < 0 ? e : EIO, "write %s", path);
-    return 0;
-}
-
 static int write_idmap(pid_t pid, const char *file, const struct zl_oci_idmap *m, size_t n,
                        struct zl_err *err)
 {
@@ -46,7 +33,7 @@ static int write_idmap(pid_t pid, const char *file, const struct zl_oci_idmap *m
         zl_buf_printf(&b, "%u %u %u\n", m[i].container_id, m[i].host_id, m[i].size);
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    int rc = write_file(path, b.data ? b.data : "", err);
+    int rc = zl_write_text(path, b.data ? b.data : "", false, err);
     zl_buf_fini(&b);
     return rc;
 }
@@ -219,7 +206,7 @@ static int configure(struct creation *k, struct zl_err *err)
         char path[64], val[16];
         snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)k->pid);
         snprintf(val, sizeof(val), "%d", c->oom_score_adj);
-        if (write_file(path, val, err) < 0)
+        if (zl_write_text(path, val, false, err) < 0)
             return zl_err_wrap(err, "oom score");
     }
     k->st.pid = k->pid;

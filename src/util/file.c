@@ -9,6 +9,20 @@
 #include <string.h>
 #include <unistd.h>
 
+int zl_write_text(const char *path, const char *text, bool create, struct zl_err *err)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+    if (fd < 0)
+        return zl_err_sys(err, errno, "%s %s", create ? "create" : "open", path);
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)len)
+        return zl_err_sys(err, n < 0 ? e : EIO, "write %s", path);
+    return 0;
+}
+
 int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct zl_err *err)
 {
     int fd = 0;

@@ -118,6 +118,9 @@ bool zl_index_get(const struct zl_index *x, const char *key, size_t *val);
  * there is none. */
 char *zl_path_lookup(const char *prog, const char *path);
 
+/* Write text to path in one write: an existing file (/proc, /sys), or with create a new or
+ * truncated one (mode 0644). */
+int zl_write_text(const char *path, const char *text, bool create, struct zl_err *err);
 /* Read a whole file ("-" = stdin) into a NUL-terminated heap buffer, at most max bytes. */
 int zl_read_file(const char *path, size_t max, char **out, size_t *len, struct zl_err *err);
 

@@ -3,7 +3,9 @@
 # answers (tests/helpers/dns_serve, built beside ZLAYER by meson), against dnsmasq answering
 # the same names from a hosts file: the same query loop (bench/dnsflood.c: UDP, N queries
 # outstanding, SECS seconds each), the same NAMES (services with 3 replicas, and single
-# replicas), one after the other on loopback. Needs dnsmasq (dnsmasq-base). Target: >= 1.0x.
+# replicas), one after the other on loopback; then, as root, `zlayer serve` itself answering
+# the same names for a deployment of those services (real containers), on its bridge
+# address. Needs dnsmasq (dnsmasq-base). Target: >= 1.0x.
 set -euo pipefail
 ZLAYER=$(realpath "${1:-./build/zlayer}")
 SERVE=$(dirname "$ZLAYER")/tests/dns_serve
@@ -64,10 +66,10 @@ done
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
 
-run() { # run IP PID: QPS ANSWERED EMPTY LOST CPU%
+run() { # run IP PID [PORT]: QPS ANSWERED EMPTY LOST CPU%
     local c0 c1 out
     c0=$(cpu "$2")
-    out=$("$WORK/dnsflood" "$1" $PORT "$SECS" "$N" "${NAMES[@]}")
+    out=$("$WORK/dnsflood" "$1" "${3:-$PORT}" "$SECS" "$N" "${NAMES[@]}")
     c1=$(cpu "$2")
     echo "$out $(awk -v t=$((c1 - c0)) -v hz="$HZ" -v s="$SECS" 'BEGIN {printf "%.1f", 100 * t / hz / s}')"
 }
@@ -75,9 +77,42 @@ run() { # run IP PID: QPS ANSWERED EMPTY LOST CPU%
 read -r ZQ ZA ZE ZL ZC < <(run $ZL_IP "${PIDS[0]}")
 read -r DQ DA DE DL DC < <(run $DM_IP "${PIDS[1]}")
 
+# the same names from the daemon itself: a deployment of the same services, each replica a
+# real container (as root; DAEMON=0 leaves it out)
+QQ=""
+if [ "$(id -u)" -eq 0 ] && [ "${DAEMON:-1}" = 1 ]; then
+    export ZLAYER_ROOT_DIR=$WORK/root ZLAYER_RUNTIME_DIR=$WORK/run ZLAYER_BRIDGE=zlbdns0
+    export ZLAYER_SUBNET=10.235.0.0/24 ZLAYER_DNS_UPSTREAM=127.0.55.3
+    GW=10.235.0.1
+    "$HERE/examples/make-image.sh" "$WORK/img.tar" localhost/bench/busybox:1 >/dev/null
+    "$ZLAYER" serve --daemon
+    DPID=$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")
+    stop_daemon() {
+        "$ZLAYER" down bench >/dev/null 2>&1 || true
+        kill "$DPID" 2>/dev/null || true
+        for ((i = 0; i < 100; i++)); do [ -d "/proc/$DPID" ] || break; sleep 0.1; done
+    }
+    trap 'stop_daemon; cleanup' EXIT
+    "$ZLAYER" import "$WORK/img.tar" >/dev/null
+    { printf 'version: v1\ndeployment: bench\nservices:\n'
+      for ((s = 0; s < SERVICES; s++)); do
+          printf '  s%d:\n    image: {name: localhost/bench/busybox:1, pull_policy: never}\n' "$s"
+          printf '    command: {args: ["sleep", "100000"]}\n    scale: {mode: fixed, replicas: 3}\n'
+          printf '    stop_grace_period: 1s\n'
+      done; } >"$WORK/bench.zlayer.yml"
+    "$ZLAYER" -q up -d "$WORK/bench.zlayer.yml" >/dev/null 2>&1
+    for ((i = 0; i < 100; i++)); do
+        [ "$(dig +tries=1 +time=1 +short @$GW "s$((SERVICES - 1)).bench.service.local" | wc -l)" -eq 3 ] && break
+        sleep 0.2
+    done
+    read -r QQ QA QE QL QC < <(run $GW "$DPID" 53)
+    stop_daemon
+fi
+
 echo "service DNS: A queries over UDP, ${#NAMES[@]} names ($SERVICES services of 3 replicas and one replica each), $N outstanding, ${SECS} s each"
 printf '  zlayer dns_serve: %8d q/s  (%d answered, %d empty, %d lost; server CPU %s%%)\n' "$ZQ" "$ZA" "$ZE" "$ZL" "$ZC"
 printf '  dnsmasq %-8s: %8d q/s  (%d answered, %d empty, %d lost; server CPU %s%%)\n' "$(dnsmasq --version | awk 'NR == 1 {print $3}')" "$DQ" "$DA" "$DE" "$DL" "$DC"
+[ -n "$QQ" ] && printf '  zlayer serve:     %8d q/s  (%d answered, %d empty, %d lost; daemon CPU %s%%; %d containers)\n' "$QQ" "$QA" "$QE" "$QL" "$QC" $((SERVICES * 3))
 # server CPU per answer: what each costs, whoever of the three processes is the bottleneck
 awk -v zq="$ZQ" -v zc="$ZC" -v dq="$DQ" -v dc="$DC" 'BEGIN {
     if (zq > 0 && dq > 0)
@@ -85,3 +120,7 @@ awk -v zq="$ZQ" -v zc="$ZC" -v dq="$DQ" -v dc="$DC" 'BEGIN {
 awk -v z="$ZQ" -v d="$DQ" 'BEGIN {
     if (d > 0)
         printf "  ratio zlayer/dnsmasq:  %.2fx (target >= 1.0x: %s)\n", z / d, (z >= d ? "met" : "NOT met") }'
+[ -n "$QQ" ] && awk -v z="$QQ" -v d="$DQ" 'BEGIN {
+    if (d > 0)
+        printf "  ratio daemon/dnsmasq:  %.2fx (target >= 1.0x: %s)\n", z / d, (z >= d ? "met" : "NOT met") }'
+true

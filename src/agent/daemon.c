@@ -35,6 +35,7 @@ struct daemon {
     struct zl_jobs *jobs;      /* job runs and the cron scheduler */
     struct zl_dns_zone *zone;  /* the service DNS's names, published by the reconciler */
     struct zl_dns_server *dns; /* on the bridge's address, port 53 */
+    struct zl_proxy *proxy;    /* the services' endpoints */
 };
 
 /* The service DNS on the bridge's address. Without it (port 53 taken there, say) replicas
@@ -46,7 +47,8 @@ static void dns_start(struct daemon *d)
     zl_net_ip_text(zl_net_cidr_gateway(&d->agent.net.subnet), gw);
     const char *up = getenv("ZLAYER_DNS_UPSTREAM");
     d->zone = zl_dns_zone_new();
-    zl_agent__names_attach(&d->agent, d->zone);
+    d->proxy = zl_proxy_new(&d->loop);
+    zl_agent__names_attach(&d->agent, d->zone, d->proxy);
     if (zl_dns_server_start(&d->loop, gw, 53, d->zone, up && *up ? up : NULL, NULL, &d->dns, &err) <
         0) {
         d->dns = NULL;
@@ -277,6 +279,7 @@ static int serve(struct daemon *d, const struct zl_daemon_opts *o, int ready_fd,
     }
     zl_agent__jobs_close(d->jobs); /* waits for the runs' threads */
     zl_dns_server_stop(d->dns);
+    zl_proxy_close(d->proxy);
     if (d->http)
         zl_http_server_close(d->http, NULL, NULL);
     zl_health_close(d->agent.health);

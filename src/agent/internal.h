@@ -9,6 +9,7 @@
 #include "api/api.h"
 #include "image/image.h"
 #include "net/net.h"
+#include "proxy/proxy.h"
 #include "runtime/runtime.h"
 #include "store/store.h"
 #include <uv.h>
@@ -126,8 +127,9 @@ int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err);
 /* ---------------- the service DNS's names (names.c) ---------------- */
 
 struct zl_agent_names;
-/* Publish into zone (the daemon's; it outlives the agent's use of it). */
-void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone);
+/* Publish into zone and proxy (the daemon's, either may be NULL; they outlive the agent's
+ * use of them). */
+void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone, struct zl_proxy *proxy);
 void zl_agent__names_close(struct zl_agent *a);
 /* During a pass: a service's endpoints (SRV records), published at its end. */
 void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* agent/names.c: what the service DNS serves. At the end of each pass the reconciler
- * publishes the ready replicas that have an address of their own and the services'
- * endpoints; a replica being removed leaves the names at once, before it is stopped. */
+/* agent/names.c: what the node serves: names in the service DNS, and the proxy's routes. At
+ * the end of each pass the reconciler publishes the ready replicas that have an address of
+ * their own and the services' endpoints; a replica being removed leaves both at once, before
+ * it is stopped. */
 #include "agent/internal.h"
 
 #include <dirent.h>
@@ -18,11 +19,15 @@ struct zl_agent_name {
 struct zl_agent_srv {
     char *deployment, *service, *name;
     const char *proto;
-    uint16_t port;
+    uint16_t port;   /* the replicas' (target_port) */
+    uint16_t listen; /* the proxy's (port) */
+    bool l4;         /* protocol tcp: the proxy passes connections through */
+    bool public;     /* expose: public (every address), else internal (127.0.0.1) */
 };
 
 struct zl_agent_names {
     struct zl_dns_zone *zone; /* borrowed from the daemon */
+    struct zl_proxy *proxy;   /* borrowed from the daemon (may be NULL) */
     struct zl_agent_name *r;  /* what was published last */
     size_t nr;
     struct zl_agent_srv *e; /* endpoints: collected over a pass, then published */
@@ -51,10 +56,11 @@ static void names_free(struct zl_agent_name *r, size_t n)
     free(r);
 }
 
-void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone)
+void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone, struct zl_proxy *proxy)
 {
     a->names = zl_xcalloc(1, sizeof(*a->names));
     a->names->zone = zone;
+    a->names->proxy = proxy;
 }
 
 void zl_agent__names_close(struct zl_agent *a)
@@ -79,9 +85,35 @@ static void push(struct zl_agent_names *n)
     for (size_t i = 0; i < n->ne; i++)
         e[i] = (struct zl_dns_endpoint){n->e[i].deployment, n->e[i].service, n->e[i].name,
                                         n->e[i].proto, n->e[i].port};
-    zl_dns_zone_set(n->zone, r, n->nr, e, n->ne);
+    if (n->zone)
+        zl_dns_zone_set(n->zone, r, n->nr, e, n->ne);
     free(r);
     free(e);
+    if (!n->proxy)
+        return;
+    /* the proxy: an L4 route per tcp endpoint, to the service's ready replicas */
+    struct zl_proxy_route *routes = zl_xcalloc(n->ne + 1, sizeof(*routes));
+    size_t nroutes = 0;
+    for (size_t i = 0; i < n->ne; i++) {
+        const struct zl_agent_srv *x = &n->e[i];
+        if (!x->l4)
+            continue;
+        struct zl_proxy_backend *b = zl_xcalloc(n->nr + 1, sizeof(*b));
+        size_t nb = 0;
+        for (size_t k = 0; k < n->nr; k++)
+            if (n->r[k].healthy && !strcmp(n->r[k].deployment, x->deployment) &&
+                !strcmp(n->r[k].service, x->service))
+                b[nb++] = (struct zl_proxy_backend){n->r[k].ip, x->port};
+        char *name = zl_xasprintf("%s/%s/%s", x->deployment, x->service, x->name);
+        routes[nroutes++] =
+            (struct zl_proxy_route){name, x->public ? 0 : 0x7f000001u, x->listen, b, nb};
+    }
+    zl_proxy_set(n->proxy, routes, nroutes);
+    for (size_t i = 0; i < nroutes; i++) {
+        free((char *)routes[i].name);
+        free((void *)routes[i].backends);
+    }
+    free(routes);
 }
 
 void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,
@@ -91,11 +123,19 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
     const struct zl_sval *eps = zl_sval_get(svc, "endpoints");
     for (size_t i = 0; n && eps && i < eps->n; i++) {
         const struct zl_sval *ep = eps->items[i];
-        uint64_t port = zl_sval_uint(ep, "target_port", zl_sval_uint(ep, "port", 0));
+        uint64_t listen = zl_sval_uint(ep, "port", 0),
+                 port = zl_sval_uint(ep, "target_port", listen);
+        const char *proto = zl_sval_str(ep, "protocol", "tcp");
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
-        n->next[n->nnext++] = (struct zl_agent_srv){
-            zl_xstrdup(dep), zl_xstrdup(svcname), zl_xstrdup(zl_sval_str(ep, "name", "")),
-            strcmp(zl_sval_str(ep, "protocol", "tcp"), "udp") ? "tcp" : "udp", (uint16_t)port};
+        n->next[n->nnext++] =
+            (struct zl_agent_srv){zl_xstrdup(dep),
+                                  zl_xstrdup(svcname),
+                                  zl_xstrdup(zl_sval_str(ep, "name", "")),
+                                  strcmp(proto, "udp") ? "tcp" : "udp",
+                                  (uint16_t)port,
+                                  (uint16_t)listen,
+                                  !strcmp(proto, "tcp"),
+                                  !strcmp(zl_sval_str(ep, "expose", "internal"), "public")};
     }
 }
 

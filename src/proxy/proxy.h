@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* proxy: the node's proxy, which puts services' endpoints on the network. So far L4 TCP:
+ * listeners, backends balanced over a service's ready replicas, passive health. Lives on the
+ * daemon's loop; its routes are replaced from any thread. */
+#ifndef ZL_PROXY_H
+#define ZL_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "util/util.h"
+
+struct zl_proxy;
+
+struct zl_proxy_backend {
+    uint32_t ip; /* host byte order */
+    uint16_t port;
+};
+
+/* One listener and where its connections go. */
+struct zl_proxy_route {
+    const char *name; /* DEPLOYMENT/SERVICE/ENDPOINT, for the log and counters */
+    uint32_t bind_ip; /* host byte order; 0: every address */
+    uint16_t port;
+    const struct zl_proxy_backend *backends; /* the ready replicas (may be none) */
+    size_t nbackends;
+};
+
+struct zl_proxy *zl_proxy_new(uv_loop_t *loop);
+/* Replace every route at once (copied). A listener whose address and port stay keeps its
+ * socket and connections; one no longer named stops accepting, its connections finish.
+ * Any thread. */
+void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n);
+/* Close every listener and connection; the proxy frees itself once the loop has closed
+ * them. Loop thread. */
+void zl_proxy_close(struct zl_proxy *p);
+
+/* Counters of one route (for the API and tests): connections accepted, now open, failed
+ * (no backend could be reached), bytes each way. Loop thread. False when no such route. */
+struct zl_proxy_counters {
+    uint64_t accepted, active, failed, bytes_in, bytes_out;
+};
+bool zl_proxy_counters_get(struct zl_proxy *p, const char *name, struct zl_proxy_counters *c);
+
+/* Backend choice, pure: the next backend after *cursor that is not ejected at now_ms
+ * (ejected_until[i] > now_ms), round-robin; -1 when all are. */
+int zl_proxy_pick(size_t n, const int64_t *ejected_until, int64_t now_ms, size_t *cursor);
+
+#endif

@@ -1,0 +1,99 @@
+#!/usr/bin/env bats
+# The node's proxy with real containers, L4 TCP: an endpoint's port on the host reaches the
+# service's ready replicas in turn; a replica that refuses is skipped without the client
+# noticing; `internal` listens on 127.0.0.1 only; listeners follow the deployments.
+
+load helpers_runtime
+load helpers_registry
+load helpers_daemon
+
+# web [NAME] [REPLICAS] [EXPOSE] [PORT]: httpd answering with the replica's hostname, behind a
+# tcp endpoint; replica 1 of a service named "half" listens on nothing
+web() {
+    cat <<YAML
+  ${1:-web}:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "mkdir -p /www && hostname >/www/index.html; [ \$(hostname) = half-1 ] && exec sleep 1000; exec httpd -f -p 80 -h /www"]}
+    scale: {mode: fixed, replicas: ${2:-1}}
+    stop_grace_period: 1s
+    endpoints: [{name: raw, protocol: tcp, port: ${4:-18291}, target_port: 80, expose: ${3:-public}}]
+YAML
+    # the health check would keep half-1 out of the pool: one that passes lets the proxy
+    # meet the refusal itself
+    [ "${1:-web}" != half ] || printf '    health: {check: {type: command, command: "true"}}\n'
+}
+
+get() {
+    timeout 5 busybox wget -qO- "http://$1/" 2>/dev/null
+}
+
+host_ip() {
+    ip -4 -o route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p'
+}
+
+@test "a tcp endpoint reaches every ready replica in turn, on every host address" {
+    { printf 'version: v1\ndeployment: pxa\nservices:\n'; web web 2; } >a.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d a.zlayer.yml
+    assert_success
+    wait_for eval '[ -n "$(get 127.0.0.1:18291)" ]'
+    local seen="" i
+    for i in 1 2 3 4; do seen="$seen $(get 127.0.0.1:18291)"; done
+    [[ "$seen" == *web-0* && "$seen" == *web-1* ]] || { echo "seen: $seen" >&2; false; }
+    local h
+    h=$(host_ip)
+    [ -z "$h" ] || [[ "$(get "$h:18291")" == web-[01] ]]
+    # a large body passes whole (bounded buffers, back-pressure)
+    run timeout 20 "$ZLAYER" exec web -r 0 -- sh -c 'head -c 3000000 /dev/zero >/www/big'
+    run timeout 20 "$ZLAYER" exec web -r 1 -- sh -c 'head -c 3000000 /dev/zero >/www/big'
+    [ "$(timeout 20 busybox wget -qO- http://127.0.0.1:18291/big | wc -c)" -eq 3000000 ]
+}
+
+@test "a replica that refuses connections is skipped: no client sees an error" {
+    { printf 'version: v1\ndeployment: pxb\nservices:\n'; web half 2 public 18292; } >b.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d b.zlayer.yml
+    assert_success
+    wait_for eval '[ -n "$(get 127.0.0.1:18292)" ]'
+    local i out
+    for i in $(seq 10); do
+        out=$(get 127.0.0.1:18292)
+        [ "$out" = half-0 ] || { echo "request $i: '$out'" >&2; false; }
+    done
+}
+
+@test "internal endpoints listen on 127.0.0.1 only; listeners follow scale and down" {
+    { printf 'version: v1\ndeployment: pxc\nservices:\n'; web web 1 internal 18293; } >c.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d c.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(get 127.0.0.1:18293)" = web-0 ]'
+    local h
+    h=$(host_ip)
+    if [ -n "$h" ]; then
+        run get "$h:18293"
+        assert_failure
+    fi
+    # no replica: connections are closed at once, the port stays
+    run timeout 60 "$ZLAYER" scale web 0
+    assert_success
+    wait_for eval '! get 127.0.0.1:18293 >/dev/null'
+    python3 -c 'import socket; s = socket.create_connection(("127.0.0.1", 18293), 2); s.settimeout(5); assert s.recv(10) == b""'
+    # an open connection does not hold the daemon at its end; down frees the port
+    run timeout 60 "$ZLAYER" scale web 1
+    wait_for eval '[ "$(get 127.0.0.1:18293)" = web-0 ]'
+    run timeout 60 "$ZLAYER" down pxc
+    assert_success
+    wait_for eval '! python3 -c "import socket; socket.create_connection((\"127.0.0.1\", 18293), 1)" 2>/dev/null'
+}
+
+@test "the daemon stops with a client connection open through the proxy" {
+    { printf 'version: v1\ndeployment: pxd\nservices:\n'; web web 1 public 18294; } >d.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d d.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(get 127.0.0.1:18294)" = web-0 ]'
+    python3 -c 'import socket, time; s = socket.create_connection(("127.0.0.1", 18294), 2); time.sleep(20)' &
+    local client=$!
+    sleep 0.5
+    stop_daemon
+    kill "$client" 2>/dev/null || true
+    run timeout 30 "$ZLAYER" serve --daemon
+    assert_success
+}

@@ -95,13 +95,15 @@ void zl_agent_rollout(const struct zl_rollout_replica *v, size_t n, unsigned wan
  * many were written (all of them; a cycle, which validation refuses, is cut, not looped). */
 size_t zl_agent_service_order(const struct zl_sval *svcs, size_t *order);
 
-/* Two services publishing one host port (port_mappings with a host_port; host_ip 0.0.0.0 or
- * absent overlaps every address): svcs (a spec's `services`) against other_svcs, those of
+/* Two services taking one host port (port_mappings with a host_port, host_ip 0.0.0.0 or
+ * absent overlapping every address; tcp endpoints: public on every address, internal on
+ * 127.0.0.1): svcs (a spec's `services`) against other_svcs, those of
  * deployment other_dep, or against themselves when other_dep is NULL (another service only;
  * replicas of one service share their port). The first clash goes into *c. */
 struct zl_port_clash {
     const char *service, *other_service, *protocol;
-    size_t index; /* in the service's port_mappings */
+    const char *field; /* "port_mappings" or "endpoints" (tcp endpoints take their port too) */
+    size_t index;      /* in that list */
     int line;
     unsigned port;
 };

@@ -99,19 +99,34 @@ static void add_file_mount(json_t *cfg, const char *dir, const char *name, const
     free(src);
 }
 
+/* A name that may go into /etc/hosts: letters, digits, '-', '.', '_'. */
+static bool host_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '.' || s[i] == '_'))
+            return false;
+    return true;
+}
+
 /* /etc/hosts: localhost, the replica's own name, extra_hosts ("name:ip", ip may be
  * host-gateway). */
 static int hosts_text(struct zl_agent *a, const struct zl_sval *svc, const char *hostname,
                       uint32_t ip, struct zl_buf *b, struct zl_err *err)
 {
     char t[16];
+    if (!host_name_ok(hostname, strlen(hostname)))
+        return zl_err_set(err, ZL_EINVAL, "hostname '%s': letters, digits, '-', '.' only",
+                          hostname);
     zl_buf_puts(b, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     zl_buf_printf(b, "%s\t%s\n", ip ? zl_net_ip_text(ip, t) : "127.0.1.1", hostname);
     const struct zl_sval *ex = zl_sval_get(svc, "extra_hosts");
     for (size_t i = 0; ex && i < ex->n; i++) {
         const char *s = ex->items[i]->s, *colon = strchr(s, ':');
         uint32_t addr;
-        if (!colon || colon == s)
+        if (!colon || !host_name_ok(s, (size_t)(colon - s)))
             return zl_err_set(err, ZL_EINVAL, "extra_hosts '%s': write NAME:IP", s);
         if (!strcmp(colon + 1, "host-gateway"))
             addr = zl_net_cidr_gateway(&a->net.subnet);
@@ -272,7 +287,7 @@ static char *rules_applied; /* the script last applied, to skip a no-op */
 struct members {
     struct zl_net_member *m;
     struct zl_net_port **ports;
-    char **groups;
+    char **groups, **ifs;
     size_t n;
 };
 
@@ -281,10 +296,12 @@ static void members_free(struct members *ms)
     for (size_t i = 0; i < ms->n; i++) {
         free(ms->ports[i]);
         free(ms->groups[i]);
+        free(ms->ifs[i]);
     }
     free(ms->m);
     free(ms->ports);
     free(ms->groups);
+    free(ms->ifs);
 }
 
 static void add_member(struct members *ms, json_t *net)
@@ -295,6 +312,9 @@ static void add_member(struct members *ms, json_t *net)
     ms->m = zl_xrealloc(ms->m, (ms->n + 1) * sizeof(*ms->m));
     ms->ports = zl_xrealloc(ms->ports, (ms->n + 1) * sizeof(*ms->ports));
     ms->groups = zl_xrealloc(ms->groups, (ms->n + 1) * sizeof(*ms->groups));
+    ms->ifs = zl_xrealloc(ms->ifs, (ms->n + 1) * sizeof(*ms->ifs));
+    const char *hif = json_string_value(json_object_get(net, "host_if"));
+    ms->ifs[ms->n] = hif ? zl_xstrdup(hif) : NULL;
     json_t *ports = json_object_get(net, "ports");
     size_t np = json_array_size(ports);
     struct zl_net_port *p = zl_xcalloc(np + 1, sizeof(*p));
@@ -310,7 +330,7 @@ static void add_member(struct members *ms, json_t *net)
     }
     ms->ports[ms->n] = p;
     ms->groups[ms->n] = zl_xstrdup(json_string_value(json_object_get(net, "group")) ?: "");
-    ms->m[ms->n] = (struct zl_net_member){ip, ms->groups[ms->n], p, np};
+    ms->m[ms->n] = (struct zl_net_member){ip, ms->groups[ms->n], ms->ifs[ms->n], p, np};
     ms->n++;
 }
 
@@ -332,12 +352,13 @@ static void collect(struct zl_agent *a, struct members *ms)
 
 int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err)
 {
+    /* read, written and applied under one lock: an older view never lands after a newer */
+    pthread_mutex_lock(&rules_lock);
     struct members ms = {0};
     collect(a, &ms);
     struct zl_net_rules r = {a->net.bridge, a->net.subnet, ms.m, ms.n};
     char *text = zl_net_rules_text(&r);
     int rc = 0;
-    pthread_mutex_lock(&rules_lock);
     if (!rules_applied || strcmp(rules_applied, text) != 0 ||
         !zl_net_rules_present(a->net.bridge)) {
         rc = zl_net_rules_apply(&r, err);
@@ -350,8 +371,43 @@ int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err)
     return rc;
 }
 
+/* After a reboot (or a crash between steps): records whose namespace is gone, and addresses
+ * no record names, are let go. Runs before anything is created. */
+static void sweep(struct zl_agent *a)
+{
+    DIR *d = opendir(a->containers_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        json_t *net = e->d_name[0] == '.' ? NULL : net_read(a, e->d_name);
+        const char *nsp = json_string_value(json_object_get(net, "netns"));
+        if (nsp && access(nsp, F_OK) < 0) {
+            char *p = net_file(a, e->d_name);
+            unlink(p);
+            free(p);
+            zl_log("info", "net", "%s: its network namespace is gone, its record too", e->d_name);
+        }
+        json_decref(net);
+    }
+    if (d)
+        closedir(d);
+    char **ids = NULL;
+    size_t n = 0;
+    struct zl_err err;
+    if (zl_store_address_holders(a->db, &ids, &n, &err) < 0)
+        zl_log("warn", "net", "%s", err.msg);
+    for (size_t i = 0; i < n; i++) {
+        json_t *net = net_read(a, ids[i]);
+        if (!net && zl_net_ipam_release(a->db, ids[i], &err) < 0)
+            zl_log("warn", "net", "%s", err.msg);
+        json_decref(net);
+        free(ids[i]);
+    }
+    free(ids);
+}
+
 int zl_agent__net_start(struct zl_agent *a, struct zl_err *err)
 {
+    sweep(a);
     int rc = zl_net_bridge_ensure(a->net.bridge, &a->net.subnet, a->net.mtu, err);
     if (rc == 0)
         rc = zl_agent__net_sync(a, err);
@@ -423,10 +479,17 @@ static void set_netns(json_t *cfg, const char *path)
         json_array_append_new(ns, json_pack("{s:s, s:s}", "type", "network", "path", path));
 }
 
+/* Written whole or not at all (readers scan these files at any time). */
 static int write_net(struct zl_agent *a, const char *id, json_t *net, struct zl_err *err)
 {
-    char *p = net_file(a, id);
-    int rc = json_dump_file(net, p, JSON_COMPACT) < 0 ? zl_err_sys(err, errno, "write %s", p) : 0;
+    char *p = net_file(a, id), *tmp = zl_xasprintf("%s.tmp", p), *text = json_dumps(net, 0);
+    int rc = zl_write_text(tmp, text, true, err);
+    if (rc == 0 && rename(tmp, p) < 0)
+        rc = zl_err_sys(err, errno, "rename %s", tmp);
+    if (rc < 0)
+        unlink(tmp);
+    free(text);
+    free(tmp);
     free(p);
     return rc;
 }
@@ -446,10 +509,15 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
     json_t *net = NULL;
     int rc = 0;
     if (!strncmp(mode, "container:", 10)) {
-        char *target = joined_id(a, r, mode + 10);
+        bool bad = strchr(mode + 10, '/') || mode[10] == '.';
+        char *target = bad ? NULL : joined_id(a, r, mode + 10);
         json_t *tn = target ? net_read(a, target) : NULL;
-        const char *tns = json_string_value(json_object_get(tn, "netns"));
-        if (!tns)
+        const char *tns = json_string_value(json_object_get(tn, "netns")),
+                   *tdep = json_string_value(json_object_get(tn, "deployment"));
+        if (tns && (!tdep || strcmp(tdep, r->deployment) != 0))
+            rc = zl_err_set(err, ZL_EINVAL,
+                            "network_mode %s: that container belongs to another deployment", mode);
+        else if (!tns)
             rc = zl_err_set(err, ZL_ENOTFOUND,
                             "network_mode %s: no running container %s with a network of its own",
                             mode, mode + 10);
@@ -488,6 +556,8 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
             free(group);
             set_netns(cfg, nsp);
             rc = write_files(a, svc, r, hostname, ip, cfg, err);
+            if (rc == 0)
+                rc = write_net(a, r->id, net, err);
         }
         if (rc < 0 && ip)
             zl_net_detach(nsp, hif);
@@ -499,7 +569,7 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
         free(nsp);
     }
     bool member = json_object_get(net, "ip") != NULL;
-    if (rc == 0 && net)
+    if (rc == 0 && net && !member) /* container: mode, noted for the API */
         rc = write_net(a, r->id, net, err);
     json_decref(net);
     /* a new member is outside every group until the rules name it (its packets to others
@@ -531,8 +601,11 @@ void zl_agent__net_release(struct zl_agent *a, char *const *ids, size_t n)
         free(p);
         json_decref(net);
     }
-    if (members && zl_agent__net_sync(a, &err) < 0)
-        zl_log("warn", "net", "%s", err.msg);
+    if (members && zl_agent__net_sync(a, &err) < 0) {
+        /* the old rules may still name these addresses: kept (the next start lets them go) */
+        zl_log("warn", "net", "%s; the addresses stay taken", err.msg);
+        return;
+    }
     for (size_t i = 0; i < n; i++)
         if (zl_net_ipam_release(a->db, ids[i], &err) < 0)
             zl_log("warn", "net", "release the address of %s: %s", ids[i], err.msg);

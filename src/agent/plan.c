@@ -289,40 +289,78 @@ size_t zl_agent_service_order(const struct zl_sval *svcs, size_t *order)
 
 /* ---------------- host ports ---------------- */
 
-static bool port_overlap(const struct zl_sval *a, const struct zl_sval *b)
+/* A port a service takes on the node: a port mapping with a host port, or an L4 endpoint
+ * (the proxy listens: public on every address, internal on 127.0.0.1). */
+struct taken {
+    const char *field; /* "port_mappings" or "endpoints" */
+    size_t index;
+    int line;
+    unsigned port;
+    const char *proto, *ip; /* ip "" or 0.0.0.0: every address */
+};
+
+static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
 {
-    uint64_t pa = zl_sval_uint(a, "host_port", 0), pb = zl_sval_uint(b, "host_port", 0);
-    if (!pa || pa != pb ||
-        strcmp(zl_sval_str(a, "protocol", "tcp"), zl_sval_str(b, "protocol", "tcp")) != 0)
-        return false;
-    const char *ia = zl_sval_str(a, "host_ip", "0.0.0.0"),
-               *ib = zl_sval_str(b, "host_ip", "0.0.0.0");
-    bool any_a = !strcmp(ia, "0.0.0.0") || !strcmp(ia, "::") || !*ia,
-         any_b = !strcmp(ib, "0.0.0.0") || !strcmp(ib, "::") || !*ib;
-    return any_a || any_b || !strcmp(ia, ib);
+    size_t n = 0;
+    const struct zl_sval *pm = zl_sval_get(svc, "port_mappings"),
+                         *eps = zl_sval_get(svc, "endpoints");
+    for (size_t k = 0; pm && k < pm->n && n < cap; k++)
+        if (zl_sval_uint(pm->items[k], "host_port", 0))
+            out[n++] = (struct taken){"port_mappings",
+                                      k,
+                                      pm->items[k]->line,
+                                      (unsigned)zl_sval_uint(pm->items[k], "host_port", 0),
+                                      zl_sval_str(pm->items[k], "protocol", "tcp"),
+                                      zl_sval_str(pm->items[k], "host_ip", "")};
+    for (size_t k = 0; eps && k < eps->n && n < cap; k++) {
+        const char *proto = zl_sval_str(eps->items[k], "protocol", "http");
+        if (!strcmp(proto, "tcp"))
+            out[n++] = (struct taken){
+                "endpoints",
+                k,
+                eps->items[k]->line,
+                (unsigned)zl_sval_uint(eps->items[k], "port", 0),
+                "tcp",
+                strcmp(zl_sval_str(eps->items[k], "expose", "internal"), "public") ? "127.0.0.1"
+                                                                                   : ""};
+    }
+    return n;
 }
+
+static bool overlap(const struct taken *a, const struct taken *b)
+{
+    if (a->port != b->port || strcmp(a->proto, b->proto) != 0)
+        return false;
+    bool any_a = !*a->ip || !strcmp(a->ip, "0.0.0.0") || !strcmp(a->ip, "::"),
+         any_b = !*b->ip || !strcmp(b->ip, "0.0.0.0") || !strcmp(b->ip, "::");
+    return any_a || any_b || !strcmp(a->ip, b->ip);
+}
+
+#define MAX_TAKEN 256
 
 bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other_svcs,
                          const char *other_dep, struct zl_port_clash *c)
 {
-    for (size_t i = 0; svcs && i < svcs->n; i++) {
-        const struct zl_sval *pm = zl_sval_get(svcs->items[i], "port_mappings");
-        for (size_t k = 0; pm && k < pm->n; k++)
-            for (size_t j = 0; other_svcs && j < other_svcs->n; j++) {
-                if (!other_dep && j == i)
-                    continue; /* one spec against itself: another service only */
-                const struct zl_sval *opm = zl_sval_get(other_svcs->items[j], "port_mappings");
-                for (size_t m = 0; opm && m < opm->n; m++)
-                    if (port_overlap(pm->items[k], opm->items[m])) {
-                        c->service = svcs->keys[i];
-                        c->index = k;
-                        c->line = pm->items[k]->line;
-                        c->port = (unsigned)zl_sval_uint(pm->items[k], "host_port", 0);
-                        c->protocol = zl_sval_str(pm->items[k], "protocol", "tcp");
-                        c->other_service = other_svcs->keys[j];
-                        return true;
+    struct taken *mine = zl_xcalloc(MAX_TAKEN, sizeof(*mine)),
+                 *theirs = zl_xcalloc(MAX_TAKEN, sizeof(*theirs));
+    bool found = false;
+    for (size_t i = 0; svcs && i < svcs->n && !found; i++) {
+        size_t nm = taken_of(svcs->items[i], mine, MAX_TAKEN);
+        for (size_t j = 0; nm && other_svcs && j < other_svcs->n && !found; j++) {
+            if (!other_dep && j == i)
+                continue; /* one spec against itself: another service only */
+            size_t nt = taken_of(other_svcs->items[j], theirs, MAX_TAKEN);
+            for (size_t k = 0; k < nm && !found; k++)
+                for (size_t m = 0; m < nt && !found; m++)
+                    if (overlap(&mine[k], &theirs[m])) {
+                        *c = (struct zl_port_clash){
+                            svcs->keys[i], other_svcs->keys[j], mine[k].proto, mine[k].field,
+                            mine[k].index, mine[k].line,        mine[k].port};
+                        found = true;
                     }
-            }
+        }
     }
-    return false;
+    free(mine);
+    free(theirs);
+    return found;
 }

@@ -157,9 +157,10 @@ static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct 
     struct zl_err err;
     if (zl_agent_port_clash(svcs, svcs, NULL, &c)) {
         zl_http_respond_error(r, 400, "validation_error", NULL,
-                              "spec:%d: services.%s.port_mappings[%zu]: host port %u/%s is also "
+                              "spec:%d: services.%s.%s[%zu]: host port %u/%s is also "
                               "published by service %s",
-                              c.line, c.service, c.index, c.port, c.protocol, c.other_service);
+                              c.line, c.service, c.field, c.index, c.port, c.protocol,
+                              c.other_service);
         return true;
     }
     struct zl_store_deployment *deps = NULL;
@@ -175,10 +176,10 @@ static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct 
             zl_agent_port_clash(svcs, zl_sval_get(zl_spec_root(other), "services"), deps[i].name,
                                 &c)) {
             zl_http_respond_error(r, 409, "conflict", NULL,
-                                  "spec:%d: services.%s.port_mappings[%zu]: host port %u/%s is "
+                                  "spec:%d: services.%s.%s[%zu]: host port %u/%s is "
                                   "already published by deployment %s, service %s",
-                                  c.line, c.service, c.index, c.port, c.protocol, deps[i].name,
-                                  c.other_service);
+                                  c.line, c.service, c.field, c.index, c.port, c.protocol,
+                                  deps[i].name, c.other_service);
             answered = true;
         }
         zl_diags_free(d);

@@ -143,6 +143,7 @@ static int cmd_exec(struct rt *r, int argc, char **argv)
     struct zl_runtime_exec_opts o = {.root = r->root};
     char **env = zl_xcalloc((size_t)argc + 1, sizeof(char *));
     size_t nenv = 0;
+    unsigned preserve = 0;
     int c;
     optind = 0;
     opterr = 0;
@@ -172,8 +173,10 @@ static int cmd_exec(struct rt *r, int argc, char **argv)
         case 'u':
             o.user = optarg;
             break;
-        case 'n':
         case 'f':
+            preserve = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'n':
             break;
         default:
             free(env);
@@ -190,6 +193,10 @@ static int cmd_exec(struct rt *r, int argc, char **argv)
         optind++;
     o.args = argv + optind;
     o.env = env;
+    /* what the caller left open (a threaded daemon's descriptors) stays out of the container,
+     * but for the --preserve-fds ones after stdio */
+    if (preserve < 1u << 20)
+        close_range(3 + preserve, ~0U, CLOSE_RANGE_CLOEXEC);
     struct zl_err err;
     int status = 0;
     int rc = zl_runtime_backend_exec(r->be, &o, &status, &err);

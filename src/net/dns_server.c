@@ -51,6 +51,7 @@ struct tcp_conn {
     unsigned pending; /* forwarded queries in flight */
     unsigned open;    /* handles not yet closed */
     bool closing, reading;
+    bool processing; /* in conn_process: an answer given at once must not re-enter it */
 };
 
 struct zl_dns_server {
@@ -587,6 +588,9 @@ static void on_conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 /* Answer every whole message buffered, as long as the client keeps up. */
 static void conn_process(struct tcp_conn *c)
 {
+    if (c->processing)
+        return; /* a forward that failed at once answers from inside handle_query */
+    c->processing = true;
     size_t off = 0;
     struct sockaddr_in none = {0};
     while (!c->closing && c->len - off >= 2 && c->pending < CONN_PENDING &&
@@ -594,13 +598,14 @@ static void conn_process(struct tcp_conn *c)
         size_t n = (size_t)c->buf[off] << 8 | c->buf[off + 1];
         if (n == 0) {
             conn_close(c);
-            return;
+            break;
         }
         if (c->len - off - 2 < n)
             break;
         handle_query(c->s, c, (const struct sockaddr *)&none, c->ip, c->buf + off + 2, n);
         off += 2 + n;
     }
+    c->processing = false;
     if (c->closing || !off)
         return;
     memmove(c->buf, c->buf + off, c->len - off);

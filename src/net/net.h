@@ -81,13 +81,15 @@ struct zl_net_port {
 };
 struct zl_net_member {
     uint32_t ip;
-    const char *group; /* the deployment: members of one group reach each other */
+    const char *group;   /* the deployment: members of one group reach each other */
+    const char *host_if; /* its veth on the bridge: only IPv4 from ip, and ARP, come in */
     const struct zl_net_port *ports;
     size_t nports;
 };
 /* The node's rules: masquerade of the subnet toward anything outside it, published ports
- * (DNAT from the host's addresses, 127.0.0.1 included), and isolation: on the bridge, a
- * member reaches only members of its own group. All in tables of zlayer's own, named after
+ * (DNAT from the host's addresses, 127.0.0.1 included, the gateway's left alone), and
+ * isolation: on the bridge, a member reaches only members of its own group, sends only IPv4
+ * from its own address and ARP. All in tables of zlayer's own, named after
  * the bridge, replaced in one atomic batch. */
 struct zl_net_rules {
     const char *bridge;

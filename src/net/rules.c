@@ -18,6 +18,7 @@ static void table_name(char *out, size_t cap, const char *bridge)
 
 /* A published port and every member behind it. */
 struct published {
+    const char *group; /* the first member's: another group's same port is left out */
     uint32_t host_ip;
     uint16_t host_port;
     bool udp;
@@ -39,8 +40,10 @@ static struct published *collect_ports(const struct zl_net_rules *r, size_t *cou
                 j++;
             if (j == n) {
                 out = zl_xrealloc(out, (n + 1) * sizeof(*out));
-                out[n++] = (struct published){p->host_ip, p->host_port, p->udp, NULL, NULL, 0};
-            }
+                out[n++] = (struct published){
+                    r->members[i].group, p->host_ip, p->host_port, p->udp, NULL, NULL, 0};
+            } else if (strcmp(out[j].group, r->members[i].group) != 0)
+                continue; /* taken by another deployment (deploy refuses this) */
             struct published *q = &out[j];
             q->ips = zl_xrealloc(q->ips, (q->n + 1) * sizeof(*q->ips));
             q->ports = zl_xrealloc(q->ports, (q->n + 1) * sizeof(*q->ports));
@@ -72,9 +75,11 @@ static void port_rule(struct zl_buf *b, const struct published *p)
 
 char *zl_net_rules_text(const struct zl_net_rules *r)
 {
-    char t[64], net[16], ip[16];
+    char t[64], net[16], ip[16], gw[16];
     table_name(t, sizeof(t), r->bridge);
     zl_net_ip_text(r->subnet.base, net);
+    /* the node's own services on the bridge (its DNS) are never redirected */
+    zl_net_ip_text(zl_net_cidr_gateway(&r->subnet), gw);
     struct zl_buf b;
     zl_buf_init(&b);
     zl_buf_printf(&b,
@@ -94,11 +99,11 @@ char *zl_net_rules_text(const struct zl_net_rules *r)
                   "  }\n"
                   "  chain prerouting {\n"
                   "    type nat hook prerouting priority dstnat; policy accept;\n"
-                  "    fib daddr type local jump ports\n"
+                  "    fib daddr type local ip daddr != %s jump ports\n"
                   "  }\n"
                   "  chain output {\n"
                   "    type nat hook output priority -100; policy accept;\n"
-                  "    fib daddr type local jump ports\n"
+                  "    fib daddr type local ip daddr != %s jump ports\n"
                   "  }\n"
                   "  chain postrouting {\n"
                   "    type nat hook postrouting priority srcnat; policy accept;\n"
@@ -107,7 +112,8 @@ char *zl_net_rules_text(const struct zl_net_rules *r)
                   "    ip saddr %s/%u oifname \"%s\" ct status dnat masquerade\n"
                   "  }\n"
                   "}\n",
-                  net, r->subnet.prefix, r->bridge, r->bridge, net, r->subnet.prefix, r->bridge);
+                  gw, gw, net, r->subnet.prefix, r->bridge, r->bridge, net, r->subnet.prefix,
+                  r->bridge);
     zl_buf_printf(&b, "table bridge %s {\n", t);
     /* one set per group, in the order groups first appear */
     const char **groups = zl_xcalloc(r->nmembers + 1, sizeof(*groups));
@@ -129,8 +135,31 @@ char *zl_net_rules_text(const struct zl_net_rules *r)
             }
         zl_buf_puts(&b, " }\n  }\n");
     }
+    /* each member's port: what may come in through it (IPv4 from its own address, ARP) */
+    size_t nports = 0;
+    for (size_t i = 0; i < r->nmembers; i++)
+        if (r->members[i].host_if) {
+            zl_buf_printf(&b, "%s \"%s\"",
+                          nports ? "," : "  set ports {\n    type ifname\n    elements = {",
+                          r->members[i].host_if);
+            nports++;
+        }
+    if (nports) {
+        zl_buf_puts(&b, " }\n  }\n  set own {\n    type ifname . ipv4_addr\n    elements = {");
+        bool first = true;
+        for (size_t i = 0; i < r->nmembers; i++)
+            if (r->members[i].host_if) {
+                zl_buf_printf(&b, "%s \"%s\" . %s", first ? "" : ",", r->members[i].host_if,
+                              zl_net_ip_text(r->members[i].ip, ip));
+                first = false;
+            }
+        zl_buf_puts(&b, " }\n  }\n");
+    }
     zl_buf_puts(&b, "  chain isolate {\n"
                     "    type filter hook forward priority filter; policy accept;\n");
+    if (nports)
+        zl_buf_puts(&b, "    iifname @ports ether type != { ip, arp } drop\n"
+                        "    iifname @ports ether type ip iifname . ip saddr != @own drop\n");
     for (size_t g = 0; g < ng; g++)
         zl_buf_printf(&b, "    ip saddr @g%zu ip daddr @g%zu accept\n", g, g);
     zl_buf_printf(&b, "    ip saddr %s/%u ip daddr %s/%u drop\n  }\n}\n", net, r->subnet.prefix,

@@ -72,3 +72,21 @@ int zl_store_address_release(struct zl_store *s, const char *id, struct zl_err *
     sqlite3_finalize(st);
     return rc;
 }
+
+int zl_store_address_holders(struct zl_store *s, char ***ids, size_t *n, struct zl_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    *ids = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT container FROM addresses ORDER BY ip", -1, &st, NULL) !=
+        SQLITE_OK)
+        return zl_store__sql_err(s, err, "prepare");
+    int r;
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        *ids = zl_xrealloc(*ids, (*n + 2) * sizeof(**ids));
+        (*ids)[(*n)++] = zl_xstrdup((const char *)sqlite3_column_text(st, 0));
+        (*ids)[*n] = NULL;
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? 0 : zl_store__sql_err(s, err, "list addresses");
+}

@@ -108,6 +108,8 @@ int zl_store_rollback(struct zl_store *s, const char *deployment, int64_t to, in
 int zl_store_address_take(struct zl_store *s, const char *id, uint32_t first, uint32_t last,
                           uint32_t *ip, struct zl_err *err);
 int zl_store_address_release(struct zl_store *s, const char *id, struct zl_err *err);
+/* The containers that hold an address (a NULL-terminated array; caller frees each and it). */
+int zl_store_address_holders(struct zl_store *s, char ***ids, size_t *n, struct zl_err *err);
 
 /* Replica counts set by hand (zlayer scale); -ZL_ENOTFOUND when none was set. */
 int zl_store_scale_set(struct zl_store *s, const char *deployment, const char *service,

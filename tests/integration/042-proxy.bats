@@ -97,3 +97,30 @@ host_ip() {
     run timeout 30 "$ZLAYER" serve --daemon
     assert_success
 }
+
+@test "a port mapping may not take a tcp endpoint's port, nor the node's DNS" {
+    { printf 'version: v1\ndeployment: pxe\nservices:\n'; web web 1 public 18295; } >e.zlayer.yml
+    { printf 'version: v1\ndeployment: pxf\nservices:\n'
+      cat <<YAML
+  grab:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+    port_mappings:
+      - {container_port: 80, host_port: 18295}
+YAML
+    } >f.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d e.zlayer.yml
+    assert_success
+    run timeout 60 "$ZLAYER" up -d f.zlayer.yml
+    assert_failure
+    assert_output --partial "services.grab.port_mappings[0]: host port 18295/tcp is already published by deployment pxe, service web"
+    # a mapping of port 53 does not take the node's DNS from the replicas
+    sed -i 's/host_port: 18295}/host_port: 53, protocol: udp}/' f.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d f.zlayer.yml
+    assert_success
+    run timeout 20 "$ZLAYER" exec -d pxe web -- busybox nslookup web
+    assert_output --partial "Address: $(
+        "$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "pxe-web-0") | .network.ip')"
+}

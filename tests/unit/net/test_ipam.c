@@ -65,10 +65,10 @@ static void test_rules(void **state)
     (void)state;
     struct zl_net_port web[] = {{0, 8080, 80, false}}, dns[] = {{0x7f000001u, 5353, 53, true}};
     struct zl_net_member m[] = {
-        {0x0af00002u, "shop", web, 1},
-        {0x0af00003u, "shop", web, 1},
-        {0x0af00004u, "blog", dns, 1},
-        {0x0af00005u, "shop", NULL, 0},
+        {0x0af00002u, "shop", "zlv0af00002", web, 1},
+        {0x0af00003u, "shop", "zlv0af00003", web, 1},
+        {0x0af00004u, "blog", "zlv0af00004", dns, 1},
+        {0x0af00005u, "shop", NULL, NULL, 0},
     };
     struct zl_net_rules r = {"zl0", {0x0af00000u, 24}, m, ZL_ARRAY_LEN(m)};
     char *t = zl_net_rules_text(&r);
@@ -82,7 +82,13 @@ static void test_rules(void **state)
     assert_true(has_line(t, "tcp dport 8080 dnat ip addr . port to numgen inc mod 2 map "
                             "{ 0 : 10.240.0.2 . 80, 1 : 10.240.0.3 . 80 }"));
     assert_true(has_line(t, "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.240.0.4:53"));
-    assert_true(has_line(t, "fib daddr type local jump ports"));
+    assert_true(has_line(t, "fib daddr type local ip daddr != 10.240.0.1 jump ports"));
+    /* members' ports: IPv4 from their own address and ARP only */
+    assert_true(has_line(t, "elements = { \"zlv0af00002\", \"zlv0af00003\", \"zlv0af00004\" }"));
+    assert_true(has_line(t, "elements = { \"zlv0af00002\" . 10.240.0.2, \"zlv0af00003\" . "
+                            "10.240.0.3, \"zlv0af00004\" . 10.240.0.4 }"));
+    assert_true(has_line(t, "iifname @ports ether type != { ip, arp } drop"));
+    assert_true(has_line(t, "iifname @ports ether type ip iifname . ip saddr != @own drop"));
     assert_true(has_line(t, "ip saddr 10.240.0.0/24 oifname != \"zl0\" masquerade"));
     assert_true(has_line(t, "ip saddr 127.0.0.0/8 oifname \"zl0\" masquerade"));
     /* one set per deployment; everything else on the subnet is dropped */

@@ -19,10 +19,11 @@ struct zl_agent_name {
 struct zl_agent_srv {
     char *deployment, *service, *name;
     const char *proto;
-    uint16_t port;   /* the replicas' (target_port) */
-    uint16_t listen; /* the proxy's (port) */
-    bool l4;         /* protocol tcp: the proxy passes connections through */
-    bool public;     /* expose: public (every address), else internal (127.0.0.1) */
+    uint16_t port;       /* the replicas' (target_port) */
+    uint16_t listen;     /* the proxy's (port) */
+    bool l4;             /* protocol tcp or udp: the proxy passes connections through */
+    bool public;         /* expose: public (every address), else internal (127.0.0.1) */
+    unsigned session_ms; /* udp: stream.session_timeout (0: the proxy's default) */
 };
 
 struct zl_agent_names {
@@ -105,8 +106,13 @@ static void push(struct zl_agent_names *n)
                 !strcmp(n->r[k].service, x->service))
                 b[nb++] = (struct zl_proxy_backend){n->r[k].ip, x->port};
         char *name = zl_xasprintf("%s/%s/%s", x->deployment, x->service, x->name);
-        routes[nroutes++] =
-            (struct zl_proxy_route){name, x->public ? 0 : 0x7f000001u, x->listen, b, nb};
+        routes[nroutes++] = (struct zl_proxy_route){.name = name,
+                                                    .bind_ip = x->public ? 0 : 0x7f000001u,
+                                                    .port = x->listen,
+                                                    .udp = !strcmp(x->proto, "udp"),
+                                                    .session_timeout_ms = x->session_ms,
+                                                    .backends = b,
+                                                    .nbackends = nb};
     }
     zl_proxy_set(n->proxy, routes, nroutes);
     for (size_t i = 0; i < nroutes; i++) {
@@ -126,6 +132,8 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
         uint64_t listen = zl_sval_uint(ep, "port", 0),
                  port = zl_sval_uint(ep, "target_port", listen);
         const char *proto = zl_sval_str(ep, "protocol", "tcp");
+        const struct zl_sval *st = zl_sval_path(ep, "stream.session_timeout");
+        uint64_t ms = st && st->kind == ZL_SV_DURATION ? st->u / 1000000 : 0;
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
         n->next[n->nnext++] =
             (struct zl_agent_srv){zl_xstrdup(dep),
@@ -134,8 +142,9 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                                   strcmp(proto, "udp") ? "tcp" : "udp",
                                   (uint16_t)port,
                                   (uint16_t)listen,
-                                  !strcmp(proto, "tcp"),
-                                  !strcmp(zl_sval_str(ep, "expose", "internal"), "public")};
+                                  !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
+                                  !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
+                                  ms > 86400000 ? 86400000 : (unsigned)ms};
     }
 }
 

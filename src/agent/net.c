@@ -238,7 +238,8 @@ static void localhost_ports(const struct zl_sval *svc, json_t *out)
         return;
     for (size_t i = 0; i < eps->n; i++) {
         const struct zl_sval *e = eps->items[i];
-        if (!strcmp(zl_sval_str(e, "protocol", "tcp"), "tcp"))
+        const char *proto = zl_sval_str(e, "protocol", "tcp");
+        if (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
             continue; /* the node's proxy listens for it */
         unsigned port = (unsigned)zl_sval_uint(e, "port", 0),
                  target = (unsigned)zl_sval_uint(e, "target_port", port);

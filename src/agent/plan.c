@@ -314,13 +314,13 @@ static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
                                       zl_sval_str(pm->items[k], "host_ip", "")};
     for (size_t k = 0; eps && k < eps->n && n < cap; k++) {
         const char *proto = zl_sval_str(eps->items[k], "protocol", "http");
-        if (!strcmp(proto, "tcp"))
+        if (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
             out[n++] = (struct taken){
                 "endpoints",
                 k,
                 eps->items[k]->line,
                 (unsigned)zl_sval_uint(eps->items[k], "port", 0),
-                "tcp",
+                !strcmp(proto, "udp") ? "udp" : "tcp",
                 strcmp(zl_sval_str(eps->items[k], "expose", "internal"), "public") ? "127.0.0.1"
                                                                                    : ""};
     }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* proxy: the node's proxy, which puts services' endpoints on the network. So far L4 TCP:
- * listeners, backends balanced over a service's ready replicas, passive health. Lives on the
- * daemon's loop; its routes are replaced from any thread. */
+/* proxy: the node's proxy, which puts services' endpoints on the network. So far L4: TCP
+ * connections and UDP sessions, balanced over a service's ready replicas, passive health.
+ * Lives on the daemon's loop; its routes are replaced from any thread. */
 #ifndef ZL_PROXY_H
 #define ZL_PROXY_H
 
@@ -25,6 +25,8 @@ struct zl_proxy_route {
     const char *name; /* DEPLOYMENT/SERVICE/ENDPOINT, for the log and counters */
     uint32_t bind_ip; /* host byte order; 0: every address */
     uint16_t port;
+    bool udp;                    /* else TCP */
+    unsigned session_timeout_ms; /* UDP: a client's session ends after this long idle (0: 60 s) */
     const struct zl_proxy_backend *backends; /* the ready replicas (may be none) */
     size_t nbackends;
 };
@@ -38,8 +40,9 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n);
  * them. Loop thread. */
 void zl_proxy_close(struct zl_proxy *p);
 
-/* Counters of one route (for the API and tests): connections accepted, now open, failed
- * (no backend could be reached), bytes each way. Loop thread. False when no such route. */
+/* Counters of one route (for the API and tests): connections (UDP: sessions) accepted, now
+ * open, failed (no backend could be reached), bytes each way. Loop thread. False when no
+ * such route. */
 struct zl_proxy_counters {
     uint64_t accepted, active, failed, bytes_in, bytes_out;
 };

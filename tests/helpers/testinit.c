@@ -90,8 +90,8 @@ static void on_term(int sig)
     _exit(128 + sig);
 }
 
-/* udpecho PORT: send every datagram back to its sender, prefixed with "echo " (a bounded
- * number: the test sends a few). */
+/* udpecho PORT: send every datagram back to its sender, prefixed with "HOSTNAME " (a bounded
+ * number: the tests send a few). */
 static int udpecho(int port)
 {
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -101,13 +101,18 @@ static int udpecho(int port)
         return 1;
     }
     signal(SIGTERM, on_term);
+    char host[64] = "?";
+    gethostname(host, sizeof(host) - 1);
+    size_t hl = strlen(host);
+    host[hl++] = ' ';
     for (int i = 0; i < 100000; i++) {
-        char buf[1500] = "echo ";
+        char buf[1500];
+        memcpy(buf, host, hl);
         struct sockaddr_in from;
         socklen_t len = sizeof(from);
-        ssize_t n = recvfrom(fd, buf + 5, sizeof(buf) - 5, 0, (struct sockaddr *)&from, &len);
+        ssize_t n = recvfrom(fd, buf + hl, sizeof(buf) - hl, 0, (struct sockaddr *)&from, &len);
         if (n > 0)
-            sendto(fd, buf, (size_t)n + 5, 0, (struct sockaddr *)&from, len);
+            sendto(fd, buf, (size_t)n + hl, 0, (struct sockaddr *)&from, len);
     }
     return 0;
 }

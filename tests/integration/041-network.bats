@@ -344,5 +344,5 @@ for _ in range(40):  # until the listener is up: 20 s at most
     except socket.timeout:
         pass
 PY
-    assert_output "echo ping-udp"
+    assert_output "echo-0 ping-udp"
 }

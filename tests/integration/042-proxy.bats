@@ -124,3 +124,43 @@ YAML
     assert_output --partial "Address: $(
         "$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "pxe-web-0") | .network.ip')"
 }
+
+@test "a udp endpoint: a session per client, to one replica, answers from the endpoint's port" {
+    { printf 'version: v1\ndeployment: pxu\nservices:\n'
+      cat <<YAML
+  echo:
+    image: {name: "$IMG"}
+    command: {args: ["/bin/testinit", "udpecho", "9000"]}
+    scale: {mode: fixed, replicas: 2}
+    stop_grace_period: 1s
+    health: {check: {type: command, command: "true"}}
+    endpoints:
+      - {name: dgram, protocol: udp, port: 18296, target_port: 9000, expose: public, stream: {session_timeout: 2s}}
+YAML
+    } >u.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d u.zlayer.yml
+    assert_success
+    run python3 - <<'PY'
+import socket, time
+def client():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(("127.0.0.1", 18296))  # answers from any other address are not taken
+    s.settimeout(0.5)
+    return s
+def ask(s, msg):
+    for _ in range(40):
+        s.send(msg)
+        try:
+            return s.recv(100).decode()
+        except (socket.timeout, ConnectionRefusedError):  # not listening yet
+            time.sleep(0.2)
+    return None
+a, b = client(), client()
+ra = [ask(a, b"x%d" % i) for i in range(3)]
+rb = [ask(b, b"y%d" % i) for i in range(3)]
+# a session sticks to its replica; the two clients went to different ones
+ha, hb = {r.split()[0] for r in ra}, {r.split()[0] for r in rb}
+print(ra[0], rb[0], len(ha), len(hb), ha != hb)
+PY
+    assert_output --regexp '^echo-[01] x0 echo-[01] y0 1 1 True$'
+}

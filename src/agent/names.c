@@ -24,6 +24,7 @@ struct zl_agent_srv {
     bool l4;             /* protocol tcp or udp: the proxy passes connections through */
     bool public;         /* expose: public (every address), else internal (127.0.0.1) */
     unsigned session_ms; /* udp: stream.session_timeout (0: the proxy's default) */
+    bool pp;             /* stream.proxy_protocol */
 };
 
 struct zl_agent_names {
@@ -111,6 +112,7 @@ static void push(struct zl_agent_names *n)
                                                     .port = x->listen,
                                                     .udp = !strcmp(x->proto, "udp"),
                                                     .session_timeout_ms = x->session_ms,
+                                                    .proxy_protocol = x->pp,
                                                     .backends = b,
                                                     .nbackends = nb};
     }
@@ -144,7 +146,8 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                                   (uint16_t)listen,
                                   !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
                                   !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
-                                  ms > 86400000 ? 86400000 : (unsigned)ms};
+                                  ms > 86400000 ? 86400000 : (unsigned)ms,
+                                  zl_sval_bool(ep, "stream.proxy_protocol", false)};
     }
 }
 

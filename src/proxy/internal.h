@@ -27,6 +27,7 @@ struct listener {
         uv_udp_t udp;
     } h;
     bool udp;
+    bool proxy_protocol; /* a PROXY header toward the backend */
     bool listening, closing;
     char *name;
     uint32_t bind_ip;

@@ -102,6 +102,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
     l->refs = 1;
     p->open++;
     l->udp = r->udp;
+    l->proxy_protocol = r->proxy_protocol;
     l->session_timeout_ms = r->session_timeout_ms ? r->session_timeout_ms : 60000;
     set_backends(l, r);
     struct sockaddr_in sa = {
@@ -147,6 +148,7 @@ static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
                 l->name = zl_xstrdup(r[i].name);
             }
             set_backends(l, &r[i]);
+            l->proxy_protocol = r[i].proxy_protocol;
             if (r[i].session_timeout_ms)
                 l->session_timeout_ms = r[i].session_timeout_ms;
             pp = &l->next;

@@ -26,6 +26,7 @@ struct zl_proxy_route {
     uint32_t bind_ip; /* host byte order; 0: every address */
     uint16_t port;
     bool udp;                    /* else TCP */
+    bool proxy_protocol;         /* tell the backend the client: PROXY v1 (TCP), v2 (UDP) */
     unsigned session_timeout_ms; /* UDP: a client's session ends after this long idle (0: 60 s) */
     const struct zl_proxy_backend *backends; /* the ready replicas (may be none) */
     size_t nbackends;
@@ -51,5 +52,21 @@ bool zl_proxy_counters_get(struct zl_proxy *p, const char *name, struct zl_proxy
 /* Backend choice, pure: the next backend after *cursor that is not ejected at now_ms
  * (ejected_until[i] > now_ms), round-robin; -1 when all are. */
 int zl_proxy_pick(size_t n, const int64_t *ejected_until, int64_t now_ms, size_t *cursor);
+
+/* ---------------- the PROXY protocol (pp.c) ---------------- */
+
+struct zl_proxy_pp {
+    uint32_t src_ip, dst_ip; /* host byte order: the client, and the address it reached */
+    uint16_t src_port, dst_port;
+    bool udp;
+};
+#define ZL_PROXY_PP_V2_LEN 28 /* an IPv4 version 2 header */
+#define ZL_PROXY_PP_V1_MAX 108
+/* The header for h in version 1 (text; TCP only) or 2 (binary) into out; its length, or 0
+ * when it does not fit (or v1 for UDP). */
+size_t zl_proxy_pp_write(const struct zl_proxy_pp *h, int version, unsigned char *out, size_t cap);
+/* A header at the start of in: its length (*h filled; a LOCAL or UNKNOWN one leaves h zero),
+ * 0 when more bytes are needed, -1 when it is not one. */
+long zl_proxy_pp_read(const unsigned char *in, size_t len, struct zl_proxy_pp *h);
 
 #endif

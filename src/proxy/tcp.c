@@ -195,6 +195,32 @@ static void connect_failed(struct conn *c)
     uv_close((uv_handle_t *)&c->server.h, on_server_closed);
 }
 
+/* The PROXY header (version 1) goes first: the client's address and the one it reached. */
+static int send_pp(struct conn *c)
+{
+    struct sockaddr_in peer = {0}, me = {0};
+    int lp = sizeof(peer), lm = sizeof(me);
+    if (uv_tcp_getpeername(&c->client.h, (struct sockaddr *)&peer, &lp) < 0 ||
+        uv_tcp_getsockname(&c->client.h, (struct sockaddr *)&me, &lm) < 0 ||
+        peer.sin_family != AF_INET)
+        return -1;
+    struct zl_proxy_pp h = {ntohl(peer.sin_addr.s_addr), ntohl(me.sin_addr.s_addr),
+                            ntohs(peer.sin_port), ntohs(me.sin_port), false};
+    struct wreq *r = zl_xcalloc(1, sizeof(*r));
+    r->c = c;
+    r->to = &c->server;
+    r->from = &c->client;
+    r->data = zl_xcalloc(1, ZL_PROXY_PP_V1_MAX);
+    size_t n = zl_proxy_pp_write(&h, 1, (unsigned char *)r->data, ZL_PROXY_PP_V1_MAX);
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)n);
+    if (!n || uv_write(&r->w, (uv_stream_t *)&c->server.h, &b, 1, on_written) < 0) {
+        free(r->data);
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
 static void on_connect(uv_connect_t *req, int status)
 {
     struct conn *c = req->data;
@@ -207,6 +233,10 @@ static void on_connect(uv_connect_t *req, int status)
     uv_timer_stop(&c->timer);
     c->connected = true;
     uv_tcp_nodelay(&c->server.h, 1);
+    if (c->l->proxy_protocol && send_pp(c) < 0) {
+        conn_close(c);
+        return;
+    }
     uv_read_start((uv_stream_t *)&c->client.h, alloc_cb, on_read);
     uv_read_start((uv_stream_t *)&c->server.h, alloc_cb, on_read);
 }

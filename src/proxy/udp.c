@@ -141,8 +141,17 @@ static void on_client(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct 
         if (!x)
             x = session_open(l, from);
         if (x) {
-            uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
-            if (uv_udp_try_send(&x->s, &b, 1, NULL) > 0)
+            /* PROXY version 2 before each datagram: the client, and the listener's address
+             * (0.0.0.0 when it listens on all of them) */
+            unsigned char pp[ZL_PROXY_PP_V2_LEN];
+            struct zl_proxy_pp who = {ntohl(from->sin_addr.s_addr), l->bind_ip,
+                                      ntohs(from->sin_port), l->port, true};
+            uv_buf_t b[2] = {uv_buf_init((char *)pp, ZL_PROXY_PP_V2_LEN),
+                             uv_buf_init(buf->base, (unsigned)n)};
+            if (l->proxy_protocol)
+                zl_proxy_pp_write(&who, 2, pp, sizeof(pp));
+            if (uv_udp_try_send(&x->s, l->proxy_protocol ? b : b + 1, l->proxy_protocol ? 2 : 1,
+                                NULL) > 0)
                 l->c.bytes_in += (uint64_t)n;
             uv_timer_again(&x->idle);
         }

@@ -164,3 +164,34 @@ print(ra[0], rb[0], len(ha), len(hb), ha != hb)
 PY
     assert_output --regexp '^echo-[01] x0 echo-[01] y0 1 1 True$'
 }
+
+@test "proxy_protocol: the backend is told the client's address before its first byte" {
+    { printf 'version: v1\ndeployment: pxp\nservices:\n'
+      cat <<YAML
+  sink:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "while true; do nc -l -p 80 >>/tmp/got; done"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+    health: {check: {type: command, command: "true"}}
+    endpoints:
+      - {name: raw, protocol: tcp, port: 18297, target_port: 80, expose: public, stream: {proxy_protocol: true}}
+YAML
+    } >p.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d p.zlayer.yml
+    assert_success
+    # send until the listener in the replica is up (a connection before that is closed)
+    send() {
+        python3 -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 18297), 2)
+print(s.getsockname()[1])
+s.sendall(b"hello through the proxy\n")
+time.sleep(0.3)
+s.close()' >"$BATS_TEST_TMPDIR/sport" 2>/dev/null &&
+            timeout 10 "$ZLAYER" exec sink -- cat /tmp/got 2>/dev/null | grep -q "hello through"
+    }
+    wait_for send
+    run timeout 10 "$ZLAYER" exec sink -- cat /tmp/got
+    assert_output --partial "$(printf 'PROXY TCP4 127.0.0.1 127.0.0.1 %s 18297\r\nhello through the proxy' "$(cat "$BATS_TEST_TMPDIR/sport")")"
+}

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* proxy: the choice of a backend (round-robin over those not ejected). */
+/* proxy: the choice of a backend (round-robin over those not ejected); the PROXY protocol
+ * header, written and read back. */
 #include "../helpers.h"
 
 #include "proxy/proxy.h"
@@ -29,10 +30,45 @@ static void test_pick(void **state)
     assert_int_equal(zl_proxy_pick(0, NULL, 100, &cur), -1);
 }
 
+static void test_pp(void **state)
+{
+    (void)state;
+    struct zl_proxy_pp h = {0x0a000005u, 0x7f000001u, 40000, 8443, false}, back;
+    unsigned char buf[ZL_PROXY_PP_V1_MAX];
+    size_t n = zl_proxy_pp_write(&h, 1, buf, sizeof(buf));
+    assert_int_equal(n, strlen("PROXY TCP4 10.0.0.5 127.0.0.1 40000 8443\r\n"));
+    assert_memory_equal(buf, "PROXY TCP4 10.0.0.5 127.0.0.1 40000 8443\r\n", n);
+    assert_int_equal(zl_proxy_pp_read(buf, n, &back), (long)n);
+    assert_memory_equal(&back, &h, sizeof(h));
+    /* a short read asks for more; junk is refused */
+    assert_int_equal(zl_proxy_pp_read(buf, 10, &back), 0);
+    assert_int_equal(zl_proxy_pp_read((const unsigned char *)"GET / HTTP/1.1\r\n", 16, &back), -1);
+    static const char *const bad[] = {
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 \r\n",      "PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n",
+        "PROXY TCP4 1.2.3.4 5.6.7.8 1 65536\r\n", "PROXY TCP6 ::1 ::1 1 2\r\n",
+        "PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n",    "PROXY TCP4  1.2.3.4 5.6.7.8 1 2\r\n"};
+    for (size_t i = 0; i < ZL_ARRAY_LEN(bad); i++)
+        if (zl_proxy_pp_read((const unsigned char *)bad[i], strlen(bad[i]), &back) != -1)
+            fail_msg("accepted: %s", bad[i]);
+    assert_int_equal(zl_proxy_pp_read((const unsigned char *)"PROXY UNKNOWN\r\nx", 17, &back), 15);
+    /* version 2, UDP */
+    h.udp = true;
+    assert_int_equal(zl_proxy_pp_write(&h, 1, buf, sizeof(buf)), 0); /* no UDP in v1 */
+    n = zl_proxy_pp_write(&h, 2, buf, sizeof(buf));
+    assert_int_equal(n, ZL_PROXY_PP_V2_LEN);
+    assert_int_equal(buf[12], 0x21);
+    assert_int_equal(buf[13], 0x12);
+    assert_int_equal(zl_proxy_pp_read(buf, n, &back), (long)n);
+    assert_memory_equal(&back, &h, sizeof(h));
+    assert_int_equal(zl_proxy_pp_read(buf, n - 1, &back), 0);
+    assert_int_equal(zl_proxy_pp_write(&h, 2, buf, 10), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_pp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

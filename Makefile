@@ -44,12 +44,14 @@ fuzz: test-deps
 	./scripts/fuzz $(FUZZ) $(FUZZ_SECS)
 
 bench: all
+	@./scripts/install-deps bench
 	./bench/spec.sh ./$(BUILD)/zlayer
 	./bench/runtime.sh ./$(BUILD)/zlayer
 	./bench/pull.sh ./$(BUILD)/zlayer
 	./bench/deploy.sh ./$(BUILD)/zlayer
 	./bench/health.sh ./$(BUILD)/zlayer
 	./bench/net.sh ./$(BUILD)/zlayer
+	./bench/proxy.sh ./$(BUILD)/zlayer
 	./bench/dns.sh ./$(BUILD)/zlayer
 
 format:

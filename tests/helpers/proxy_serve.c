@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/helpers/proxy_serve.c: the node's L4 proxy on its own, for the benchmark: one route
+ * from a port on 127.0.0.1 to the backends given. SIGINT or SIGTERM stops it cleanly, after
+ * printing its counters. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/net.h"
+#include "proxy/proxy.h"
+
+static struct zl_proxy *proxy;
+static uv_signal_t sig_int, sig_term;
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    (void)signum;
+    struct zl_proxy_counters c;
+    if (zl_proxy_counters_get(proxy, "bench/proxy/l4", &c))
+        fprintf(stderr, "proxy_serve: %llu accepted, %llu failed, %llu bytes in, %llu out\n",
+                (unsigned long long)c.accepted, (unsigned long long)c.failed,
+                (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out);
+    zl_proxy_close(proxy);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    (void)s;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: proxy_serve [--udp] PORT BACKEND_IP:PORT...\n");
+        return 2;
+    }
+    bool udp = !strcmp(argv[1], "--udp");
+    int first = udp ? 2 : 1;
+    uint16_t port = (uint16_t)atoi(argv[first]);
+    size_t n = (size_t)(argc - first - 1);
+    struct zl_proxy_backend *b = zl_xcalloc(n + 1, sizeof(*b));
+    for (size_t i = 0; i < n; i++) {
+        char *a = argv[first + 1 + (int)i], *colon = strrchr(a, ':');
+        if (!colon)
+            return 2;
+        *colon = '\0';
+        if (zl_net_ip_parse(a, &b[i].ip) < 0)
+            return 2;
+        b[i].port = (uint16_t)atoi(colon + 1);
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    signal(SIGPIPE, SIG_IGN);
+    proxy = zl_proxy_new(&loop);
+    struct zl_proxy_route r = {.name = "bench/proxy/l4",
+                               .bind_ip = 0x7f000001u,
+                               .port = port,
+                               .udp = udp,
+                               .backends = b,
+                               .nbackends = n};
+    zl_proxy_set(proxy, &r, 1);
+    uv_signal_init(&loop, &sig_int);
+    uv_signal_init(&loop, &sig_term);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    free(b);
+    return 0;
+}

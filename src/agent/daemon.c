@@ -38,8 +38,29 @@ struct daemon {
     struct zl_proxy *proxy;    /* the services' endpoints */
 };
 
-/* The service DNS on the bridge's address. Without it (port 53 taken there, say) replicas
- * still run; names do not resolve, and the log says why. */
+static void route_json(void *arg, const struct zl_proxy_status *st)
+{
+    char ip[16];
+    json_array_append_new(
+        arg, json_pack("{s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "name",
+                       st->name, "address", zl_net_ip_text(st->bind_ip, ip), "port", (int)st->port,
+                       "protocol", st->udp ? "udp" : "tcp", "listening", st->listening, "backends",
+                       (int)st->backends, "ejected", (int)st->ejected, "accepted",
+                       (json_int_t)st->c.accepted, "active", (json_int_t)st->c.active, "failed",
+                       (json_int_t)st->c.failed, "bytes_in", (json_int_t)st->c.bytes_in,
+                       "bytes_out", (json_int_t)st->c.bytes_out));
+}
+
+static json_t *proxy_json(void *arg)
+{
+    json_t *out = json_array();
+    if (arg)
+        zl_proxy_each(arg, route_json, out);
+    return out;
+}
+
+/* The node's proxy, and the service DNS on the bridge's address. Without the DNS (port 53
+ * taken there, say) replicas still run; names do not resolve, and the log says why. */
 static void dns_start(struct daemon *d)
 {
     struct zl_err err;
@@ -48,6 +69,8 @@ static void dns_start(struct daemon *d)
     const char *up = getenv("ZLAYER_DNS_UPSTREAM");
     d->zone = zl_dns_zone_new();
     d->proxy = zl_proxy_new(&d->loop);
+    d->api.proxy_json = proxy_json;
+    d->api.proxy_arg = d->proxy;
     zl_agent__names_attach(&d->agent, d->zone, d->proxy);
     if (zl_dns_server_start(&d->loop, gw, 53, d->zone, up && *up ? up : NULL, NULL, &d->dns, &err) <
         0) {

@@ -479,6 +479,8 @@ void zl_api_handle(void *ctx, struct zl_http_req *r)
         return zl_api__events(a, r);
     if (!strcmp(r->path, API "/containers") && !strcmp(r->method, "GET"))
         return reply_json(r, 200, zl_api__containers(a, NULL, NULL));
+    if (!strcmp(r->path, API "/proxy") && !strcmp(r->method, "GET"))
+        return reply_json(r, 200, a->proxy_json ? a->proxy_json(a->proxy_arg) : json_array());
     if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)
         return deployments(a, r, seg, n);
     if ((n = segments(r->path, API "/jobs", seg)) != (size_t)-1)

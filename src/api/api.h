@@ -35,6 +35,9 @@ struct zl_api {
     struct zl_api_events *events;
     /* a replica's health ({"status", "failures", "since", "output"}) or NULL */
     json_t *(*health_json)(void *arg, const char *id);
+    /* The proxy's routes with their counters (may be NULL). */
+    json_t *(*proxy_json)(void *arg);
+    void *proxy_arg;
     /* A container's network (address, ports, counters), or NULL (may be NULL). */
     json_t *(*net_json)(const char *containers_dir, const char *id);
     void *health_arg;

@@ -249,3 +249,17 @@ bool zl_proxy_counters_get(struct zl_proxy *p, const char *name, struct zl_proxy
         }
     return false;
 }
+
+void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_proxy_status *s),
+                   void *arg)
+{
+    int64_t now = (int64_t)uv_now(p->loop);
+    for (struct listener *l = p->ls; l; l = l->next) {
+        size_t ejected = 0;
+        for (size_t i = 0; i < l->nb; i++)
+            ejected += l->bs[i].ejected_until > now;
+        struct zl_proxy_status st = {l->name,      l->bind_ip, l->port, l->udp,
+                                     l->listening, l->nb,      ejected, l->c};
+        fn(arg, &st);
+    }
+}

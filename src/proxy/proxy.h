@@ -49,6 +49,19 @@ struct zl_proxy_counters {
 };
 bool zl_proxy_counters_get(struct zl_proxy *p, const char *name, struct zl_proxy_counters *c);
 
+/* What one route is doing, for the API. */
+struct zl_proxy_status {
+    const char *name;
+    uint32_t bind_ip;
+    uint16_t port;
+    bool udp, listening;
+    size_t backends, ejected; /* ready replicas; of those, ejected now */
+    struct zl_proxy_counters c;
+};
+/* fn for every route. Loop thread. */
+void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_proxy_status *s),
+                   void *arg);
+
 /* Backend choice, pure: the next backend after *cursor that is not ejected at now_ms
  * (ejected_until[i] > now_ms), round-robin; -1 when all are. */
 int zl_proxy_pick(size_t n, const int64_t *ejected_until, int64_t now_ms, size_t *cursor);

@@ -46,6 +46,11 @@ host_ip() {
     run timeout 20 "$ZLAYER" exec web -r 0 -- sh -c 'head -c 3000000 /dev/zero >/www/big'
     run timeout 20 "$ZLAYER" exec web -r 1 -- sh -c 'head -c 3000000 /dev/zero >/www/big'
     [ "$(timeout 20 busybox wget -qO- http://127.0.0.1:18291/big | wc -c)" -eq 3000000 ]
+    # the route's counters in the API
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy
+    assert_success
+    echo "$output" | jq -e '.[] | select(.name == "pxa/web/raw") | .port == 18291 and .protocol == "tcp"
+        and .listening and .backends == 2 and .accepted >= 6 and .bytes_out > 3000000 and .failed == 0'
 }
 
 @test "a replica that refuses connections is skipped: no client sees an error" {

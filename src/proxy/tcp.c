@@ -12,12 +12,11 @@
 
 #define CONNECT_TIMEOUT_MS 3000
 #define MAX_TRIES          3
-#define READ_SIZE          65536
-#define WRITE_HIGH         (256 * 1024) /* pause the reading side above this much unsent */
-#define WRITE_LOW          (64 * 1024)
+#define READ_SIZE          16384 /* per side: what is read is written on at once */
 
 struct side {
     uv_tcp_t h;
+    char *buf; /* READ_SIZE: reads land here, and go straight out to the peer */
     bool init, eof, shut, paused;
 };
 
@@ -56,6 +55,8 @@ static void on_conn_handle_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     c->l->c.active--;
     zl_proxy__listener_unref(c->l);
+    free(c->client.buf);
+    free(c->server.buf);
     free(c);
 }
 
@@ -83,10 +84,12 @@ static struct side *peer(struct conn *c, struct side *s)
 
 static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-    (void)h;
+    struct side *s = (struct side *)h;
     (void)hint;
-    buf->base = malloc(READ_SIZE);
-    buf->len = buf->base ? READ_SIZE : 0;
+    if (!s->buf)
+        s->buf = malloc(READ_SIZE);
+    buf->base = s->buf;
+    buf->len = s->buf ? READ_SIZE : 0;
 }
 
 static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);
@@ -124,8 +127,7 @@ static void on_written(uv_write_t *w, int status)
     free(r->data);
     if (status < 0)
         conn_close(c);
-    else if (!c->closing && r->from->paused && !r->from->eof &&
-             r->to->h.write_queue_size < WRITE_LOW) {
+    else if (!c->closing && r->from->paused && !r->from->eof) {
         r->from->paused = false;
         uv_read_start((uv_stream_t *)&r->from->h, alloc_cb, on_read);
     }
@@ -137,7 +139,6 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
     struct conn *c = h->data;
     struct side *from = (struct side *)h, *to = peer(c, from);
     if (n <= 0) {
-        free(buf->base);
         if (n == UV_EOF)
             pass_eof(c, from);
         else if (n < 0)
@@ -148,22 +149,33 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
         c->l->c.bytes_in += (uint64_t)n;
     else
         c->l->c.bytes_out += (uint64_t)n;
+    /* straight out when the peer takes it all (the usual case: no copy, no request) */
+    uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
+    int k = uv_try_write((uv_stream_t *)&to->h, &b, 1);
+    if (k == n)
+        return;
+    if (k < 0 && k != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    /* the rest is queued, and this side waits until it is written: at most READ_SIZE
+     * bytes wait per direction */
+    size_t done = k > 0 ? (size_t)k : 0, rest = (size_t)n - done;
     struct wreq *r = zl_xcalloc(1, sizeof(*r));
     r->c = c;
     r->to = to;
     r->from = from;
-    r->data = buf->base;
-    uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
+    r->data = zl_xmalloc(rest);
+    memcpy(r->data, buf->base + done, rest);
+    b = uv_buf_init(r->data, (unsigned)rest);
     if (uv_write(&r->w, (uv_stream_t *)&to->h, &b, 1, on_written) < 0) {
         free(r->data);
         free(r);
         conn_close(c);
         return;
     }
-    if (to->h.write_queue_size > WRITE_HIGH) {
-        from->paused = true;
-        uv_read_stop(h);
-    }
+    from->paused = true;
+    uv_read_stop(h);
 }
 
 static void try_connect(struct conn *c);

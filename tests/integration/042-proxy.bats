@@ -46,6 +46,22 @@ host_ip() {
     run timeout 20 "$ZLAYER" exec web -r 0 -- sh -c 'head -c 3000000 /dev/zero >/www/big'
     run timeout 20 "$ZLAYER" exec web -r 1 -- sh -c 'head -c 3000000 /dev/zero >/www/big'
     [ "$(timeout 20 busybox wget -qO- http://127.0.0.1:18291/big | wc -c)" -eq 3000000 ]
+    # and to a slow reader, whose socket fills up: the proxy waits for it, nothing is lost
+    run timeout 60 python3 -c '
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 262144)  # far less than the body
+s.connect(("127.0.0.1", 18291))
+s.sendall(b"GET /big HTTP/1.0\r\n\r\n")
+got = b""
+while True:
+    time.sleep(0.003)
+    d = s.recv(16384)
+    if not d:
+        break
+    got += d
+print(len(got.split(b"\r\n\r\n", 1)[1]))'
+    assert_output 3000000
     # the route's counters in the API
     run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy
     assert_success

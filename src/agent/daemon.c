@@ -42,12 +42,12 @@ static void route_json(void *arg, const struct zl_proxy_status *st)
 {
     char ip[16];
     json_array_append_new(
-        arg, json_pack("{s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "name",
+        arg, json_pack("{s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "name",
                        st->name, "address", zl_net_ip_text(st->bind_ip, ip), "port", (int)st->port,
                        "protocol", st->udp ? "udp" : "tcp", "listening", st->listening, "backends",
-                       (int)st->backends, "ejected", (int)st->ejected, "accepted",
-                       (json_int_t)st->c.accepted, "active", (json_int_t)st->c.active, "failed",
-                       (json_int_t)st->c.failed, "bytes_in", (json_int_t)st->c.bytes_in,
+                       (int)st->backends, "ejected", (int)st->ejected, "down", (int)st->down,
+                       "accepted", (json_int_t)st->c.accepted, "active", (json_int_t)st->c.active,
+                       "failed", (json_int_t)st->c.failed, "bytes_in", (json_int_t)st->c.bytes_in,
                        "bytes_out", (json_int_t)st->c.bytes_out));
 }
 

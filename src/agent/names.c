@@ -19,12 +19,16 @@ struct zl_agent_name {
 struct zl_agent_srv {
     char *deployment, *service, *name;
     const char *proto;
-    uint16_t port;       /* the replicas' (target_port) */
-    uint16_t listen;     /* the proxy's (port) */
-    bool l4;             /* protocol tcp or udp: the proxy passes connections through */
-    bool public;         /* expose: public (every address), else internal (127.0.0.1) */
-    unsigned session_ms; /* udp: stream.session_timeout (0: the proxy's default) */
-    bool pp;             /* stream.proxy_protocol */
+    uint16_t port;                  /* the replicas' (target_port) */
+    uint16_t listen;                /* the proxy's (port) */
+    bool l4;                        /* protocol tcp or udp: the proxy passes connections through */
+    bool public;                    /* expose: public (every address), else internal (127.0.0.1) */
+    unsigned session_ms;            /* udp: stream.session_timeout (0: the proxy's default) */
+    bool pp;                        /* stream.proxy_protocol */
+    enum zl_proxy_check_kind check; /* stream.health_check */
+    char *probe;                    /* udp_probe: request (\xHH decoded), expect */
+    size_t probe_len;
+    char *expect;
 };
 
 struct zl_agent_names {
@@ -44,6 +48,8 @@ static void srv_free(struct zl_agent_srv *e, size_t n)
         free(e[i].deployment);
         free(e[i].service);
         free(e[i].name);
+        free(e[i].probe);
+        free(e[i].expect);
     }
     free(e);
 }
@@ -113,6 +119,10 @@ static void push(struct zl_agent_names *n)
                                                     .udp = !strcmp(x->proto, "udp"),
                                                     .session_timeout_ms = x->session_ms,
                                                     .proxy_protocol = x->pp,
+                                                    .check = x->check,
+                                                    .probe = x->probe,
+                                                    .probe_len = x->probe_len,
+                                                    .probe_expect = x->expect,
                                                     .backends = b,
                                                     .nbackends = nb};
     }
@@ -122,6 +132,25 @@ static void push(struct zl_agent_names *n)
         free((void *)routes[i].backends);
     }
     free(routes);
+}
+
+/* udp_probe's request: "\xHH" is the byte HH, everything else as written. */
+static char *unescape(const char *s, size_t *len)
+{
+    size_t n = strlen(s), k = 0;
+    char *out = zl_xmalloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (s[i] == '\\' && s[i + 1] == 'x' && sscanf(s + i + 2, "%2x", &v) == 1 &&
+            strspn(s + i + 2, "0123456789abcdefABCDEF") >= 2) {
+            out[k++] = (char)v;
+            i += 3;
+        } else
+            out[k++] = s[i];
+    }
+    out[k] = '\0';
+    *len = k;
+    return out;
 }
 
 void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,
@@ -136,6 +165,15 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
         const char *proto = zl_sval_str(ep, "protocol", "tcp");
         const struct zl_sval *st = zl_sval_path(ep, "stream.session_timeout");
         uint64_t ms = st && st->kind == ZL_SV_DURATION ? st->u / 1000000 : 0;
+        const char *hc = zl_sval_str(ep, "stream.health_check.type", "");
+        enum zl_proxy_check_kind check = !strcmp(hc, "tcp_connect") ? ZL_PROXY_CHECK_TCP
+                                         : !strcmp(hc, "udp_probe") ? ZL_PROXY_CHECK_UDP
+                                                                    : ZL_PROXY_CHECK_NONE;
+        size_t probe_len = 0;
+        char *probe = check == ZL_PROXY_CHECK_UDP
+                          ? unescape(zl_sval_str(ep, "stream.health_check.request", ""), &probe_len)
+                          : NULL;
+        const char *expect = zl_sval_str(ep, "stream.health_check.expect", NULL);
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
         n->next[n->nnext++] =
             (struct zl_agent_srv){zl_xstrdup(dep),
@@ -147,7 +185,11 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                                   !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
                                   !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
                                   ms > 86400000 ? 86400000 : (unsigned)ms,
-                                  zl_sval_bool(ep, "stream.proxy_protocol", false)};
+                                  zl_sval_bool(ep, "stream.proxy_protocol", false),
+                                  check,
+                                  probe,
+                                  probe_len,
+                                  expect ? zl_xstrdup(expect) : NULL};
     }
 }
 

@@ -8,16 +8,27 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <regex.h>
 
 #define ZL_PROXY_EJECT_MS 10000
 
 struct backend {
     struct zl_proxy_backend b;
     int64_t ejected_until; /* loop time, ms */
+    bool down;             /* failing the route's health check */
 };
 
 struct conn;
 struct session;
+struct probe;
+
+struct zl_proxy_check {
+    enum zl_proxy_check_kind kind;
+    char *request; /* udp_probe */
+    size_t request_len;
+    regex_t expect;
+    bool has_expect;
+};
 
 struct listener {
     struct listener *next;
@@ -40,7 +51,10 @@ struct listener {
     struct zl_proxy_counters c;
     struct session *sessions; /* UDP: one per client address */
     size_t nsessions;
-    unsigned refs; /* its handle, its connections and sessions */
+    struct zl_proxy_check check; /* stream.health_check (check.c) */
+    uv_timer_t *check_timer;     /* its own allocation: a restart need not wait for the close */
+    struct probe *probes;        /* in flight */
+    unsigned refs;               /* its handle, its connections and sessions */
 };
 
 struct zl_proxy {
@@ -64,6 +78,11 @@ void zl_proxy__eject(struct listener *l, const struct zl_proxy_backend *b);
 /* tcp.c */
 int zl_proxy__tcp_listen(struct listener *l, const struct sockaddr_in *sa);
 void zl_proxy__tcp_close_all(struct zl_proxy *p);
+/* check.c */
+void zl_proxy__check_set(struct listener *l, const struct zl_proxy_route *r);
+void zl_proxy__check_start(struct listener *l);
+void zl_proxy__check_stop(struct listener *l);
+void zl_proxy__check_fini(struct zl_proxy_check *c);
 /* udp.c */
 int zl_proxy__udp_listen(struct listener *l, const struct sockaddr_in *sa);
 /* Stop: every session closed (the listener's handle is closed by the caller). */

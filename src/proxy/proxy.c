@@ -28,6 +28,7 @@ void zl_proxy__listener_unref(struct listener *l)
     if (--l->refs)
         return;
     struct zl_proxy *p = l->p;
+    zl_proxy__check_fini(&l->check);
     free(l->name);
     free(l->bs);
     free(l->ejected);
@@ -45,6 +46,7 @@ static void listener_close(struct listener *l)
     if (l->closing)
         return;
     l->closing = true;
+    zl_proxy__check_stop(l);
     if (l->udp)
         zl_proxy__udp_stop(l);
     uv_close((uv_handle_t *)&l->h, on_listener_closed);
@@ -57,8 +59,10 @@ static void set_backends(struct listener *l, const struct zl_proxy_route *r)
     for (size_t i = 0; i < r->nbackends; i++) {
         bs[i].b = r->backends[i];
         for (size_t k = 0; k < l->nb; k++)
-            if (l->bs[k].b.ip == bs[i].b.ip && l->bs[k].b.port == bs[i].b.port)
+            if (l->bs[k].b.ip == bs[i].b.ip && l->bs[k].b.port == bs[i].b.port) {
                 bs[i].ejected_until = l->bs[k].ejected_until;
+                bs[i].down = l->bs[k].down;
+            }
     }
     free(l->bs);
     free(l->ejected);
@@ -87,7 +91,7 @@ void zl_proxy__eject(struct listener *l, const struct zl_proxy_backend *b)
 struct backend *zl_proxy__next(struct listener *l)
 {
     for (size_t i = 0; i < l->nb; i++)
-        l->ejected[i] = l->bs[i].ejected_until;
+        l->ejected[i] = l->bs[i].down ? INT64_MAX : l->bs[i].ejected_until;
     int i = zl_proxy_pick(l->nb, l->ejected, (int64_t)uv_now(l->p->loop), &l->cursor);
     return i < 0 ? NULL : &l->bs[i];
 }
@@ -103,6 +107,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
     p->open++;
     l->udp = r->udp;
     l->proxy_protocol = r->proxy_protocol;
+    zl_proxy__check_set(l, r);
     l->session_timeout_ms = r->session_timeout_ms ? r->session_timeout_ms : 60000;
     set_backends(l, r);
     struct sockaddr_in sa = {
@@ -114,6 +119,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
         zl_log("error", "proxy", "%s: listen on %s:%u: %s", r->name, ip, r->port, uv_strerror(rc));
     } else {
         l->listening = true;
+        zl_proxy__check_start(l);
         zl_log("info", "proxy", "%s: listening on port %u (%s)", r->name, r->port,
                l->udp ? "udp" : "tcp");
     }
@@ -127,8 +133,20 @@ static void routes_free(struct zl_proxy_route *r, size_t n)
     for (size_t i = 0; i < n; i++) {
         free((char *)r[i].name);
         free((void *)r[i].backends);
+        free((char *)r[i].probe);
+        free((char *)r[i].probe_expect);
     }
     free(r);
+}
+
+static bool same_check(const struct zl_proxy_check *c, const struct zl_proxy_route *r)
+{
+    if (c->kind != r->check)
+        return false;
+    if (c->kind != ZL_PROXY_CHECK_UDP)
+        return true;
+    return c->request_len == r->probe_len && !memcmp(c->request, r->probe, r->probe_len) &&
+           c->has_expect == (r->probe_expect && *r->probe_expect);
 }
 
 static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
@@ -149,6 +167,13 @@ static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
             }
             set_backends(l, &r[i]);
             l->proxy_protocol = r[i].proxy_protocol;
+            if (!same_check(&l->check, &r[i])) {
+                zl_proxy__check_stop(l);
+                zl_proxy__check_set(l, &r[i]);
+                for (size_t k = 0; k < l->nb; k++)
+                    l->bs[k].down = false;
+                zl_proxy__check_start(l);
+            }
             if (r[i].session_timeout_ms)
                 l->session_timeout_ms = r[i].session_timeout_ms;
             pp = &l->next;
@@ -202,6 +227,11 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n)
         if (r[i].nbackends)
             memcpy(b, r[i].backends, r[i].nbackends * sizeof(*b));
         copy[i].backends = b;
+        char *probe = zl_xmalloc(r[i].probe_len + 1);
+        if (r[i].probe_len)
+            memcpy(probe, r[i].probe, r[i].probe_len);
+        copy[i].probe = probe;
+        copy[i].probe_expect = r[i].probe_expect ? zl_xstrdup(r[i].probe_expect) : NULL;
     }
     pthread_mutex_lock(&p->lock);
     routes_free(p->pending, p->npending);
@@ -255,11 +285,17 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
 {
     int64_t now = (int64_t)uv_now(p->loop);
     for (struct listener *l = p->ls; l; l = l->next) {
-        size_t ejected = 0;
-        for (size_t i = 0; i < l->nb; i++)
-            ejected += l->bs[i].ejected_until > now;
-        struct zl_proxy_status st = {l->name,      l->bind_ip, l->port, l->udp,
-                                     l->listening, l->nb,      ejected, l->c};
+        struct zl_proxy_status st = {.name = l->name,
+                                     .bind_ip = l->bind_ip,
+                                     .port = l->port,
+                                     .udp = l->udp,
+                                     .listening = l->listening,
+                                     .backends = l->nb,
+                                     .c = l->c};
+        for (size_t i = 0; i < l->nb; i++) {
+            st.ejected += l->bs[i].ejected_until > now;
+            st.down += l->bs[i].down;
+        }
         fn(arg, &st);
     }
 }

@@ -20,13 +20,22 @@ struct zl_proxy_backend {
     uint16_t port;
 };
 
+enum zl_proxy_check_kind { ZL_PROXY_CHECK_NONE, ZL_PROXY_CHECK_TCP, ZL_PROXY_CHECK_UDP };
+
 /* One listener and where its connections go. */
 struct zl_proxy_route {
     const char *name; /* DEPLOYMENT/SERVICE/ENDPOINT, for the log and counters */
     uint32_t bind_ip; /* host byte order; 0: every address */
     uint16_t port;
-    bool udp;                    /* else TCP */
-    bool proxy_protocol;         /* tell the backend the client: PROXY v1 (TCP), v2 (UDP) */
+    bool udp;            /* else TCP */
+    bool proxy_protocol; /* tell the backend the client: PROXY v1 (TCP), v2 (UDP) */
+    /* stream.health_check: tcp_connect, or udp_probe sending probe (probe_len bytes) and
+     * wanting an answer that matches the extended regular expression probe_expect (NULL:
+     * any answer) */
+    enum zl_proxy_check_kind check;
+    const char *probe;
+    size_t probe_len;
+    const char *probe_expect;
     unsigned session_timeout_ms; /* UDP: a client's session ends after this long idle (0: 60 s) */
     const struct zl_proxy_backend *backends; /* the ready replicas (may be none) */
     size_t nbackends;
@@ -55,7 +64,8 @@ struct zl_proxy_status {
     uint32_t bind_ip;
     uint16_t port;
     bool udp, listening;
-    size_t backends, ejected; /* ready replicas; of those, ejected now */
+    size_t backends, ejected; /* ready replicas; of those, ejected now (refusals) */
+    size_t down;              /* of those, failing the route's health check */
     struct zl_proxy_counters c;
 };
 /* fn for every route. Loop thread. */

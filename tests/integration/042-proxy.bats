@@ -216,3 +216,40 @@ s.close()' >"$BATS_TEST_TMPDIR/sport" 2>/dev/null &&
     run timeout 10 "$ZLAYER" exec sink -- cat /tmp/got
     assert_output --partial "$(printf 'PROXY TCP4 127.0.0.1 127.0.0.1 %s 18297\r\nhello through the proxy' "$(cat "$BATS_TEST_TMPDIR/sport")")"
 }
+
+@test "L4 health checks: a backend failing tcp_connect or udp_probe is left out before any client meets it" {
+    { printf 'version: v1\ndeployment: pxh\nservices:\n'
+      cat <<YAML
+  half:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "mkdir -p /www && hostname >/www/index.html; [ \$(hostname) = half-1 ] && exec sleep 1000; exec httpd -f -p 80 -h /www"]}
+    scale: {mode: fixed, replicas: 2}
+    stop_grace_period: 1s
+    health: {check: {type: command, command: "true"}}
+    endpoints:
+      - {name: raw, protocol: tcp, port: 18298, target_port: 80, expose: public, stream: {health_check: {type: tcp_connect}}}
+  pecho:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "[ \$(hostname) = pecho-1 ] && exec sleep 1000; exec /bin/testinit udpecho 9000"]}
+    scale: {mode: fixed, replicas: 2}
+    stop_grace_period: 1s
+    health: {check: {type: command, command: "true"}}
+    endpoints:
+      - name: dgram
+        protocol: udp
+        port: 18299
+        target_port: 9000
+        stream: {health_check: {type: udp_probe, request: "\\\\x70ing", expect: "pecho-0 ping$"}}
+YAML
+    } >h.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d h.zlayer.yml
+    assert_success
+    routes() { curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy; }
+    # no client yet: the checks alone find the dead replica of each
+    wait_for eval 'routes | jq -e ".[] | select(.name == \"pxh/half/raw\") | .backends == 2 and .down == 1" >/dev/null'
+    wait_for eval 'routes | jq -e ".[] | select(.name == \"pxh/pecho/dgram\") | .backends == 2 and .down == 1" >/dev/null'
+    # clients only ever meet the live one, and nothing had to be ejected on their account
+    local i
+    for i in $(seq 6); do [ "$(get 127.0.0.1:18298)" = half-0 ]; done
+    routes | jq -e '.[] | select(.name == "pxh/half/raw") | .ejected == 0 and .failed == 0'
+}

@@ -309,6 +309,12 @@ static void *attach_thread(void *arg)
     j->rc = host ? make_veth(host, at, nsfd, &j->err) : -ZL_EINVAL;
     if (j->rc == 0)
         j->rc = configure_inside(inside, at, &j->err);
+    /* the node network is IPv4: no IPv6 (link-local included) on eth0 to reach anyone by.
+     * This thread ends here, so it may stay in the namespace. */
+    if (j->rc == 0 && setns(nsfd, CLONE_NEWNET) == 0) {
+        struct zl_err ignore;
+        zl_write_text("/proc/sys/net/ipv6/conf/eth0/disable_ipv6", "1", false, &ignore);
+    }
 out:
     if (inside)
         nl_socket_free(inside);

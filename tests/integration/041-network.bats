@@ -64,6 +64,11 @@ rules() {
     assert_output --partial "inet $c/24"
     run timeout 20 "$ZLAYER" exec cli -- busybox ip route
     assert_output --partial "default via $NET.1 dev eth0"
+    # IPv4 only: no IPv6 address on eth0, link-local included
+    run timeout 20 "$ZLAYER" exec cli -- cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6
+    assert_output 1
+    run timeout 20 "$ZLAYER" exec cli -- busybox ip -6 -o addr show eth0
+    refute_output --partial inet6
     run timeout 20 "$ZLAYER" exec cli -- cat /etc/hosts /etc/resolv.conf /etc/hostname
     assert_line --regexp "^$c[[:space:]]+client$"
     assert_line --regexp '^10\.1\.2\.3[[:space:]]+db\.local$'

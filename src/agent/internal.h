@@ -137,6 +137,11 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
 /* The end of a pass: every container with an address; the ready ones answer for their
  * service. */
 void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nready);
+/* A replica that just got its address: its queries are its deployment's from the first one
+ * (it answers for its service once ready). */
+void zl_agent__names_client(struct zl_agent *a, const struct zl_replica_ref *r, uint32_t ip);
+/* A replica found ready during a pass answers now (known since the last pass's end). */
+void zl_agent__names_ready(struct zl_agent *a, const char *id);
 /* Replicas about to be stopped leave the answers now. */
 void zl_agent__names_forget(struct zl_agent *a, char *const *ids, size_t n);
 

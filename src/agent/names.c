@@ -266,3 +266,34 @@ void zl_agent__names_forget(struct zl_agent *a, char *const *ids, size_t n)
     if (changed)
         push(nm);
 }
+
+void zl_agent__names_ready(struct zl_agent *a, const char *id)
+{
+    struct zl_agent_names *nm = a->names;
+    for (size_t i = 0; nm && i < nm->nr; i++)
+        if (!strcmp(nm->r[i].id, id)) {
+            if (!nm->r[i].healthy) {
+                /* at once: a dependent started later in this pass may ask for it */
+                nm->r[i].healthy = true;
+                push(nm);
+            }
+            return;
+        }
+}
+
+void zl_agent__names_client(struct zl_agent *a, const struct zl_replica_ref *r, uint32_t ip)
+{
+    struct zl_agent_names *nm = a->names;
+    if (!nm)
+        return;
+    for (size_t i = 0; i < nm->nr; i++)
+        if (!strcmp(nm->r[i].id, r->id)) {
+            nm->r[i].ip = ip;
+            push(nm);
+            return;
+        }
+    nm->r = zl_xrealloc(nm->r, (nm->nr + 1) * sizeof(*nm->r));
+    nm->r[nm->nr++] = (struct zl_agent_name){
+        zl_xstrdup(r->id), zl_xstrdup(r->deployment), zl_xstrdup(r->service), r->index, ip, false};
+    push(nm);
+}

@@ -559,6 +559,8 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
             rc = write_files(a, svc, r, hostname, ip, cfg, err);
             if (rc == 0)
                 rc = write_net(a, r->id, net, err);
+            if (rc == 0)
+                zl_agent__names_client(a, r, ip);
         }
         if (rc < 0 && ip)
             zl_net_detach(nsp, hif);

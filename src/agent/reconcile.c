@@ -520,6 +520,8 @@ static unsigned reconcile_service(struct pass *p, const struct zl_sval *svc, con
         struct zl_health_status hs;
         bool ready = ready_of(a, x, checked, &hs), failed = false;
         x->ready = ready;
+        if (ready)
+            zl_agent__names_ready(a, x->id);
         char why[1200];
         enum zl_agent_init_state init = !strcmp(x->status, "created")
                                             ? zl_agent__init_state(a, x->id, why, sizeof(why))

@@ -351,3 +351,22 @@ for _ in range(40):  # until the listener is up: 20 s at most
 PY
     assert_output "echo-0 ping-udp"
 }
+
+@test "service DNS: a service waiting for another to be healthy finds it by name at its first try" {
+    { printf 'version: v1\ndeployment: dnsw\nservices:\n'; web web
+      printf '    health: {start_grace: 300ms, interval: 500ms, check: {type: tcp, port: 80}}\n'
+      cat <<YAML
+  client:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "wget -qO- http://web/ >/tmp/first 2>&1; trap 'exit 0' TERM; sleep 1000 & wait"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+    depends: [{service: web, condition: healthy}]
+YAML
+    } >w.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d w.zlayer.yml
+    assert_success
+    wait_for eval 'timeout 10 "$ZLAYER" exec client -- sh -c "test -s /tmp/first"'
+    run timeout 10 "$ZLAYER" exec client -- cat /tmp/first
+    assert_output web-0
+}

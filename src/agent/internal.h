@@ -121,6 +121,9 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
                           const struct zl_replica_ref *r, json_t *cfg, struct zl_err *err);
 /* The containers go: their veths, namespaces, rules and addresses too. */
 void zl_agent__net_release(struct zl_agent *a, char *const *ids, size_t n);
+/* fn for every container's network record (net.json), with its id. */
+void zl_agent__net_each(struct zl_agent *a, void (*fn)(void *arg, const char *id, json_t *net),
+                        void *arg);
 /* Rebuild the node's rules when the containers' ports or addresses changed. */
 int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err);
 

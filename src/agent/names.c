@@ -5,7 +5,6 @@
  * it is stopped. */
 #include "agent/internal.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -201,6 +200,32 @@ static bool is_ready(const char *id, char *const *ready, size_t n)
     return false;
 }
 
+struct scan {
+    struct zl_agent_names *nm;
+    char *const *ready;
+    size_t nready;
+};
+
+static void add_name(void *arg, const char *id, json_t *net)
+{
+    struct scan *sc = arg;
+    struct zl_agent_names *nm = sc->nm;
+    const char *ip = json_string_value(json_object_get(net, "ip")),
+               *dep = json_string_value(json_object_get(net, "deployment")),
+               *svc = json_string_value(json_object_get(net, "service"));
+    uint32_t addr;
+    if (!ip || !dep || !svc || zl_net_ip_parse(ip, &addr) < 0)
+        return;
+    nm->r = zl_xrealloc(nm->r, (nm->nr + 1) * sizeof(*nm->r));
+    nm->r[nm->nr++] =
+        (struct zl_agent_name){zl_xstrdup(id),
+                               zl_xstrdup(dep),
+                               zl_xstrdup(svc),
+                               (unsigned)json_integer_value(json_object_get(net, "index")),
+                               addr,
+                               is_ready(id, sc->ready, sc->nready)};
+}
+
 void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nready)
 {
     struct zl_agent_names *nm = a->names;
@@ -211,32 +236,8 @@ void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nrea
     nm->nr = 0;
     /* every container with an address: the ready ones answer, all of them ask (a query's
      * source address tells its deployment) */
-    DIR *d = opendir(a->containers_dir);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char *path = zl_xasprintf("%s/%s/net.json", a->containers_dir, de->d_name);
-        json_t *net = json_load_file(path, 0, NULL);
-        free(path);
-        const char *ip = json_string_value(json_object_get(net, "ip")),
-                   *dep = json_string_value(json_object_get(net, "deployment")),
-                   *svc = json_string_value(json_object_get(net, "service"));
-        uint32_t addr;
-        if (ip && dep && svc && zl_net_ip_parse(ip, &addr) == 0) {
-            nm->r = zl_xrealloc(nm->r, (nm->nr + 1) * sizeof(*nm->r));
-            nm->r[nm->nr++] =
-                (struct zl_agent_name){zl_xstrdup(de->d_name),
-                                       zl_xstrdup(dep),
-                                       zl_xstrdup(svc),
-                                       (unsigned)json_integer_value(json_object_get(net, "index")),
-                                       addr,
-                                       is_ready(de->d_name, ready, nready)};
-        }
-        json_decref(net);
-    }
-    if (d)
-        closedir(d);
+    struct scan sc = {nm, ready, nready};
+    zl_agent__net_each(a, add_name, &sc);
     srv_free(nm->e, nm->ne);
     nm->e = ZL_STEAL(nm->next);
     nm->ne = nm->nnext;
@@ -247,22 +248,14 @@ void zl_agent__names_publish(struct zl_agent *a, char *const *ready, size_t nrea
 void zl_agent__names_forget(struct zl_agent *a, char *const *ids, size_t n)
 {
     struct zl_agent_names *nm = a->names;
-    if (!nm)
-        return;
     bool changed = false;
-    for (size_t i = 0; i < nm->nr;) {
-        bool gone = false;
-        for (size_t k = 0; k < n && !gone; k++)
-            gone = !strcmp(nm->r[i].id, ids[k]);
-        if (!gone) {
-            i++;
-            continue;
-        }
-        /* leaves the answers; stays a client of its deployment while it stops */
-        changed |= nm->r[i].healthy;
-        nm->r[i].healthy = false;
-        i++;
-    }
+    /* they leave the answers, and stay clients of their deployment while they stop */
+    for (size_t i = 0; nm && i < nm->nr; i++)
+        for (size_t k = 0; k < n; k++)
+            if (nm->r[i].healthy && !strcmp(nm->r[i].id, ids[k])) {
+                nm->r[i].healthy = false;
+                changed = true;
+            }
     if (changed)
         push(nm);
 }

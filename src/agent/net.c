@@ -43,7 +43,9 @@ int zl_agent__net_config(struct zl_agent *a, struct zl_err *err)
                           n->bridge);
     if (zl_net_cidr_parse(sub && *sub ? sub : "10.240.0.0/24", &n->subnet, &why) < 0)
         return zl_err_set(err, ZL_EINVAL, "subnet '%s': %s", sub, why);
-    n->mtu = mtu && *mtu ? (unsigned)strtoul(mtu, NULL, 10) : zl_net_default_mtu();
+    n->mtu = mtu && *mtu ? (unsigned)strtoul(mtu, NULL, 10) : zl_net_link_mtu(n->bridge);
+    if (!n->mtu) /* no bridge yet: the one it will get */
+        n->mtu = zl_net_default_mtu();
     if (n->mtu < 576 || n->mtu > 65535)
         return zl_err_set(err, ZL_EINVAL, "MTU '%s': 576-65535", mtu);
     n->netns_dir = zl_xasprintf("%s/netns", a->runtime_dir);
@@ -70,6 +72,21 @@ static json_t *net_read(struct zl_agent *a, const char *id)
     json_t *j = json_load_file(p, 0, NULL);
     free(p);
     return j;
+}
+
+void zl_agent__net_each(struct zl_agent *a, void (*fn)(void *arg, const char *id, json_t *net),
+                        void *arg)
+{
+    DIR *d = opendir(a->containers_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        json_t *net = e->d_name[0] == '.' ? NULL : net_read(a, e->d_name);
+        if (net)
+            fn(arg, e->d_name, net);
+        json_decref(net);
+    }
+    if (d)
+        closedir(d);
 }
 
 static uint32_t ip_of(json_t *net)
@@ -230,7 +247,8 @@ static bool on_localhost(const struct zl_sval *svc)
     return true;
 }
 
-/* The service's endpoints on the node's 127.0.0.1, when localhost_reachability says so. */
+/* The service's L7 endpoints (http, https, websocket) on the node's 127.0.0.1, when
+ * localhost_reachability says so; tcp and udp ones are the proxy's. */
 static void localhost_ports(const struct zl_sval *svc, json_t *out)
 {
     const struct zl_sval *eps = zl_sval_get(svc, "endpoints");
@@ -243,11 +261,10 @@ static void localhost_ports(const struct zl_sval *svc, json_t *out)
             continue; /* the node's proxy listens for it */
         unsigned port = (unsigned)zl_sval_uint(e, "port", 0),
                  target = (unsigned)zl_sval_uint(e, "target_port", port);
-        bool udp = !strcmp(zl_sval_str(e, "protocol", "tcp"), "udp");
-        json_array_append_new(
-            out, json_pack("{s:s, s:i, s:i, s:s, s:s}", "host_ip", "127.0.0.1", "host_port",
-                           (int)port, "container_port", (int)(target ? target : port), "protocol",
-                           udp ? "udp" : "tcp", "endpoint", zl_sval_str(e, "name", "")));
+        json_array_append_new(out, json_pack("{s:s, s:i, s:i, s:s, s:s}", "host_ip", "127.0.0.1",
+                                             "host_port", (int)port, "container_port",
+                                             (int)(target ? target : port), "protocol", "tcp",
+                                             "endpoint", zl_sval_str(e, "name", "")));
     }
 }
 
@@ -305,9 +322,11 @@ static void members_free(struct members *ms)
     free(ms->ifs);
 }
 
-static void add_member(struct members *ms, json_t *net)
+static void add_member(void *arg, const char *id, json_t *net)
 {
+    struct members *ms = arg;
     uint32_t ip = ip_of(net);
+    (void)id;
     if (!ip)
         return;
     ms->m = zl_xrealloc(ms->m, (ms->n + 1) * sizeof(*ms->m));
@@ -335,28 +354,12 @@ static void add_member(struct members *ms, json_t *net)
     ms->n++;
 }
 
-static void collect(struct zl_agent *a, struct members *ms)
-{
-    DIR *d = opendir(a->containers_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        json_t *net = net_read(a, e->d_name);
-        if (net && json_object_get(net, "ip"))
-            add_member(ms, net);
-        json_decref(net);
-    }
-    if (d)
-        closedir(d);
-}
-
 int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err)
 {
     /* read, written and applied under one lock: an older view never lands after a newer */
     pthread_mutex_lock(&rules_lock);
     struct members ms = {0};
-    collect(a, &ms);
+    zl_agent__net_each(a, add_member, &ms);
     struct zl_net_rules r = {a->net.bridge, a->net.subnet, ms.m, ms.n};
     char *text = zl_net_rules_text(&r);
     int rc = 0;
@@ -374,23 +377,26 @@ int zl_agent__net_sync(struct zl_agent *a, struct zl_err *err)
 
 /* After a reboot (or a crash between steps): records whose namespace is gone, and addresses
  * no record names, are let go. Runs before anything is created. */
+static void drop_stale(void *arg, const char *id, json_t *net)
+{
+    const char *nsp = json_string_value(json_object_get(net, "netns"));
+    if (nsp && access(nsp, F_OK) < 0) {
+        char *p = net_file(arg, id);
+        unlink(p);
+        free(p);
+        zl_log("info", "net", "%s: its network namespace is gone, its record too", id);
+    }
+}
+
+static void count_member(void *arg, const char *id, json_t *net)
+{
+    (void)id;
+    *(size_t *)arg += json_object_get(net, "ip") != NULL;
+}
+
 static void sweep(struct zl_agent *a)
 {
-    DIR *d = opendir(a->containers_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        json_t *net = e->d_name[0] == '.' ? NULL : net_read(a, e->d_name);
-        const char *nsp = json_string_value(json_object_get(net, "netns"));
-        if (nsp && access(nsp, F_OK) < 0) {
-            char *p = net_file(a, e->d_name);
-            unlink(p);
-            free(p);
-            zl_log("info", "net", "%s: its network namespace is gone, its record too", e->d_name);
-        }
-        json_decref(net);
-    }
-    if (d)
-        closedir(d);
+    zl_agent__net_each(a, drop_stale, a);
     char **ids = NULL;
     size_t n = 0;
     struct zl_err err;
@@ -417,10 +423,8 @@ int zl_agent__net_start(struct zl_agent *a, struct zl_err *err)
 
 void zl_agent__net_stop(struct zl_agent *a)
 {
-    struct members ms = {0};
-    collect(a, &ms);
-    size_t n = ms.n;
-    members_free(&ms);
+    size_t n = 0;
+    zl_agent__net_each(a, count_member, &n);
     if (n)
         return; /* containers outlive the daemon: their network stays */
     struct zl_err err;
@@ -445,25 +449,17 @@ static void netns_path(struct zl_agent *a, const char *id, char **out)
  * deployment, or a container id. */
 static char *joined_id(struct zl_agent *a, const struct zl_replica_ref *r, const char *x)
 {
-    char *cands[3] = {zl_xasprintf("%s-%s", r->deployment, x),
-                      zl_xasprintf("%s-%s-%u", r->deployment, x, r->index), zl_xstrdup(x)};
+    char *cands[4] = {zl_xasprintf("%s-%s", r->deployment, x),
+                      zl_xasprintf("%s-%s-%u", r->deployment, x, r->index), zl_xstrdup(x),
+                      zl_xasprintf("%s-%s-0", r->deployment, x)};
     char *found = NULL;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         json_t *net = found ? NULL : net_read(a, cands[i]);
         if (net)
-            found = zl_xstrdup(cands[i]);
+            found = ZL_STEAL(cands[i]);
         json_decref(net);
-    }
-    if (!found) {
-        char *alt = zl_xasprintf("%s-%s-0", r->deployment, x);
-        json_t *net = net_read(a, alt);
-        if (net)
-            found = ZL_STEAL(alt);
-        json_decref(net);
-        free(alt);
-    }
-    for (int i = 0; i < 3; i++)
         free(cands[i]);
+    }
     return found;
 }
 
@@ -535,12 +531,6 @@ int zl_agent__net_prepare(struct zl_agent *a, const struct zl_sval *svc,
         uint32_t ip = 0;
         json_t *ports = ports_of(svc, err);
         rc = ports ? zl_net_ipam_take(a->db, &a->net.subnet, r->id, &ip, err) : -ZL_EINVAL;
-        uint32_t first, last;
-        zl_net_cidr_hosts(&a->net.subnet, &first, &last);
-        if (rc == 0 && (ip < first || ip > last)) { /* from an earlier subnet */
-            zl_net_ipam_release(a->db, r->id, err);
-            rc = zl_net_ipam_take(a->db, &a->net.subnet, r->id, &ip, err);
-        }
         char *nsp = NULL, hif[16], t[16];
         netns_path(a, r->id, &nsp);
         zl_net_host_if(ip, hif);

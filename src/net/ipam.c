@@ -93,6 +93,12 @@ int zl_net_ipam_take(struct zl_store *s, const struct zl_net_cidr *c, const char
     uint32_t first, last;
     zl_net_cidr_hosts(c, &first, &last);
     int rc = zl_store_address_take(s, id, first, last, ip, err);
+    if (rc == 0 && (*ip < first || *ip > last)) {
+        /* kept from another subnet (the node's was changed): a new one in this one */
+        rc = zl_store_address_release(s, id, err);
+        if (rc == 0)
+            rc = zl_store_address_take(s, id, first, last, ip, err);
+    }
     if (rc == -ZL_EFULL) {
         char a[16];
         return zl_err_set(err, ZL_EFULL, "no free address left in %s/%u for %s",

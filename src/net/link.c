@@ -60,19 +60,19 @@ unsigned zl_net_default_mtu(void)
     }
     if (f)
         fclose(f);
-    if (*ifname) {
-        char path[96], *text = NULL;
-        size_t len;
-        struct zl_err err;
-        snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", ifname);
-        if (zl_read_file(path, 64, &text, &len, &err) == 0) {
-            unsigned long v = strtoul(text, NULL, 10);
-            if (v >= 576 && v <= 65535)
-                mtu = (unsigned)v;
-        }
-        free(text);
-    }
-    return mtu;
+    unsigned v = *ifname ? zl_net_link_mtu(ifname) : 0;
+    return v >= 576 && v <= 65535 ? v : mtu;
+}
+
+unsigned zl_net_link_mtu(const char *name)
+{
+    char path[96], *text = NULL;
+    size_t len;
+    struct zl_err err;
+    snprintf(path, sizeof(path), "/sys/class/net/%s/mtu", name);
+    unsigned long v = zl_read_file(path, 64, &text, &len, &err) == 0 ? strtoul(text, NULL, 10) : 0;
+    free(text);
+    return v <= 65535 ? (unsigned)v : 0;
 }
 
 static int link_up(struct nl_sock *sk, const char *name, unsigned mtu, struct zl_err *err)
@@ -180,7 +180,7 @@ int zl_net_bridge_remove(const char *name, struct zl_err *err)
     return rc;
 }
 
-bool zl_net_link_exists(const char *name)
+static bool link_exists(const char *name)
 {
     return if_nametoindex(name) != 0;
 }
@@ -372,7 +372,7 @@ static uint64_t counter(const char *ifname, const char *name)
 
 int zl_net_stats_read(const char *host_if, struct zl_net_stats *st)
 {
-    if (!zl_net_link_exists(host_if))
+    if (!link_exists(host_if))
         return -ENODEV;
     st->rx_bytes = counter(host_if, "tx_bytes");
     st->rx_packets = counter(host_if, "tx_packets");

@@ -31,7 +31,8 @@ const char *zl_net_ip_text(uint32_t ip, char buf[16]);
 
 /* Address management, kept in the state store so that nothing is handed out twice and
  * everything survives a daemon restart. */
-/* The address of container id in subnet c: the one it has, else the lowest free one.
+/* The address of container id in subnet c: the one it has (unless that is outside c), else
+ * the lowest free one.
  * -ZL_EFULL when the subnet has none left. */
 int zl_net_ipam_take(struct zl_store *s, const struct zl_net_cidr *c, const char *id, uint32_t *ip,
                      struct zl_err *err);
@@ -69,8 +70,8 @@ struct zl_net_stats {
     uint64_t rx_bytes, rx_packets, tx_bytes, tx_packets;
 };
 int zl_net_stats_read(const char *host_if, struct zl_net_stats *st);
-/* True when the interface exists. */
-bool zl_net_link_exists(const char *name);
+/* The MTU of interface name, 0 when there is none. */
+unsigned zl_net_link_mtu(const char *name);
 
 /* ---------------- nftables (rules.c) ---------------- */
 

@@ -211,17 +211,11 @@ int zl_net_rules_remove(const char *bridge, struct zl_err *err)
 
 bool zl_net_rules_present(const char *bridge)
 {
-    char t[64], *s;
+    char t[64];
     table_name(t, sizeof(t), bridge);
-    s = zl_xasprintf("list table ip %s", t);
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
-    bool found = false;
-    if (ctx) {
-        nft_ctx_buffer_output(ctx);
-        nft_ctx_buffer_error(ctx);
-        found = nft_run_cmd_from_buffer(ctx, s) == 0;
-        nft_ctx_free(ctx);
-    }
+    char *s = zl_xasprintf("list table ip %s", t);
+    struct zl_err err;
+    bool found = run(s, &err) == 0;
     free(s);
     return found;
 }

@@ -270,16 +270,6 @@ void zl_proxy_close(struct zl_proxy *p)
     uv_close((uv_handle_t *)&p->async, on_async_closed);
 }
 
-bool zl_proxy_counters_get(struct zl_proxy *p, const char *name, struct zl_proxy_counters *c)
-{
-    for (struct listener *l = p->ls; l; l = l->next)
-        if (!strcmp(l->name, name)) {
-            *c = l->c;
-            return true;
-        }
-    return false;
-}
-
 void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_proxy_status *s),
                    void *arg)
 {

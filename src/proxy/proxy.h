@@ -50,13 +50,11 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n);
  * them. Loop thread. */
 void zl_proxy_close(struct zl_proxy *p);
 
-/* Counters of one route (for the API and tests): connections (UDP: sessions) accepted, now
- * open, failed (no backend could be reached), bytes each way. Loop thread. False when no
- * such route. */
+/* Counters of one route: connections (UDP: sessions) accepted, now open, failed (no backend
+ * could be reached), bytes each way. */
 struct zl_proxy_counters {
     uint64_t accepted, active, failed, bytes_in, bytes_out;
 };
-bool zl_proxy_counters_get(struct zl_proxy *p, const char *name, struct zl_proxy_counters *c);
 
 /* What one route is doing, for the API. */
 struct zl_proxy_status {

@@ -13,14 +13,18 @@
 static struct zl_proxy *proxy;
 static uv_signal_t sig_int, sig_term;
 
+static void report(void *arg, const struct zl_proxy_status *st)
+{
+    (void)arg;
+    fprintf(stderr, "proxy_serve: %s: %llu accepted, %llu failed, %llu bytes in, %llu out\n",
+            st->name, (unsigned long long)st->c.accepted, (unsigned long long)st->c.failed,
+            (unsigned long long)st->c.bytes_in, (unsigned long long)st->c.bytes_out);
+}
+
 static void on_signal(uv_signal_t *s, int signum)
 {
     (void)signum;
-    struct zl_proxy_counters c;
-    if (zl_proxy_counters_get(proxy, "bench/proxy/l4", &c))
-        fprintf(stderr, "proxy_serve: %llu accepted, %llu failed, %llu bytes in, %llu out\n",
-                (unsigned long long)c.accepted, (unsigned long long)c.failed,
-                (unsigned long long)c.bytes_in, (unsigned long long)c.bytes_out);
+    zl_proxy_each(proxy, report, NULL);
     zl_proxy_close(proxy);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);

@@ -147,6 +147,12 @@ static void test_ipam(void **state)
     assert_int_equal(zl_net_ipam_take(s, &c, "e", &again, &err), 0);
     assert_int_equal(again, ip[4]);
     assert_int_equal(zl_net_ipam_take(s, &c, "g", &again, &err), -ZL_EFULL);
+    /* the node's subnet changed: a container keeping an address from the old one gets a new
+     * one in the new range */
+    struct zl_net_cidr other;
+    assert_int_equal(zl_net_cidr_parse("10.241.0.0/24", &other, &why), 0);
+    assert_int_equal(zl_net_ipam_take(s, &other, "e", &again, &err), 0);
+    assert_int_equal(again, 0x0af10002u);
     zl_store_close(s);
     char *cmd = zl_xasprintf("rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);

@@ -40,7 +40,7 @@ stop:
 
 fuzz: test-deps
 	@[ -d $(FUZZ) ] || CC=clang meson setup $(FUZZ) --buildtype=debug -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
-	ninja -C $(FUZZ) tests/fuzz_spec tests/fuzz_http tests/fuzz_frames tests/fuzz_dns tests/fuzz_pp
+	ninja -C $(FUZZ) tests/fuzz_spec tests/fuzz_http tests/fuzz_frames tests/fuzz_dns tests/fuzz_pp tests/fuzz_h1
 	./scripts/fuzz $(FUZZ) $(FUZZ_SECS)
 
 bench: all

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# bench/proxy.sh [ZLAYER]: the node proxy's L4 TCP pass-through against haproxy's tcp mode, in
-# one run: wrk (2 threads, 64 connections, DURATION s, a 1 KiB page) against an nginx backend
-# directly, through zlayer's proxy (tests/proxy_serve: the daemon's proxy code with one route)
-# and through haproxy (mode tcp, one thread, as zlayer's one loop). Prints req/s, p99 latency
-# and each proxy's RSS after the run, and the ratios. Needs wrk, nginx and haproxy (Debian).
-# The L7 comparison (nginx and haproxy in http mode) comes with zlayer's L7 proxy.
+# bench/proxy.sh [ZLAYER]: the node proxy against nginx and haproxy, in one run: wrk (2
+# threads, 64 connections, DURATION s, a 1 KiB page) against an nginx backend directly; as an
+# HTTP reverse proxy through zlayer's proxy (tests/proxy_serve: the daemon's proxy code with
+# one route, its access log on), nginx (proxy_pass with a keep-alive upstream) and haproxy
+# (mode http); as an L4 TCP pass-through through zlayer and haproxy (mode tcp). Every proxy
+# runs one worker/thread, as zlayer's one loop. Prints req/s, p99 latency and each proxy's
+# RSS after its run, and the ratios. Needs wrk, nginx and haproxy (Debian).
 set -euo pipefail
 ZLAYER=$(realpath "${1:-./build/zlayer}")
 SERVE=$(dirname "$ZLAYER")/tests/proxy_serve
@@ -14,7 +15,7 @@ for t in wrk nginx haproxy; do
 done
 [ -x "$SERVE" ] || { echo "bench/proxy.sh: no $SERVE (ninja -C $(dirname "$ZLAYER"))" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/zl-bench-proxy-XXXXXX)
-B=18401 ZP=18402 HP=18403
+B=18401 ZP=18402 HP=18403 ZH=18404 NH=18405 HH=18406
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -37,6 +38,28 @@ http {
     server { listen 127.0.0.1:$B; root $WORK/www; }
 }
 CONF
+cat >"$WORK/nginx-proxy.conf" <<CONF
+daemon off;
+worker_processes 1;
+pid $WORK/nginx-proxy.pid;
+error_log $WORK/logs/error-proxy.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 100000;
+    upstream b { server 127.0.0.1:$B; keepalive 64; }
+    server {
+        listen 127.0.0.1:$NH;
+        location / {
+            proxy_pass http://b;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+CONF
 cat >"$WORK/haproxy.cfg" <<CONF
 global
     nbthread 1
@@ -49,6 +72,12 @@ defaults
 listen l4
     bind 127.0.0.1:$HP
     server b1 127.0.0.1:$B
+listen l7
+    mode http
+    option forwardfor
+    http-reuse always
+    bind 127.0.0.1:$HH
+    server b1 127.0.0.1:$B
 CONF
 nginx -p "$WORK" -c "$WORK/nginx.conf" &
 PIDS+=($!)
@@ -58,7 +87,13 @@ ZPID=$!
 haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
 PIDS+=($!)
 HPID=$!
-for p in $B $ZP $HP; do
+PROXY_SERVE_LOG="$WORK/logs/zlayer-access.log" "$SERVE" --http $ZH 127.0.0.1:$B 2>"$WORK/serve-http.log" &
+PIDS+=($!)
+ZHPID=$!
+nginx -p "$WORK" -c "$WORK/nginx-proxy.conf" &
+PIDS+=($!)
+NPID=$!
+for p in $B $ZP $HP $ZH $NH $HH; do
     for ((i = 0; i < 100; i++)); do
         curl -sf -o /dev/null "http://127.0.0.1:$p/1k.html" && break
         sleep 0.1
@@ -77,16 +112,33 @@ run() { # PORT: req/s and p99 in ms
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 read -r DR DL < <(run $B)
+read -r ZHR ZHL < <(run $ZH)
+ZHRSS=$(rss "$ZHPID")
+read -r NHR NHL < <(run $NH)
+NRSS=$(rss "$NPID")
+read -r HHR HHL < <(run $HH)
+HHRSS=$(rss "$HPID")
 read -r ZR ZL < <(run $ZP)
 ZRSS=$(rss "$ZPID")
 read -r HR HL < <(run $HP)
 HRSS=$(rss "$HPID")
 
-echo "L4 TCP pass-through, wrk -t2 -c64 -d${DURATION}s, 1 KiB page from nginx"
-printf '  %-22s %9s %9s %10s\n' "" "req/s" "p99 ms" "RSS KiB"
-printf '  %-22s %9s %9s %10s\n' "direct" "$DR" "$DL" "-"
-printf '  %-22s %9s %9s %10s\n' "zlayer proxy" "$ZR" "$ZL" "$ZRSS"
-printf '  %-22s %9s %9s %10s\n' "haproxy (mode tcp)" "$HR" "$HL" "$HRSS"
+echo "wrk -t2 -c64 -d${DURATION}s, 1 KiB page from nginx"
+printf '  %-26s %9s %9s %10s\n' "" "req/s" "p99 ms" "RSS KiB"
+printf '  %-26s %9s %9s %10s\n' "direct" "$DR" "$DL" "-"
+echo "HTTP reverse proxy"
+printf '  %-26s %9s %9s %10s\n' "zlayer proxy (http)" "$ZHR" "$ZHL" "$ZHRSS"
+printf '  %-26s %9s %9s %10s\n' "nginx (proxy_pass)" "$NHR" "$NHL" "$NRSS"
+printf '  %-26s %9s %9s %10s\n' "haproxy (mode http)" "$HHR" "$HHL" "$HHRSS"
+echo "L4 TCP pass-through"
+printf '  %-26s %9s %9s %10s\n' "zlayer proxy (tcp)" "$ZR" "$ZL" "$ZRSS"
+printf '  %-26s %9s %9s %10s\n' "haproxy (mode tcp)" "$HR" "$HL" "$HRSS"
+awk -v z="$ZHR" -v n="$NHR" -v h="$HHR" -v zl="$ZHL" -v nl="$NHL" -v hl="$HHL" \
+    -v zr="$ZHRSS" -v nr="$NRSS" -v hr="$HHRSS" 'BEGIN {
+    printf "  http: zlayer / nginx: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
+        z / n, zl / nl, zr / nr
+    printf "  http: zlayer / haproxy: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
+        z / h, zl / hl, zr / hr }'
 awk -v z="$ZR" -v h="$HR" -v zl="$ZL" -v hl="$HL" -v zr="$ZRSS" -v hr="$HRSS" 'BEGIN {
-    printf "  zlayer / haproxy: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
+    printf "  tcp: zlayer / haproxy: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
         z / h, zl / hl, zr / hr }'

@@ -106,6 +106,7 @@ struct zl_port_clash {
     size_t index;      /* in that list */
     int line;
     unsigned port;
+    char what[320]; /* "host port 8080/tcp", or "port 80 (http, host a.example, path /api)" */
 };
 bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other_svcs,
                          const char *other_dep, struct zl_port_clash *c);

@@ -41,14 +41,35 @@ struct daemon {
 static void route_json(void *arg, const struct zl_proxy_status *st)
 {
     char ip[16];
-    json_array_append_new(
-        arg, json_pack("{s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "name",
-                       st->name, "address", zl_net_ip_text(st->bind_ip, ip), "port", (int)st->port,
-                       "protocol", st->udp ? "udp" : "tcp", "listening", st->listening, "backends",
-                       (int)st->backends, "ejected", (int)st->ejected, "down", (int)st->down,
-                       "accepted", (json_int_t)st->c.accepted, "active", (json_int_t)st->c.active,
-                       "failed", (json_int_t)st->c.failed, "bytes_in", (json_int_t)st->c.bytes_in,
-                       "bytes_out", (json_int_t)st->c.bytes_out));
+    json_t *r = json_pack(
+        "{s:s, s:s, s:i, s:s, s:b, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:I}", "name", st->name,
+        "address", zl_net_ip_text(st->bind_ip, ip), "port", (int)st->port, "protocol",
+        st->udp    ? "udp"
+        : st->http ? "http"
+                   : "tcp",
+        "listening", st->listening, "backends", (int)st->backends, "ejected", (int)st->ejected,
+        "down", (int)st->down, "accepted", (json_int_t)st->c.accepted, "active",
+        (json_int_t)st->c.active, "failed", (json_int_t)st->c.failed, "bytes_in",
+        (json_int_t)st->c.bytes_in, "bytes_out", (json_int_t)st->c.bytes_out);
+    if (st->http) {
+        /* requests by status class, and a latency histogram (upper bounds in ms) */
+        json_t *cls = json_object(), *lat = json_array();
+        for (int i = 0; i < 5; i++) {
+            char k[4] = {(char)('1' + i), 'x', 'x', 0};
+            json_object_set_new(cls, k, json_integer((json_int_t)st->c.status[i]));
+        }
+        for (int i = 0; i < ZL_PROXY_LAT_BUCKETS; i++)
+            json_array_append_new(
+                lat, i < ZL_PROXY_LAT_BUCKETS - 1
+                         ? json_pack("{s:i, s:I}", "le_ms", (int)zl_proxy_lat_ms[i], "count",
+                                     (json_int_t)st->c.latency[i])
+                         : json_pack("{s:n, s:I}", "le_ms", "count", (json_int_t)st->c.latency[i]));
+        json_object_set_new(r, "host", st->host ? json_string(st->host) : json_null());
+        json_object_set_new(r, "path", json_string(st->path ? st->path : "/"));
+        json_object_set_new(r, "status", cls);
+        json_object_set_new(r, "latency", lat);
+    }
+    json_array_append_new(arg, r);
 }
 
 static json_t *proxy_json(void *arg)
@@ -69,6 +90,14 @@ static void dns_start(struct daemon *d)
     const char *up = getenv("ZLAYER_DNS_UPSTREAM");
     d->zone = zl_dns_zone_new();
     d->proxy = zl_proxy_new(&d->loop);
+    /* the access log: ZLAYER_PROXY_ACCESS_LOG (a path, or "off"), by default in the data
+     * folder */
+    const char *alog = getenv("ZLAYER_PROXY_ACCESS_LOG");
+    char *apath =
+        alog && *alog ? zl_xstrdup(alog) : zl_xasprintf("%s/proxy-access.log", d->agent.root_dir);
+    if (strcmp(apath, "off") != 0 && zl_proxy_access_log(d->proxy, apath, &err) < 0)
+        zl_log("error", "serve", "proxy access log: %s", err.msg);
+    free(apath);
     d->api.proxy_json = proxy_json;
     d->api.proxy_arg = d->proxy;
     zl_agent__names_attach(&d->agent, d->zone, d->proxy);

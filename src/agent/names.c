@@ -28,6 +28,8 @@ struct zl_agent_srv {
     char *probe;                    /* udp_probe: request (\xHH decoded), expect */
     size_t probe_len;
     char *expect;
+    bool http;         /* protocol http or websocket: routed by host and path */
+    char *host, *path; /* http: the endpoint's host and path (may be NULL) */
 };
 
 struct zl_agent_names {
@@ -49,6 +51,8 @@ static void srv_free(struct zl_agent_srv *e, size_t n)
         free(e[i].name);
         free(e[i].probe);
         free(e[i].expect);
+        free(e[i].host);
+        free(e[i].path);
     }
     free(e);
 }
@@ -98,12 +102,13 @@ static void push(struct zl_agent_names *n)
     free(e);
     if (!n->proxy)
         return;
-    /* the proxy: an L4 route per tcp endpoint, to the service's ready replicas */
+    /* the proxy: a route per tcp, udp, http and websocket endpoint, to the service's ready
+     * replicas */
     struct zl_proxy_route *routes = zl_xcalloc(n->ne + 1, sizeof(*routes));
     size_t nroutes = 0;
     for (size_t i = 0; i < n->ne; i++) {
         const struct zl_agent_srv *x = &n->e[i];
-        if (!x->l4)
+        if (!x->l4 && !x->http)
             continue;
         struct zl_proxy_backend *b = zl_xcalloc(n->nr + 1, sizeof(*b));
         size_t nb = 0;
@@ -115,7 +120,10 @@ static void push(struct zl_agent_names *n)
         routes[nroutes++] = (struct zl_proxy_route){.name = name,
                                                     .bind_ip = x->public ? 0 : 0x7f000001u,
                                                     .port = x->listen,
-                                                    .udp = !strcmp(x->proto, "udp"),
+                                                    .udp = x->l4 && !strcmp(x->proto, "udp"),
+                                                    .http = x->http,
+                                                    .host = x->host,
+                                                    .path = x->path,
                                                     .session_timeout_ms = x->session_ms,
                                                     .proxy_protocol = x->pp,
                                                     .check = x->check,
@@ -173,6 +181,8 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                           ? unescape(zl_sval_str(ep, "stream.health_check.request", ""), &probe_len)
                           : NULL;
         const char *expect = zl_sval_str(ep, "stream.health_check.expect", NULL);
+        const char *host = zl_sval_str(ep, "host", NULL), *path = zl_sval_str(ep, "path", NULL);
+        bool http = !strcmp(proto, "http") || !strcmp(proto, "websocket");
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
         n->next[n->nnext++] =
             (struct zl_agent_srv){zl_xstrdup(dep),
@@ -188,7 +198,10 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                                   check,
                                   probe,
                                   probe_len,
-                                  expect ? zl_xstrdup(expect) : NULL};
+                                  expect ? zl_xstrdup(expect) : NULL,
+                                  http,
+                                  http && host ? zl_xstrdup(host) : NULL,
+                                  http && path ? zl_xstrdup(path) : NULL};
     }
 }
 

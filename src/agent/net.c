@@ -247,8 +247,8 @@ static bool on_localhost(const struct zl_sval *svc)
     return true;
 }
 
-/* The service's L7 endpoints (http, https, websocket) on the node's 127.0.0.1, when
- * localhost_reachability says so; tcp and udp ones are the proxy's. */
+/* The service's https endpoints on the node's 127.0.0.1, when localhost_reachability says
+ * so, until the proxy terminates TLS; the others are the proxy's. */
 static void localhost_ports(const struct zl_sval *svc, json_t *out)
 {
     const struct zl_sval *eps = zl_sval_get(svc, "endpoints");
@@ -257,7 +257,7 @@ static void localhost_ports(const struct zl_sval *svc, json_t *out)
     for (size_t i = 0; i < eps->n; i++) {
         const struct zl_sval *e = eps->items[i];
         const char *proto = zl_sval_str(e, "protocol", "tcp");
-        if (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
+        if (strcmp(proto, "https") != 0)
             continue; /* the node's proxy listens for it */
         unsigned port = (unsigned)zl_sval_uint(e, "port", 0),
                  target = (unsigned)zl_sval_uint(e, "target_port", port);

@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 uint64_t zl_agent_backoff_ms(unsigned restarts)
 {
@@ -297,6 +298,8 @@ struct taken {
     int line;
     unsigned port;
     const char *proto, *ip; /* ip "" or 0.0.0.0: every address */
+    bool http;              /* an http/websocket endpoint: one port, many hosts and paths */
+    const char *host, *path;
 };
 
 static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
@@ -311,10 +314,14 @@ static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
                                       pm->items[k]->line,
                                       (unsigned)zl_sval_uint(pm->items[k], "host_port", 0),
                                       zl_sval_str(pm->items[k], "protocol", "tcp"),
-                                      zl_sval_str(pm->items[k], "host_ip", "")};
+                                      zl_sval_str(pm->items[k], "host_ip", ""),
+                                      false,
+                                      NULL,
+                                      NULL};
     for (size_t k = 0; eps && k < eps->n && n < cap; k++) {
         const char *proto = zl_sval_str(eps->items[k], "protocol", "http");
-        if (!strcmp(proto, "tcp") || !strcmp(proto, "udp"))
+        bool http = !strcmp(proto, "http") || !strcmp(proto, "websocket");
+        if (http || !strcmp(proto, "tcp") || !strcmp(proto, "udp"))
             out[n++] = (struct taken){
                 "endpoints",
                 k,
@@ -322,9 +329,29 @@ static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
                 (unsigned)zl_sval_uint(eps->items[k], "port", 0),
                 !strcmp(proto, "udp") ? "udp" : "tcp",
                 strcmp(zl_sval_str(eps->items[k], "expose", "internal"), "public") ? "127.0.0.1"
-                                                                                   : ""};
+                                                                                   : "",
+                http,
+                zl_sval_str(eps->items[k], "host", NULL),
+                zl_sval_str(eps->items[k], "path", NULL)};
     }
     return n;
+}
+
+/* "/api/" and "/api" are one prefix; no path is "/". */
+static size_t path_key(const char *p)
+{
+    size_t n = p ? strlen(p) : 0;
+    while (n && p[n - 1] == '/')
+        n--;
+    return n;
+}
+
+static bool same_route(const struct taken *a, const struct taken *b)
+{
+    size_t la = path_key(a->path), lb = path_key(b->path);
+    if (la != lb || (la && memcmp(a->path, b->path, la) != 0))
+        return false;
+    return !a->host == !b->host && (!a->host || !strcasecmp(a->host, b->host));
 }
 
 static bool overlap(const struct taken *a, const struct taken *b)
@@ -333,7 +360,21 @@ static bool overlap(const struct taken *a, const struct taken *b)
         return false;
     bool any_a = !*a->ip || !strcmp(a->ip, "0.0.0.0") || !strcmp(a->ip, "::"),
          any_b = !*b->ip || !strcmp(b->ip, "0.0.0.0") || !strcmp(b->ip, "::");
-    return any_a || any_b || !strcmp(a->ip, b->ip);
+    if (!any_a && !any_b && strcmp(a->ip, b->ip) != 0)
+        return false;
+    /* HTTP endpoints share one listener (the same addresses) when they route apart */
+    if (a->http && b->http && any_a == any_b)
+        return same_route(a, b);
+    return true;
+}
+
+static void describe(const struct taken *t, char *out, size_t cap)
+{
+    if (t->http)
+        snprintf(out, cap, "port %u (http, host %s, path %s)", t->port, t->host ? t->host : "any",
+                 t->path ? t->path : "/");
+    else
+        snprintf(out, cap, "host port %u/%s", t->port, t->proto);
 }
 
 #define MAX_TAKEN 256
@@ -355,7 +396,8 @@ bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other
                     if (overlap(&mine[k], &theirs[m])) {
                         *c = (struct zl_port_clash){
                             svcs->keys[i], other_svcs->keys[j], mine[k].proto, mine[k].field,
-                            mine[k].index, mine[k].line,        mine[k].port};
+                            mine[k].index, mine[k].line,        mine[k].port,  ""};
+                        describe(&mine[k], c->what, sizeof(c->what));
                         found = true;
                     }
         }

@@ -157,10 +157,9 @@ static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct 
     struct zl_err err;
     if (zl_agent_port_clash(svcs, svcs, NULL, &c)) {
         zl_http_respond_error(r, 400, "validation_error", NULL,
-                              "spec:%d: services.%s.%s[%zu]: host port %u/%s is also "
+                              "spec:%d: services.%s.%s[%zu]: %s is also "
                               "published by service %s",
-                              c.line, c.service, c.field, c.index, c.port, c.protocol,
-                              c.other_service);
+                              c.line, c.service, c.field, c.index, c.what, c.other_service);
         return true;
     }
     struct zl_store_deployment *deps = NULL;
@@ -176,10 +175,10 @@ static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct 
             zl_agent_port_clash(svcs, zl_sval_get(zl_spec_root(other), "services"), deps[i].name,
                                 &c)) {
             zl_http_respond_error(r, 409, "conflict", NULL,
-                                  "spec:%d: services.%s.%s[%zu]: host port %u/%s is "
+                                  "spec:%d: services.%s.%s[%zu]: %s is "
                                   "already published by deployment %s, service %s",
-                                  c.line, c.service, c.field, c.index, c.port, c.protocol,
-                                  deps[i].name, c.other_service);
+                                  c.line, c.service, c.field, c.index, c.what, deps[i].name,
+                                  c.other_service);
             answered = true;
         }
         zl_diags_free(d);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -98,6 +99,68 @@ void zl_http_frame_put(struct zl_buf *b, int type, const void *data, size_t len)
  * used (a partial frame is left for later), or -1 when the bytes are not such a stream. */
 long zl_http_frames_take(const char *p, size_t n,
                          bool (*cb)(void *ctx, int type, const char *data, size_t len), void *ctx);
+
+/* ======================= streaming HTTP/1.1 messages (h1.c) ======================= */
+
+/* A request or response parsed as it arrives, for the proxy: the head in one piece, the body
+ * handed on as it comes (never buffered). Strict where requests are smuggled: a message with
+ * both Content-Length and Transfer-Encoding, two lengths, a transfer coding other than
+ * chunked, folded header lines, whitespace before a colon, control bytes in a value, a
+ * missing or repeated Host (HTTP/1.1) or bad chunk sizes is refused. */
+struct zl_h1;
+
+struct zl_h1_hdr {
+    const char *name, *value; /* as sent, NUL-terminated (the value without surrounding space) */
+    size_t nlen, vlen;
+};
+
+struct zl_h1_head {
+    const char *method; /* requests: "GET", ... */
+    const char *target; /* requests: the request-target as sent, NUL-terminated */
+    size_t target_len;
+    unsigned status;    /* responses */
+    const char *reason; /* responses, NUL-terminated */
+    unsigned major, minor;
+    const struct zl_h1_hdr *h;
+    size_t nh;
+    bool chunked;    /* Transfer-Encoding: chunked */
+    bool has_length; /* Content-Length */
+    uint64_t length;
+    bool keep_alive; /* the sender keeps the connection open after this message */
+    bool upgrade;    /* requests: Connection: upgrade with Upgrade; responses: 101 */
+};
+
+struct zl_h1_cb {
+    void (*on_head)(void *arg, const struct zl_h1_head *h); /* valid until zl_h1_next */
+    void (*on_chunk)(void *arg, uint64_t size); /* chunked: a chunk starts (0: the last one) */
+    void (*on_data)(void *arg, const char *p, size_t n);
+    void (*on_end)(void *arg);
+};
+
+enum { ZL_H1_MORE = 0, ZL_H1_HEAD = 1, ZL_H1_END = 2 };
+
+/* max_head: the head's size limit (request line or status line and headers). */
+struct zl_h1 *zl_h1_new(bool response, size_t max_head, const struct zl_h1_cb *cb, void *arg);
+void zl_h1_free(struct zl_h1 *m);
+/* A response to HEAD comes next: it has no body whatever its headers say. */
+void zl_h1_expect_head(struct zl_h1 *m, bool head_request);
+/* Parse p[0..n). Stops right after a head (ZL_H1_HEAD) and after a message's end
+ * (ZL_H1_END; then zl_h1_next), else uses everything (ZL_H1_MORE). *used: the bytes taken.
+ * A broken message gives an HTTP status instead: 400, 414, 431, 501 or 505 for requests,
+ * 502 for responses; every later call gives it again. After the end of a request that
+ * upgraded, the rest is not HTTP and is not taken. */
+int zl_h1_feed(struct zl_h1 *m, const char *p, size_t n, size_t *used);
+/* The peer closed: ends a response read until close (ZL_H1_END), else an error status
+ * for a message cut short, or ZL_H1_MORE between messages. */
+int zl_h1_eof(struct zl_h1 *m);
+/* Has a message begun since the last zl_h1_next (some of it arrived)? */
+bool zl_h1_started(const struct zl_h1 *m);
+/* Get ready for the next message on the same connection. */
+void zl_h1_next(struct zl_h1 *m);
+/* Case-insensitive lookup in a parsed head: the value of the first such header, or NULL. */
+const char *zl_h1_get(const struct zl_h1_head *h, const char *name);
+/* Does the comma-separated value list v (e.g. Connection) name token? */
+bool zl_h1_has_token(const char *v, const char *token);
 
 /* ======================= blocking client (client.c) ======================= */
 

@@ -28,7 +28,7 @@ struct probe {
 
 static void set_down(struct listener *l, const struct zl_proxy_backend *b, bool down)
 {
-    struct backend *x = zl_proxy__find(l, b);
+    struct backend *x = zl_proxy__find(l->g, b);
     if (x && x->down != down) {
         x->down = down;
         char ip[INET_ADDRSTRLEN];
@@ -147,12 +147,12 @@ static void probe_start(struct listener *l, const struct backend *b)
 static void on_check(uv_timer_t *t)
 {
     struct listener *l = t->data;
-    for (size_t i = 0; i < l->nb && !l->closing; i++) {
+    for (size_t i = 0; i < l->g->nb && !l->closing; i++) {
         bool busy = false;
         for (struct probe *p = l->probes; p && !busy; p = p->next)
-            busy = p->b.ip == l->bs[i].b.ip && p->b.port == l->bs[i].b.port;
+            busy = p->b.ip == l->g->bs[i].b.ip && p->b.port == l->g->bs[i].b.port;
         if (!busy)
-            probe_start(l, &l->bs[i]);
+            probe_start(l, &l->g->bs[i]);
     }
 }
 

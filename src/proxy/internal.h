@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <regex.h>
+#include <time.h>
 
 #define ZL_PROXY_EJECT_MS 10000
 
@@ -16,6 +17,25 @@ struct backend {
     struct zl_proxy_backend b;
     int64_t ejected_until; /* loop time, ms */
     bool down;             /* failing the route's health check */
+    unsigned active;       /* HTTP requests in flight (least-connections) */
+};
+
+/* One route's backends and counters. An L4 listener has exactly one; an HTTP listener one
+ * per host and path it routes, and a request keeps its group alive while it runs. */
+struct group {
+    struct group *next;
+    char *name;
+    char *host; /* lower-case; NULL: any; "*.example.com": any name under example.com */
+    char *path; /* prefix, "/" for every path */
+    size_t path_len;
+    bool least_conn;
+    bool gone; /* the listener no longer routes to it */
+    struct backend *bs;
+    size_t nb;
+    int64_t *ejected; /* scratch for zl_proxy_pick */
+    size_t cursor;
+    struct zl_proxy_counters c;
+    unsigned refs; /* the listener while it routes to it, and requests in flight */
 };
 
 struct conn;
@@ -37,25 +57,24 @@ struct listener {
         uv_tcp_t tcp;
         uv_udp_t udp;
     } h;
-    bool udp;
+    bool udp, http;
     bool proxy_protocol; /* a PROXY header toward the backend */
     bool listening, closing;
-    char *name;
+    char *name; /* the first group's */
     uint32_t bind_ip;
     uint16_t port;
     unsigned session_timeout_ms; /* UDP */
-    struct backend *bs;
-    size_t nb;
-    int64_t *ejected; /* scratch for zl_proxy_pick */
-    size_t cursor;
-    struct zl_proxy_counters c;
-    struct session *sessions; /* UDP: one per client address */
+    struct group *g;             /* L4: the one group; HTTP: every route on this port */
+    struct session *sessions;    /* UDP: one per client address */
     size_t nsessions;
     struct zl_proxy_check check; /* stream.health_check (check.c) */
     uv_timer_t *check_timer;     /* its own allocation: a restart need not wait for the close */
     struct probe *probes;        /* in flight */
     unsigned refs;               /* its handle, its connections and sessions */
 };
+
+struct up;
+struct hconn;
 
 struct zl_proxy {
     uv_loop_t *loop;
@@ -65,15 +84,24 @@ struct zl_proxy {
     size_t npending;
     bool has_pending, closing;
     struct listener *ls;
-    struct conn *conns; /* every TCP connection, to close them all at the end */
-    unsigned open;      /* listeners not yet freed, and the async handle */
+    struct conn *conns;   /* every TCP connection, to close them all at the end */
+    struct hconn *hconns; /* every HTTP client connection */
+    struct up *idle;      /* HTTP: backend connections kept for reuse */
+    unsigned nidle;
+    uv_timer_t sweep;  /* closes idle backend connections kept too long; flushes the log */
+    int log_fd;        /* the access log, or -1 */
+    struct zl_buf log; /* lines not yet written */
+    time_t log_sec;    /* the second log_when holds */
+    char log_when[32];
+    unsigned open; /* listeners not yet freed, the async and the sweep handles */
 };
 
 void zl_proxy__listener_unref(struct listener *l);
+void zl_proxy__group_unref(struct group *g);
 /* The next backend to try, or NULL when every one is ejected (or there is none). */
-struct backend *zl_proxy__next(struct listener *l);
-struct backend *zl_proxy__find(struct listener *l, const struct zl_proxy_backend *b);
-void zl_proxy__eject(struct listener *l, const struct zl_proxy_backend *b);
+struct backend *zl_proxy__next(struct zl_proxy *p, struct group *g);
+struct backend *zl_proxy__find(struct group *g, const struct zl_proxy_backend *b);
+void zl_proxy__eject(struct zl_proxy *p, struct group *g, const struct zl_proxy_backend *b);
 
 /* tcp.c */
 int zl_proxy__tcp_listen(struct listener *l, const struct sockaddr_in *sa);
@@ -83,6 +111,16 @@ void zl_proxy__check_set(struct listener *l, const struct zl_proxy_route *r);
 void zl_proxy__check_start(struct listener *l);
 void zl_proxy__check_stop(struct listener *l);
 void zl_proxy__check_fini(struct zl_proxy_check *c);
+/* http.c */
+int zl_proxy__http_listen(struct listener *l, const struct sockaddr_in *sa);
+void zl_proxy__http_close_all(struct zl_proxy *p);
+/* Close idle backend connections older than the pool's limit, or to a backend no route
+ * names any more (all of them when all is true). */
+void zl_proxy__pool_sweep(struct zl_proxy *p, bool all);
+/* The group of l that routes host (lower-case, without port; NULL when absent) and path. */
+struct group *zl_proxy__route(struct listener *l, const char *host, const char *path, size_t n);
+/* Write out the access log's lines (kept up to a second, or 64 KiB). */
+void zl_proxy__log_flush(struct zl_proxy *p);
 /* udp.c */
 int zl_proxy__udp_listen(struct listener *l, const struct sockaddr_in *sa);
 /* Stop: every session closed (the listener's handle is closed by the caller). */

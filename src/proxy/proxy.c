@@ -4,24 +4,192 @@
 #include "proxy/internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <strings.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void proxy_unref(struct zl_proxy *p);
 
-int zl_proxy_pick(size_t n, const int64_t *ejected_until, int64_t now_ms, size_t *cursor)
+const unsigned zl_proxy_lat_ms[ZL_PROXY_LAT_BUCKETS - 1] = {1,   2,   5,   10,   25,  50,
+                                                            100, 250, 500, 1000, 5000};
+
+int zl_proxy_pick(size_t n, const int64_t *ejected_until, const unsigned *active, int64_t now_ms,
+                  size_t *cursor)
 {
+    int best = -1;
     for (size_t k = 0; k < n; k++) {
         size_t i = (*cursor + k) % n;
-        if (ejected_until[i] <= now_ms) {
-            *cursor = (i + 1) % n;
-            return (int)i;
+        if (ejected_until[i] > now_ms)
+            continue;
+        if (!active) {
+            best = (int)i;
+            break;
+        }
+        if (best < 0 || active[i] < active[best])
+            best = (int)i;
+    }
+    if (best >= 0)
+        *cursor = ((size_t)best + 1) % n;
+    return best;
+}
+
+unsigned zl_proxy_host_match(const char *pattern, const char *host)
+{
+    if (!pattern)
+        return 1;
+    if (!host)
+        return 0;
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        size_t pl = strlen(pattern + 1), hl = strlen(host);
+        /* more specific wildcards rank higher; all below an exact name */
+        return hl > pl && !strcmp(host + hl - pl, pattern + 1) ? 2 + (unsigned)pl : 0;
+    }
+    return !strcmp(pattern, host) ? 1u << 16 : 0;
+}
+
+bool zl_proxy_path_match(const char *prefix, const char *path, size_t n)
+{
+    size_t pl = strlen(prefix);
+    while (pl && prefix[pl - 1] == '/')
+        pl--; /* "/api/" as "/api"; "/" as "" (every path) */
+    return n >= pl && !memcmp(prefix, path, pl) && (n == pl || path[pl] == '/');
+}
+
+/* ---------------- groups ---------------- */
+
+static void group_free(struct group *g)
+{
+    free(g->name);
+    free(g->host);
+    free(g->path);
+    free(g->bs);
+    free(g->ejected);
+    free(g);
+}
+
+void zl_proxy__group_unref(struct group *g)
+{
+    if (!--g->refs)
+        group_free(g);
+}
+
+static void set_backends(struct group *g, const struct zl_proxy_route *r)
+{
+    /* an ejection, and the requests in flight, outlive the update for a backend that stays */
+    struct backend *bs = zl_xcalloc(r->nbackends + 1, sizeof(*bs));
+    for (size_t i = 0; i < r->nbackends; i++) {
+        bs[i].b = r->backends[i];
+        struct backend *old = zl_proxy__find(g, &bs[i].b);
+        if (old) {
+            bs[i].ejected_until = old->ejected_until;
+            bs[i].down = old->down;
+            bs[i].active = old->active;
         }
     }
-    return -1;
+    free(g->bs);
+    free(g->ejected);
+    g->bs = bs;
+    g->nb = r->nbackends;
+    g->ejected = zl_xcalloc(g->nb + 1, sizeof(*g->ejected));
+    if (g->cursor >= g->nb)
+        g->cursor = 0;
+    if (strcmp(g->name, r->name) != 0) {
+        free(g->name);
+        g->name = zl_xstrdup(r->name);
+    }
+    g->least_conn = r->least_conn;
+}
+
+static char *lower_dup(const char *s)
+{
+    if (!s)
+        return NULL;
+    char *d = zl_xstrdup(s);
+    for (char *c = d; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return d;
+}
+
+static struct group *group_new(const struct zl_proxy_route *r)
+{
+    struct group *g = zl_xcalloc(1, sizeof(*g));
+    g->name = zl_xstrdup(r->name);
+    g->host = lower_dup(r->host);
+    g->path = zl_xstrdup(r->path && *r->path ? r->path : "/");
+    g->path_len = strlen(g->path);
+    g->refs = 1;
+    set_backends(g, r);
+    return g;
+}
+
+static bool same_key(const struct group *g, const struct zl_proxy_route *r)
+{
+    const char *path = r->path && *r->path ? r->path : "/";
+    if (strcmp(g->path, path) != 0 || !g->host != !r->host)
+        return false;
+    return !g->host || !strcasecmp(g->host, r->host);
+}
+
+struct group *zl_proxy__route(struct listener *l, const char *host, const char *path, size_t n)
+{
+    struct group *best = NULL;
+    unsigned best_rank = 0;
+    for (struct group *g = l->g; g; g = g->next) {
+        unsigned rank = zl_proxy_host_match(g->host, host);
+        if (!rank || !zl_proxy_path_match(g->path, path, n))
+            continue;
+        /* the most specific host first, then the longest path */
+        if (!best || rank > best_rank || (rank == best_rank && g->path_len > best->path_len)) {
+            best = g;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
+struct backend *zl_proxy__find(struct group *g, const struct zl_proxy_backend *b)
+{
+    for (size_t i = 0; i < g->nb; i++)
+        if (g->bs[i].b.ip == b->ip && g->bs[i].b.port == b->port)
+            return &g->bs[i];
+    return NULL;
+}
+
+void zl_proxy__eject(struct zl_proxy *p, struct group *g, const struct zl_proxy_backend *b)
+{
+    struct backend *x = zl_proxy__find(g, b);
+    if (x)
+        x->ejected_until = (int64_t)uv_now(p->loop) + ZL_PROXY_EJECT_MS;
+}
+
+struct backend *zl_proxy__next(struct zl_proxy *p, struct group *g)
+{
+    unsigned *active = g->least_conn ? zl_xcalloc(g->nb + 1, sizeof(*active)) : NULL;
+    for (size_t i = 0; i < g->nb; i++) {
+        g->ejected[i] = g->bs[i].down ? INT64_MAX : g->bs[i].ejected_until;
+        if (active)
+            active[i] = g->bs[i].active;
+    }
+    int i = zl_proxy_pick(g->nb, g->ejected, active, (int64_t)uv_now(p->loop), &g->cursor);
+    free(active);
+    return i < 0 ? NULL : &g->bs[i];
 }
 
 /* ---------------- listeners ---------------- */
+
+static void drop_groups(struct listener *l)
+{
+    while (l->g) {
+        struct group *g = l->g;
+        l->g = g->next;
+        g->gone = true;
+        zl_proxy__group_unref(g);
+    }
+}
 
 void zl_proxy__listener_unref(struct listener *l)
 {
@@ -29,9 +197,8 @@ void zl_proxy__listener_unref(struct listener *l)
         return;
     struct zl_proxy *p = l->p;
     zl_proxy__check_fini(&l->check);
+    drop_groups(l);
     free(l->name);
-    free(l->bs);
-    free(l->ejected);
     free(l);
     proxy_unref(p);
 }
@@ -52,76 +219,76 @@ static void listener_close(struct listener *l)
     uv_close((uv_handle_t *)&l->h, on_listener_closed);
 }
 
-static void set_backends(struct listener *l, const struct zl_proxy_route *r)
+static bool same_listener(const struct listener *l, const struct zl_proxy_route *r)
 {
-    /* an ejection outlives the update for a backend that stays */
-    struct backend *bs = zl_xcalloc(r->nbackends + 1, sizeof(*bs));
-    for (size_t i = 0; i < r->nbackends; i++) {
-        bs[i].b = r->backends[i];
-        for (size_t k = 0; k < l->nb; k++)
-            if (l->bs[k].b.ip == bs[i].b.ip && l->bs[k].b.port == bs[i].b.port) {
-                bs[i].ejected_until = l->bs[k].ejected_until;
-                bs[i].down = l->bs[k].down;
-            }
+    return r->bind_ip == l->bind_ip && r->port == l->port && r->udp == l->udp && r->http == l->http;
+}
+
+/* The HTTP routes of one port: groups kept, added and dropped (a dropped one lives on while
+ * its requests finish). */
+static void set_groups(struct listener *l, const struct zl_proxy_route *r, size_t n, bool *used)
+{
+    struct group *keep = NULL, **tail = &keep;
+    for (size_t i = 0; i < n; i++) {
+        if (used[i] || !same_listener(l, &r[i]))
+            continue;
+        used[i] = true;
+        struct group **pg = &l->g;
+        while (*pg && !same_key(*pg, &r[i]))
+            pg = &(*pg)->next;
+        struct group *g = *pg;
+        if (g) {
+            *pg = g->next;
+            set_backends(g, &r[i]);
+        } else
+            g = group_new(&r[i]);
+        g->next = NULL;
+        *tail = g;
+        tail = &g->next;
+        if (!l->http)
+            break; /* L4: one route per port */
     }
-    free(l->bs);
-    free(l->ejected);
-    l->bs = bs;
-    l->nb = r->nbackends;
-    l->ejected = zl_xcalloc(l->nb + 1, sizeof(*l->ejected));
-    if (l->cursor >= l->nb)
-        l->cursor = 0;
+    drop_groups(l);
+    l->g = keep;
+    if (keep && strcmp(l->name, keep->name) != 0) {
+        free(l->name);
+        l->name = zl_xstrdup(keep->name);
+    }
 }
 
-struct backend *zl_proxy__find(struct listener *l, const struct zl_proxy_backend *b)
-{
-    for (size_t i = 0; i < l->nb; i++)
-        if (l->bs[i].b.ip == b->ip && l->bs[i].b.port == b->port)
-            return &l->bs[i];
-    return NULL;
-}
-
-void zl_proxy__eject(struct listener *l, const struct zl_proxy_backend *b)
-{
-    struct backend *x = zl_proxy__find(l, b);
-    if (x)
-        x->ejected_until = (int64_t)uv_now(l->p->loop) + ZL_PROXY_EJECT_MS;
-}
-
-struct backend *zl_proxy__next(struct listener *l)
-{
-    for (size_t i = 0; i < l->nb; i++)
-        l->ejected[i] = l->bs[i].down ? INT64_MAX : l->bs[i].ejected_until;
-    int i = zl_proxy_pick(l->nb, l->ejected, (int64_t)uv_now(l->p->loop), &l->cursor);
-    return i < 0 ? NULL : &l->bs[i];
-}
-
-static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_route *r)
+static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n,
+                                      bool *used, size_t first)
 {
     struct listener *l = zl_xcalloc(1, sizeof(*l));
+    const struct zl_proxy_route *f = &r[first];
     l->p = p;
-    l->name = zl_xstrdup(r->name);
-    l->bind_ip = r->bind_ip;
-    l->port = r->port;
+    l->name = zl_xstrdup(f->name);
+    l->bind_ip = f->bind_ip;
+    l->port = f->port;
     l->refs = 1;
     p->open++;
-    l->udp = r->udp;
-    l->proxy_protocol = r->proxy_protocol;
-    zl_proxy__check_set(l, r);
-    l->session_timeout_ms = r->session_timeout_ms ? r->session_timeout_ms : 60000;
-    set_backends(l, r);
+    l->udp = f->udp;
+    l->http = f->http && !f->udp;
+    l->proxy_protocol = f->proxy_protocol;
+    zl_proxy__check_set(l, f);
+    l->session_timeout_ms = f->session_timeout_ms ? f->session_timeout_ms : 60000;
+    set_groups(l, r, n, used);
     struct sockaddr_in sa = {
-        .sin_family = AF_INET, .sin_port = htons(r->port), .sin_addr.s_addr = htonl(r->bind_ip)};
-    int rc = l->udp ? zl_proxy__udp_listen(l, &sa) : zl_proxy__tcp_listen(l, &sa);
+        .sin_family = AF_INET, .sin_port = htons(f->port), .sin_addr.s_addr = htonl(f->bind_ip)};
+    int rc = l->udp    ? zl_proxy__udp_listen(l, &sa)
+             : l->http ? zl_proxy__http_listen(l, &sa)
+                       : zl_proxy__tcp_listen(l, &sa);
     if (rc < 0) {
         char ip[INET_ADDRSTRLEN] = "?";
         inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
-        zl_log("error", "proxy", "%s: listen on %s:%u: %s", r->name, ip, r->port, uv_strerror(rc));
+        zl_log("error", "proxy", "%s: listen on %s:%u: %s", f->name, ip, f->port, uv_strerror(rc));
     } else {
         l->listening = true;
         zl_proxy__check_start(l);
-        zl_log("info", "proxy", "%s: listening on port %u (%s)", r->name, r->port,
-               l->udp ? "udp" : "tcp");
+        zl_log("info", "proxy", "%s: listening on port %u (%s)", f->name, f->port,
+               l->udp    ? "udp"
+               : l->http ? "http"
+                         : "tcp");
     }
     return l;
 }
@@ -135,6 +302,8 @@ static void routes_free(struct zl_proxy_route *r, size_t n)
         free((void *)r[i].backends);
         free((char *)r[i].probe);
         free((char *)r[i].probe_expect);
+        free((char *)r[i].host);
+        free((char *)r[i].path);
     }
     free(r);
 }
@@ -156,22 +325,16 @@ static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
     while (*pp) {
         struct listener *l = *pp;
         size_t i = 0;
-        while (i < n && (used[i] || r[i].bind_ip != l->bind_ip || r[i].port != l->port ||
-                         r[i].udp != l->udp))
+        while (i < n && (used[i] || !same_listener(l, &r[i])))
             i++;
         if (i < n && l->listening) {
-            used[i] = true;
-            if (strcmp(l->name, r[i].name) != 0) {
-                free(l->name);
-                l->name = zl_xstrdup(r[i].name);
-            }
-            set_backends(l, &r[i]);
+            set_groups(l, r, n, used);
             l->proxy_protocol = r[i].proxy_protocol;
             if (!same_check(&l->check, &r[i])) {
                 zl_proxy__check_stop(l);
                 zl_proxy__check_set(l, &r[i]);
-                for (size_t k = 0; k < l->nb; k++)
-                    l->bs[k].down = false;
+                for (size_t k = 0; k < l->g->nb; k++)
+                    l->g->bs[k].down = false;
                 zl_proxy__check_start(l);
             }
             if (r[i].session_timeout_ms)
@@ -184,11 +347,12 @@ static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
     }
     for (size_t i = 0; i < n; i++)
         if (!used[i]) {
-            struct listener *l = listener_open(p, &r[i]);
+            struct listener *l = listener_open(p, r, n, used, i);
             l->next = p->ls;
             p->ls = l;
         }
     free(used);
+    zl_proxy__pool_sweep(p, false); /* connections kept to backends no longer routed to */
 }
 
 static void on_async(uv_async_t *a)
@@ -206,15 +370,42 @@ static void on_async(uv_async_t *a)
     routes_free(r, n);
 }
 
+static void on_sweep(uv_timer_t *t)
+{
+    struct zl_proxy *p = t->data;
+    zl_proxy__pool_sweep(p, false);
+    zl_proxy__log_flush(p);
+}
+
 struct zl_proxy *zl_proxy_new(uv_loop_t *loop)
 {
     struct zl_proxy *p = zl_xcalloc(1, sizeof(*p));
     p->loop = loop;
+    p->log_fd = -1;
+    zl_buf_init(&p->log);
     pthread_mutex_init(&p->lock, NULL);
     uv_async_init(loop, &p->async, on_async);
     p->async.data = p;
-    p->open = 1;
+    uv_timer_init(loop, &p->sweep);
+    p->sweep.data = p;
+    uv_timer_start(&p->sweep, on_sweep, 1000, 1000);
+    uv_unref((uv_handle_t *)&p->sweep);
+    p->open = 2;
     return p;
+}
+
+int zl_proxy_access_log(struct zl_proxy *p, const char *path, struct zl_err *err)
+{
+    zl_proxy__log_flush(p);
+    if (p->log_fd >= 0)
+        close(p->log_fd);
+    p->log_fd = -1;
+    if (!path)
+        return 0;
+    p->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (p->log_fd < 0)
+        return zl_err_sys(err, errno, "open %s", path);
+    return 0;
 }
 
 void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n)
@@ -232,6 +423,8 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n)
             memcpy(probe, r[i].probe, r[i].probe_len);
         copy[i].probe = probe;
         copy[i].probe_expect = r[i].probe_expect ? zl_xstrdup(r[i].probe_expect) : NULL;
+        copy[i].host = r[i].host ? zl_xstrdup(r[i].host) : NULL;
+        copy[i].path = r[i].path ? zl_xstrdup(r[i].path) : NULL;
     }
     pthread_mutex_lock(&p->lock);
     routes_free(p->pending, p->npending);
@@ -246,6 +439,10 @@ static void proxy_unref(struct zl_proxy *p)
 {
     if (--p->open)
         return;
+    zl_proxy__log_flush(p);
+    if (p->log_fd >= 0)
+        close(p->log_fd);
+    zl_buf_fini(&p->log);
     routes_free(p->pending, p->npending);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -267,25 +464,32 @@ void zl_proxy_close(struct zl_proxy *p)
         listener_close(l);
     }
     zl_proxy__tcp_close_all(p);
+    zl_proxy__http_close_all(p);
+    zl_proxy__pool_sweep(p, true);
     uv_close((uv_handle_t *)&p->async, on_async_closed);
+    uv_close((uv_handle_t *)&p->sweep, on_async_closed);
 }
 
 void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_proxy_status *s),
                    void *arg)
 {
     int64_t now = (int64_t)uv_now(p->loop);
-    for (struct listener *l = p->ls; l; l = l->next) {
-        struct zl_proxy_status st = {.name = l->name,
-                                     .bind_ip = l->bind_ip,
-                                     .port = l->port,
-                                     .udp = l->udp,
-                                     .listening = l->listening,
-                                     .backends = l->nb,
-                                     .c = l->c};
-        for (size_t i = 0; i < l->nb; i++) {
-            st.ejected += l->bs[i].ejected_until > now;
-            st.down += l->bs[i].down;
+    for (struct listener *l = p->ls; l; l = l->next)
+        for (struct group *g = l->g; g; g = g->next) {
+            struct zl_proxy_status st = {.name = g->name,
+                                         .bind_ip = l->bind_ip,
+                                         .port = l->port,
+                                         .udp = l->udp,
+                                         .http = l->http,
+                                         .host = g->host,
+                                         .path = l->http ? g->path : NULL,
+                                         .listening = l->listening,
+                                         .backends = g->nb,
+                                         .c = g->c};
+            for (size_t i = 0; i < g->nb; i++) {
+                st.ejected += g->bs[i].ejected_until > now;
+                st.down += g->bs[i].down;
+            }
+            fn(arg, &st);
         }
-        fn(arg, &st);
-    }
 }

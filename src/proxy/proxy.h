@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* proxy: the node's proxy, which puts services' endpoints on the network. So far L4: TCP
- * connections and UDP sessions, balanced over a service's ready replicas, passive health.
- * Lives on the daemon's loop; its routes are replaced from any thread. */
+/* proxy: the node's proxy, which puts services' endpoints on the network: HTTP/1.1 routed by
+ * host and path (with WebSocket), TCP connections and UDP sessions, balanced over a service's
+ * ready replicas with passive health. Lives on the daemon's loop; its routes are replaced
+ * from any thread. */
 #ifndef ZL_PROXY_H
 #define ZL_PROXY_H
 
@@ -28,6 +29,10 @@ struct zl_proxy_route {
     uint32_t bind_ip; /* host byte order; 0: every address */
     uint16_t port;
     bool udp;            /* else TCP */
+    bool http;           /* HTTP/1.1 (and WebSocket): several routes may share one port */
+    const char *host;    /* HTTP: an exact name or "*.example.com"; NULL: any host */
+    const char *path;    /* HTTP: a path prefix, matched segment-wise; NULL: "/" */
+    bool least_conn;     /* HTTP: the backend with the fewest requests in flight, else in turn */
     bool proxy_protocol; /* tell the backend the client: PROXY v1 (TCP), v2 (UDP) */
     /* stream.health_check: tcp_connect, or udp_probe sending probe (probe_len bytes) and
      * wanting an answer that matches the extended regular expression probe_expect (NULL:
@@ -42,6 +47,8 @@ struct zl_proxy_route {
 };
 
 struct zl_proxy *zl_proxy_new(uv_loop_t *loop);
+/* Write a line per HTTP request to the file at path (appended; NULL: no log). Loop thread. */
+int zl_proxy_access_log(struct zl_proxy *p, const char *path, struct zl_err *err);
 /* Replace every route at once (copied). A listener whose address and port stay keeps its
  * socket and connections; one no longer named stops accepting, its connections finish.
  * Any thread. */
@@ -50,10 +57,18 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n);
  * them. Loop thread. */
 void zl_proxy_close(struct zl_proxy *p);
 
-/* Counters of one route: connections (UDP: sessions) accepted, now open, failed (no backend
- * could be reached), bytes each way. */
+/* Latency buckets of HTTP requests (first byte of the request to the end of the response):
+ * upper bounds in ms, the last bucket has none. */
+#define ZL_PROXY_LAT_BUCKETS 12
+extern const unsigned zl_proxy_lat_ms[ZL_PROXY_LAT_BUCKETS - 1];
+
+/* Counters of one route: connections (UDP: sessions; HTTP: requests) accepted, now open,
+ * failed (no backend could be reached), bytes each way; HTTP: responses by status class
+ * (1xx..5xx) and latency. */
 struct zl_proxy_counters {
     uint64_t accepted, active, failed, bytes_in, bytes_out;
+    uint64_t status[5];
+    uint64_t latency[ZL_PROXY_LAT_BUCKETS];
 };
 
 /* What one route is doing, for the API. */
@@ -61,7 +76,8 @@ struct zl_proxy_status {
     const char *name;
     uint32_t bind_ip;
     uint16_t port;
-    bool udp, listening;
+    bool udp, http, listening;
+    const char *host, *path;  /* HTTP */
     size_t backends, ejected; /* ready replicas; of those, ejected now (refusals) */
     size_t down;              /* of those, failing the route's health check */
     struct zl_proxy_counters c;
@@ -71,8 +87,17 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
                    void *arg);
 
 /* Backend choice, pure: the next backend after *cursor that is not ejected at now_ms
- * (ejected_until[i] > now_ms), round-robin; -1 when all are. */
-int zl_proxy_pick(size_t n, const int64_t *ejected_until, int64_t now_ms, size_t *cursor);
+ * (ejected_until[i] > now_ms), round-robin; with active (may be NULL) the one with the fewest
+ * in flight among those, ties in turn; -1 when all are ejected. */
+int zl_proxy_pick(size_t n, const int64_t *ejected_until, const unsigned *active, int64_t now_ms,
+                  size_t *cursor);
+
+/* Does the route host pattern (NULL: any) take the request's host (lower-case, no port)?
+ * 0: no; else a rank, higher for a more specific pattern. */
+unsigned zl_proxy_host_match(const char *pattern, const char *host);
+/* Does the path prefix take path (its first n bytes; the query is not part of it)? Matches
+ * whole segments: "/api" takes "/api" and "/api/x", not "/apix". */
+bool zl_proxy_path_match(const char *prefix, const char *path, size_t n);
 
 /* ---------------- the PROXY protocol (pp.c) ---------------- */
 

@@ -53,7 +53,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
         p->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    c->l->c.active--;
+    c->l->g->c.active--;
     zl_proxy__listener_unref(c->l);
     free(c->client.buf);
     free(c->server.buf);
@@ -146,9 +146,9 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (from == &c->client)
-        c->l->c.bytes_in += (uint64_t)n;
+        c->l->g->c.bytes_in += (uint64_t)n;
     else
-        c->l->c.bytes_out += (uint64_t)n;
+        c->l->g->c.bytes_out += (uint64_t)n;
     /* straight out when the peer takes it all (the usual case: no copy, no request) */
     uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
     int k = uv_try_write((uv_stream_t *)&to->h, &b, 1);
@@ -193,7 +193,7 @@ static void on_server_closed(uv_handle_t *h)
     if (++c->tries < MAX_TRIES)
         try_connect(c);
     else {
-        c->l->c.failed++;
+        c->l->g->c.failed++;
         conn_close(c);
     }
 }
@@ -201,7 +201,7 @@ static void on_server_closed(uv_handle_t *h)
 /* The backend did not take the connection: eject it, try another. */
 static void connect_failed(struct conn *c)
 {
-    zl_proxy__eject(c->l, &c->target);
+    zl_proxy__eject(c->l->p, c->l->g, &c->target);
     c->retrying = true;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->server.h, on_server_closed);
@@ -263,9 +263,9 @@ static void on_connect_timeout(uv_timer_t *t)
 static void try_connect(struct conn *c)
 {
     struct listener *l = c->l;
-    struct backend *b = zl_proxy__next(l);
+    struct backend *b = zl_proxy__next(l->p, l->g);
     if (!b) {
-        l->c.failed++;
+        l->g->c.failed++;
         conn_close(c);
         return;
     }
@@ -303,12 +303,12 @@ static void on_accept(uv_stream_t *server, int status)
         c->next->prev = c;
     l->p->conns = c;
     l->refs++;
-    l->c.active++;
+    l->g->c.active++;
     if (uv_accept(server, (uv_stream_t *)&c->client.h) < 0) {
         conn_close(c);
         return;
     }
-    l->c.accepted++;
+    l->g->c.accepted++;
     uv_tcp_nodelay(&c->client.h, 1);
     try_connect(c);
 }

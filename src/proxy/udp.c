@@ -39,7 +39,7 @@ static void on_session_closed(uv_handle_t *h)
     if (--x->handles)
         return;
     struct listener *l = x->l;
-    l->c.active--;
+    l->g->c.active--;
     free(x);
     zl_proxy__listener_unref(l);
 }
@@ -74,12 +74,12 @@ static void on_backend(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct
     (void)addr;
     (void)flags;
     if (n < 0 && !x->closing) {
-        zl_proxy__eject(x->l, &x->target); /* port unreachable: nobody there */
+        zl_proxy__eject(x->l->p, x->l->g, &x->target); /* port unreachable: nobody there */
         session_close(x);
     } else if (n > 0 && !x->closing) {
         uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
         if (uv_udp_try_send(&x->l->h.udp, &b, 1, (const struct sockaddr *)&x->client) > 0)
-            x->l->c.bytes_out += (uint64_t)n;
+            x->l->g->c.bytes_out += (uint64_t)n;
         uv_timer_again(&x->idle);
     }
     free(buf->base);
@@ -96,9 +96,9 @@ static struct session *find(struct listener *l, const struct sockaddr_in *from)
 
 static struct session *session_open(struct listener *l, const struct sockaddr_in *from)
 {
-    struct backend *b = l->nsessions < MAX_SESSIONS ? zl_proxy__next(l) : NULL;
+    struct backend *b = l->nsessions < MAX_SESSIONS ? zl_proxy__next(l->p, l->g) : NULL;
     if (!b) {
-        l->c.failed++;
+        l->g->c.failed++;
         return NULL;
     }
     struct session *x = zl_xcalloc(1, sizeof(*x));
@@ -110,8 +110,8 @@ static struct session *session_open(struct listener *l, const struct sockaddr_in
     x->s.data = x->idle.data = x;
     x->handles = 2;
     l->refs++;
-    l->c.accepted++;
-    l->c.active++;
+    l->g->c.accepted++;
+    l->g->c.active++;
     x->next = l->sessions;
     if (x->next)
         x->next->prev = x;
@@ -122,7 +122,7 @@ static struct session *session_open(struct listener *l, const struct sockaddr_in
                              .sin_addr.s_addr = htonl(x->target.ip)};
     if (uv_udp_connect(&x->s, (const struct sockaddr *)&to) < 0 ||
         uv_udp_recv_start(&x->s, alloc_cb, on_backend) < 0) {
-        zl_proxy__eject(l, &x->target);
+        zl_proxy__eject(l->p, l->g, &x->target);
         session_close(x);
         return NULL;
     }
@@ -152,7 +152,7 @@ static void on_client(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct 
                 zl_proxy_pp_write(&who, 2, pp, sizeof(pp));
             if (uv_udp_try_send(&x->s, l->proxy_protocol ? b : b + 1, l->proxy_protocol ? 2 : 1,
                                 NULL) > 0)
-                l->c.bytes_in += (uint64_t)n;
+                l->g->c.bytes_in += (uint64_t)n;
             uv_timer_again(&x->idle);
         }
     }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* tests/helpers/proxy_serve.c: the node's L4 proxy on its own, for the benchmark: one route
- * from a port on 127.0.0.1 to the backends given. SIGINT or SIGTERM stops it cleanly, after
- * printing its counters. */
+/* tests/helpers/proxy_serve.c: the node's proxy on its own, for the benchmark: one route
+ * (TCP, UDP or HTTP) from a port on 127.0.0.1 to the backends given. SIGINT or SIGTERM stops
+ * it cleanly, after printing its counters. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +16,12 @@ static uv_signal_t sig_int, sig_term;
 static void report(void *arg, const struct zl_proxy_status *st)
 {
     (void)arg;
-    fprintf(stderr, "proxy_serve: %s: %llu accepted, %llu failed, %llu bytes in, %llu out\n",
+    fprintf(stderr,
+            "proxy_serve: %s: %llu accepted, %llu failed, %llu bytes in, %llu out, "
+            "%llu 2xx, %llu 5xx\n",
             st->name, (unsigned long long)st->c.accepted, (unsigned long long)st->c.failed,
-            (unsigned long long)st->c.bytes_in, (unsigned long long)st->c.bytes_out);
+            (unsigned long long)st->c.bytes_in, (unsigned long long)st->c.bytes_out,
+            (unsigned long long)st->c.status[1], (unsigned long long)st->c.status[4]);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -34,11 +37,11 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: proxy_serve [--udp] PORT BACKEND_IP:PORT...\n");
+        fprintf(stderr, "usage: proxy_serve [--udp|--http] PORT BACKEND_IP:PORT...\n");
         return 2;
     }
-    bool udp = !strcmp(argv[1], "--udp");
-    int first = udp ? 2 : 1;
+    bool udp = !strcmp(argv[1], "--udp"), http = !strcmp(argv[1], "--http");
+    int first = udp || http ? 2 : 1;
     uint16_t port = (uint16_t)atoi(argv[first]);
     size_t n = (size_t)(argc - first - 1);
     struct zl_proxy_backend *b = zl_xcalloc(n + 1, sizeof(*b));
@@ -55,10 +58,17 @@ int main(int argc, char **argv)
     uv_loop_init(&loop);
     signal(SIGPIPE, SIG_IGN);
     proxy = zl_proxy_new(&loop);
-    struct zl_proxy_route r = {.name = "bench/proxy/l4",
+    const char *log = getenv("PROXY_SERVE_LOG");
+    struct zl_err err;
+    if (log && zl_proxy_access_log(proxy, log, &err) < 0) {
+        fprintf(stderr, "proxy_serve: %s\n", err.msg);
+        return 1;
+    }
+    struct zl_proxy_route r = {.name = http ? "bench/proxy/http" : "bench/proxy/l4",
                                .bind_ip = 0x7f000001u,
                                .port = port,
                                .udp = udp,
+                               .http = http,
                                .backends = b,
                                .nbackends = n};
     zl_proxy_set(proxy, &r, 1);

@@ -117,6 +117,8 @@ static int udpecho(int port)
     return 0;
 }
 
+#include "httpecho.inc.c"
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "true";
@@ -133,6 +135,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "udpecho") && argc > 2)
         return udpecho(atoi(argv[2]));
+    if (!strcmp(cmd, "httpecho") && argc > 2)
+        return httpecho(atoi(argv[2]));
     if (!strcmp(cmd, "memhog") && argc > 2)
         return memhog(atol(argv[2]));
     if (!strcmp(cmd, "forkbomb") && argc > 2)

@@ -199,8 +199,7 @@ rules() {
       printf '    endpoints: [{name: http, protocol: http, port: 18194, target_port: 80}]\n'; } >local.zlayer.yml
     run timeout 120 "$ZLAYER" up -d local.zlayer.yml
     assert_success
-    run timeout 5 busybox wget -qO- http://127.0.0.1:18194/
-    assert_output web-0
+    wait_for eval '[ "$(timeout 5 busybox wget -qO- http://127.0.0.1:18194/ 2>/dev/null)" = web-0 ]'
 }
 
 @test "bad network settings are refused with the field named" {

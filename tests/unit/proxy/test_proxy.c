@@ -11,23 +11,23 @@ static void test_pick(void **state)
     int64_t ej[3] = {0, 0, 0};
     size_t cur = 0;
     /* in turn */
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 0);
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 1);
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 2);
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 0);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 0);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 1);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 2);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 0);
     /* an ejected one is skipped until its time is up */
     ej[1] = 500;
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 2);
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 0);
-    assert_int_equal(zl_proxy_pick(3, ej, 100, &cur), 2);
-    assert_int_equal(zl_proxy_pick(3, ej, 500, &cur), 0);
-    assert_int_equal(zl_proxy_pick(3, ej, 500, &cur), 1);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 2);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 0);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 100, &cur), 2);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 500, &cur), 0);
+    assert_int_equal(zl_proxy_pick(3, ej, NULL, 500, &cur), 1);
     /* all ejected, or none at all: nobody */
     int64_t all[2] = {900, 900};
     cur = 1;
-    assert_int_equal(zl_proxy_pick(2, all, 100, &cur), -1);
+    assert_int_equal(zl_proxy_pick(2, all, NULL, 100, &cur), -1);
     assert_int_equal(cur, 1);
-    assert_int_equal(zl_proxy_pick(0, NULL, 100, &cur), -1);
+    assert_int_equal(zl_proxy_pick(0, NULL, NULL, 100, &cur), -1);
 }
 
 static void test_pp(void **state)

@@ -98,6 +98,16 @@ static void dns_start(struct daemon *d)
     if (strcmp(apath, "off") != 0 && zl_proxy_access_log(d->proxy, apath, &err) < 0)
         zl_log("error", "serve", "proxy access log: %s", err.msg);
     free(apath);
+    /* https: certificates in $ZLAYER_ROOT_DIR/certs, else the node's own, self-signed */
+    char host[256] = "localhost";
+    gethostname(host, sizeof(host) - 1);
+    const char *names[] = {host};
+    char *cdir = zl_xasprintf("%s/certs", d->agent.root_dir),
+         *cdef = zl_xasprintf("%s/proxy-tls.pem", d->agent.root_dir);
+    if (zl_proxy_tls(d->proxy, cdir, cdef, names, 1, &err) < 0)
+        zl_log("error", "serve", "proxy TLS: %s", err.msg);
+    free(cdir);
+    free(cdef);
     d->api.proxy_json = proxy_json;
     d->api.proxy_arg = d->proxy;
     zl_agent__names_attach(&d->agent, d->zone, d->proxy);

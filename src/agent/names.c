@@ -30,6 +30,7 @@ struct zl_agent_srv {
     char *expect;
     bool http;         /* protocol http or websocket: routed by host and path */
     char *host, *path; /* http: the endpoint's host and path (may be NULL) */
+    bool tls;          /* https */
 };
 
 struct zl_agent_names {
@@ -122,6 +123,7 @@ static void push(struct zl_agent_names *n)
                                                     .port = x->listen,
                                                     .udp = x->l4 && !strcmp(x->proto, "udp"),
                                                     .http = x->http,
+                                                    .tls = x->tls,
                                                     .host = x->host,
                                                     .path = x->path,
                                                     .session_timeout_ms = x->session_ms,
@@ -182,7 +184,8 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                           : NULL;
         const char *expect = zl_sval_str(ep, "stream.health_check.expect", NULL);
         const char *host = zl_sval_str(ep, "host", NULL), *path = zl_sval_str(ep, "path", NULL);
-        bool http = !strcmp(proto, "http") || !strcmp(proto, "websocket");
+        bool http =
+            !strcmp(proto, "http") || !strcmp(proto, "websocket") || !strcmp(proto, "https");
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
         n->next[n->nnext++] =
             (struct zl_agent_srv){zl_xstrdup(dep),
@@ -201,7 +204,8 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
                                   expect ? zl_xstrdup(expect) : NULL,
                                   http,
                                   http && host ? zl_xstrdup(host) : NULL,
-                                  http && path ? zl_xstrdup(path) : NULL};
+                                  http && path ? zl_xstrdup(path) : NULL,
+                                  !strcmp(proto, "https")};
     }
 }
 

@@ -226,52 +226,9 @@ static uint16_t ephemeral_port(bool udp)
     return port;
 }
 
-/* localhost_reachability: auto means only for a service of one replica at most. */
-static bool on_localhost(const struct zl_sval *svc)
-{
-    const char *when = zl_sval_str(svc, "localhost_reachability", "auto");
-    if (strcmp(when, "auto") != 0)
-        return strcmp(when, "always") == 0;
-    const struct zl_sval *groups = zl_sval_get(svc, "replica_groups");
-    if (groups && groups->kind == ZL_SV_LIST) {
-        unsigned big = 0;
-        for (size_t i = 0; i < groups->n; i++)
-            big += zl_sval_uint(groups->items[i], "count", 1) > 1;
-        return groups->n <= 1 && !big;
-    }
-    const char *mode = zl_sval_str(svc, "scale.mode", "adaptive");
-    if (!strcmp(mode, "fixed"))
-        return zl_sval_uint(svc, "scale.replicas", 1) <= 1;
-    if (!strcmp(mode, "adaptive"))
-        return zl_sval_uint(svc, "scale.max", 10) <= 1;
-    return true;
-}
-
-/* The service's https endpoints on the node's 127.0.0.1, when localhost_reachability says
- * so, until the proxy terminates TLS; the others are the proxy's. */
-static void localhost_ports(const struct zl_sval *svc, json_t *out)
-{
-    const struct zl_sval *eps = zl_sval_get(svc, "endpoints");
-    if (!eps || !eps->n || !on_localhost(svc))
-        return;
-    for (size_t i = 0; i < eps->n; i++) {
-        const struct zl_sval *e = eps->items[i];
-        const char *proto = zl_sval_str(e, "protocol", "tcp");
-        if (strcmp(proto, "https") != 0)
-            continue; /* the node's proxy listens for it */
-        unsigned port = (unsigned)zl_sval_uint(e, "port", 0),
-                 target = (unsigned)zl_sval_uint(e, "target_port", port);
-        json_array_append_new(out, json_pack("{s:s, s:i, s:i, s:s, s:s}", "host_ip", "127.0.0.1",
-                                             "host_port", (int)port, "container_port",
-                                             (int)(target ? target : port), "protocol", "tcp",
-                                             "endpoint", zl_sval_str(e, "name", "")));
-    }
-}
-
 static json_t *ports_of(const struct zl_sval *svc, struct zl_err *err)
 {
     json_t *out = json_array();
-    localhost_ports(svc, out);
     const struct zl_sval *pm = zl_sval_get(svc, "port_mappings");
     for (size_t i = 0; pm && i < pm->n; i++) {
         const struct zl_sval *m = pm->items[i];

@@ -299,6 +299,7 @@ struct taken {
     unsigned port;
     const char *proto, *ip; /* ip "" or 0.0.0.0: every address */
     bool http;              /* an http/websocket endpoint: one port, many hosts and paths */
+    bool tls;               /* https (its listener cannot be shared with plain http) */
     const char *host, *path;
 };
 
@@ -316,11 +317,13 @@ static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
                                       zl_sval_str(pm->items[k], "protocol", "tcp"),
                                       zl_sval_str(pm->items[k], "host_ip", ""),
                                       false,
+                                      false,
                                       NULL,
                                       NULL};
     for (size_t k = 0; eps && k < eps->n && n < cap; k++) {
         const char *proto = zl_sval_str(eps->items[k], "protocol", "http");
-        bool http = !strcmp(proto, "http") || !strcmp(proto, "websocket");
+        bool tls = !strcmp(proto, "https"),
+             http = tls || !strcmp(proto, "http") || !strcmp(proto, "websocket");
         if (http || !strcmp(proto, "tcp") || !strcmp(proto, "udp"))
             out[n++] = (struct taken){
                 "endpoints",
@@ -331,6 +334,7 @@ static size_t taken_of(const struct zl_sval *svc, struct taken *out, size_t cap)
                 strcmp(zl_sval_str(eps->items[k], "expose", "internal"), "public") ? "127.0.0.1"
                                                                                    : "",
                 http,
+                tls,
                 zl_sval_str(eps->items[k], "host", NULL),
                 zl_sval_str(eps->items[k], "path", NULL)};
     }
@@ -363,7 +367,7 @@ static bool overlap(const struct taken *a, const struct taken *b)
     if (!any_a && !any_b && strcmp(a->ip, b->ip) != 0)
         return false;
     /* HTTP endpoints share one listener (the same addresses) when they route apart */
-    if (a->http && b->http && any_a == any_b)
+    if (a->http && b->http && any_a == any_b && a->tls == b->tls)
         return same_route(a, b);
     return true;
 }
@@ -371,8 +375,8 @@ static bool overlap(const struct taken *a, const struct taken *b)
 static void describe(const struct taken *t, char *out, size_t cap)
 {
     if (t->http)
-        snprintf(out, cap, "port %u (http, host %s, path %s)", t->port, t->host ? t->host : "any",
-                 t->path ? t->path : "/");
+        snprintf(out, cap, "port %u (%s, host %s, path %s)", t->port, t->tls ? "https" : "http",
+                 t->host ? t->host : "any", t->path ? t->path : "/");
     else
         snprintf(out, cap, "host port %u/%s", t->port, t->proto);
 }

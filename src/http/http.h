@@ -162,6 +162,43 @@ const char *zl_h1_get(const struct zl_h1_head *h, const char *name);
 /* Does the comma-separated value list v (e.g. Connection) name token? */
 bool zl_h1_has_token(const char *v, const char *token);
 
+/* ======================= server-side TLS (tls.c) ======================= */
+
+/* Certificates, chosen by the name a client asks for (SNI): exact names, then wildcards
+ * (one label), then the fallback (the default one, or else the first loaded). Shared by the
+ * connections made with them (reference counted), so a reload never drops a connection. */
+struct zl_tls_certs;
+struct zl_tls_certs *zl_tls_certs_new(void);
+struct zl_tls_certs *zl_tls_certs_ref(struct zl_tls_certs *cs);
+void zl_tls_certs_unref(struct zl_tls_certs *cs);
+/* A PEM certificate chain and its key (key NULL: in the same file). */
+int zl_tls_certs_add_file(struct zl_tls_certs *cs, const char *cert, const char *key,
+                          struct zl_err *err);
+/* Every NAME.pem (chain and key) and NAME.crt + NAME.key in dir (absent: none). */
+int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_err *err);
+/* The fallback: a self-signed certificate for names (and localhost, 127.0.0.1), made once
+ * (an EC P-256 key, a year) and kept at path. */
+int zl_tls_certs_default(struct zl_tls_certs *cs, const char *path, const char *const *names,
+                         size_t n, struct zl_err *err);
+size_t zl_tls_certs_count(const struct zl_tls_certs *cs);
+
+/* One server-side TLS connection over memory: ciphertext in through zl_tls_read, out
+ * through zl_tls_take; TLS 1.2 and 1.3. */
+struct zl_tls;
+struct zl_tls *zl_tls_new(struct zl_tls_certs *cs); /* NULL without any certificate */
+void zl_tls_free(struct zl_tls *t);
+/* Ciphertext that arrived: on_plain gets what it decrypts to. 0: go on; 1: the peer closed
+ * (close_notify); -1: the connection failed (handshake, bad record). Handshake replies wait
+ * in zl_tls_take. */
+int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
+                void (*on_plain)(void *arg, const char *p, size_t n), void *arg);
+/* Encrypt all of p (output in zl_tls_take); -1 once the connection failed. */
+int zl_tls_write(struct zl_tls *t, const char *p, size_t n);
+size_t zl_tls_pending(const struct zl_tls *t); /* ciphertext waiting */
+size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap);
+void zl_tls_close_notify(struct zl_tls *t);
+const char *zl_tls_version(const struct zl_tls *t);
+
 /* ======================= blocking client (client.c) ======================= */
 
 struct zl_http_response {

@@ -69,6 +69,7 @@ struct hconn {
     uint64_t deadline; /* loop time at which tk runs out */
     unsigned handles;
     struct zl_h1 *m;
+    struct zl_tls *tls; /* https: what the client sends is decrypted first */
     struct zl_buf pend; /* read, not parsed yet */
     size_t pend_off;
     struct out out;
@@ -165,52 +166,77 @@ static void on_written(uv_write_t *w, int status)
 
 /* Write what o holds to st: at once if the socket takes it, else the rest is copied and
  * queued. -1 when the socket is gone. */
+/* Write bufs to st: at once as far as the socket takes them, the rest copied and queued. -1
+ * when the socket is gone. */
+static int send_bufs(uv_stream_t *st, uv_buf_t *bufs, size_t n, size_t total, size_t *queued,
+                     struct hconn *c, struct up *u)
+{
+    int k = uv_try_write(st, bufs, (unsigned)n);
+    if (k < 0 && k != UV_EAGAIN && k != UV_ENOSYS)
+        return -1;
+    size_t done = k > 0 ? (size_t)k : 0, rest = total - done;
+    if (!rest)
+        return 0;
+    struct wr *r = zl_xmalloc(sizeof(*r) + rest);
+    r->c = c;
+    r->u = u;
+    r->len = rest;
+    size_t skip = done, at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = bufs[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        memcpy(r->data + at, bufs[i].base + skip, len - skip);
+        at += len - skip;
+        skip = 0;
+    }
+    uv_buf_t b = uv_buf_init(r->data, (unsigned)rest);
+    if (uv_write(&r->w, st, &b, 1, on_written) < 0) {
+        free(r);
+        return -1;
+    }
+    *queued += rest;
+    return 0;
+}
+
+/* What TLS has made ready for the client's socket. */
+static int tls_flush(struct hconn *c)
+{
+    size_t n = zl_tls_pending(c->tls);
+    if (!n)
+        return 0;
+    char stackbuf[16384], *buf = n <= sizeof(stackbuf) ? stackbuf : zl_xmalloc(n);
+    n = zl_tls_take(c->tls, buf, n);
+    uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+    int rc = send_bufs((uv_stream_t *)&c->h, &b, 1, n, &c->queued, c, NULL);
+    if (buf != stackbuf)
+        free(buf);
+    return rc;
+}
+
 static int out_send(struct out *o, uv_stream_t *st, size_t *queued, struct hconn *c, struct up *u)
 {
     if (!o->n)
         return 0;
     uv_buf_t bufs[OUT_MAX];
     size_t total = 0;
+    int rc = 0;
     for (size_t i = 0; i < o->n; i++) {
         const char *p = o->v[i].p ? o->v[i].p : o->s.data + o->v[i].off;
         bufs[i] = uv_buf_init((char *)p, (unsigned)o->v[i].len);
         total += o->v[i].len;
+        if (c && c->tls && zl_tls_write(c->tls, p, o->v[i].len) < 0)
+            rc = -1;
     }
-    int k = uv_try_write(st, bufs, (unsigned)o->n);
-    if (k < 0 && k != UV_EAGAIN && k != UV_ENOSYS) {
-        o->n = 0;
-        o->s.len = 0;
-        return -1;
-    }
-    size_t done = k > 0 ? (size_t)k : 0, rest = total - done;
-    if (rest) {
-        struct wr *r = zl_xmalloc(sizeof(*r) + rest);
-        r->c = c;
-        r->u = u;
-        r->len = rest;
-        size_t skip = done, at = 0;
-        for (size_t i = 0; i < o->n; i++) {
-            size_t len = bufs[i].len;
-            if (skip >= len) {
-                skip -= len;
-                continue;
-            }
-            memcpy(r->data + at, bufs[i].base + skip, len - skip);
-            at += len - skip;
-            skip = 0;
-        }
-        uv_buf_t b = uv_buf_init(r->data, (unsigned)rest);
-        if (uv_write(&r->w, st, &b, 1, on_written) < 0) {
-            free(r);
-            o->n = 0;
-            o->s.len = 0;
-            return -1;
-        }
-        *queued += rest;
-    }
+    if (c && c->tls)
+        rc = rc < 0 ? rc : tls_flush(c);
+    else
+        rc = send_bufs(st, bufs, o->n, total, queued, c, u);
     o->n = 0;
     o->s.len = 0;
-    return 0;
+    return rc;
 }
 
 static void flush_client(struct hconn *c)
@@ -657,6 +683,10 @@ static void tunnel_eof(struct hconn *c, bool from_backend)
         flush_client(c);
         if (!c->closing && !c->shut) {
             c->shut = true;
+            if (c->tls) {
+                zl_tls_close_notify(c->tls);
+                tls_flush(c);
+            }
             shut((uv_stream_t *)&c->h);
         }
     } else {
@@ -981,7 +1011,7 @@ static void build_head(struct hconn *c, const struct zl_h1_head *h, const char *
         put(b, ", ");
     }
     put(b, c->ip);
-    put(b, "\r\nX-Forwarded-Proto: http\r\n");
+    put(b, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
     if (host) {
         put(b, "X-Forwarded-Host: ");
         put(b, host);
@@ -1163,6 +1193,7 @@ static void on_client_closed(uv_handle_t *h)
         c->next->prev = c->prev;
     zl_proxy__listener_unref(c->l);
     zl_h1_free(c->m);
+    zl_tls_free(c->tls);
     zl_buf_fini(&c->pend);
     zl_buf_fini(&c->out.s);
     zl_buf_fini(&c->head_up);
@@ -1208,6 +1239,10 @@ static void client_end(struct hconn *c)
     }
     if (!c->shut) {
         c->shut = true;
+        if (c->tls) {
+            zl_tls_close_notify(c->tls);
+            tls_flush(c);
+        }
         shut((uv_stream_t *)&c->h);
     }
     arm(c, T_LINGER, c->queued ? BODY_MS : LINGER_MS);
@@ -1326,6 +1361,11 @@ static void client_input(struct hconn *c, const char *d, size_t n)
     update_reading(c);
 }
 
+static void tls_plain(void *arg, const char *p, size_t n)
+{
+    client_input(arg, p, n);
+}
+
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct hconn *c = s->data;
@@ -1351,7 +1391,17 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return; /* lingering: dropped */
     if (c->tk == T_BODY || c->tk == T_TUNNEL)
         arm(c, c->tk, c->tk == T_BODY ? BODY_MS : TUNNEL_MS);
-    client_input(c, rbuf, (size_t)nread);
+    if (!c->tls) {
+        client_input(c, rbuf, (size_t)nread);
+        return;
+    }
+    int rc = zl_tls_read(c->tls, rbuf, (size_t)nread, tls_plain, c);
+    if (!c->closing && tls_flush(c) < 0)
+        rc = -1;
+    if (rc < 0)
+        client_close(c); /* a failed handshake or a broken record: nothing to answer */
+    else if (rc > 0 && !c->closing)
+        client_on_read(s, UV_EOF, buf);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -1421,6 +1471,10 @@ static void on_accept(uv_stream_t *server, int status)
         inet_ntop(AF_INET, &peer.sin_addr, c->ip, sizeof(c->ip));
         c->cport = ntohs(peer.sin_port);
         c->loopback = (ntohl(peer.sin_addr.s_addr) >> 24) == 127;
+    }
+    if (l->tls && !(c->tls = zl_tls_new(p->certs))) {
+        client_close(c); /* no certificate at all */
+        return;
     }
     uv_tcp_nodelay(&c->h, 1);
     arm(c, T_HEAD, HEAD_MS);

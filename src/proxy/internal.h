@@ -6,6 +6,8 @@
 
 #include "proxy/proxy.h"
 
+#include "http/http.h"
+
 #include <netinet/in.h>
 #include <pthread.h>
 #include <regex.h>
@@ -57,7 +59,7 @@ struct listener {
         uv_tcp_t tcp;
         uv_udp_t udp;
     } h;
-    bool udp, http;
+    bool udp, http, tls;
     bool proxy_protocol; /* a PROXY header toward the backend */
     bool listening, closing;
     char *name; /* the first group's */
@@ -88,8 +90,14 @@ struct zl_proxy {
     struct hconn *hconns; /* every HTTP client connection */
     struct up *idle;      /* HTTP: backend connections kept for reuse */
     unsigned nidle;
-    uv_timer_t sweep;  /* closes idle backend connections kept too long; flushes the log */
-    int log_fd;        /* the access log, or -1 */
+    uv_timer_t sweep;           /* closes idle backend connections kept too long; flushes the log */
+    int log_fd;                 /* the access log, or -1 */
+    struct zl_tls_certs *certs; /* https: those of new connections */
+    char *cert_dir, *cert_default; /* where they come from (see zl_proxy_tls) */
+    char **cert_names;
+    size_t ncert_names;
+    int64_t cert_stamp; /* the newest change seen in cert_dir */
+    unsigned ticks;
     struct zl_buf log; /* lines not yet written */
     time_t log_sec;    /* the second log_when holds */
     char log_when[32];
@@ -119,6 +127,8 @@ void zl_proxy__http_close_all(struct zl_proxy *p);
 void zl_proxy__pool_sweep(struct zl_proxy *p, bool all);
 /* The group of l that routes host (lower-case, without port; NULL when absent) and path. */
 struct group *zl_proxy__route(struct listener *l, const char *host, const char *path, size_t n);
+/* Load the certificates again when cert_dir changed (or always with force). */
+void zl_proxy__tls_check(struct zl_proxy *p, bool force);
 /* Write out the access log's lines (kept up to a second, or 64 KiB). */
 void zl_proxy__log_flush(struct zl_proxy *p);
 /* udp.c */

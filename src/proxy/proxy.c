@@ -5,7 +5,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -269,6 +271,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
     p->open++;
     l->udp = f->udp;
     l->http = f->http && !f->udp;
+    l->tls = l->http && f->tls;
     l->proxy_protocol = f->proxy_protocol;
     zl_proxy__check_set(l, f);
     l->session_timeout_ms = f->session_timeout_ms ? f->session_timeout_ms : 60000;
@@ -287,6 +290,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
         zl_proxy__check_start(l);
         zl_log("info", "proxy", "%s: listening on port %u (%s)", f->name, f->port,
                l->udp    ? "udp"
+               : l->tls  ? "https"
                : l->http ? "http"
                          : "tcp");
     }
@@ -375,6 +379,8 @@ static void on_sweep(uv_timer_t *t)
     struct zl_proxy *p = t->data;
     zl_proxy__pool_sweep(p, false);
     zl_proxy__log_flush(p);
+    if (++p->ticks % 5 == 0)
+        zl_proxy__tls_check(p, false); /* certificates changed: new connections get them */
 }
 
 struct zl_proxy *zl_proxy_new(uv_loop_t *loop)
@@ -443,6 +449,12 @@ static void proxy_unref(struct zl_proxy *p)
     if (p->log_fd >= 0)
         close(p->log_fd);
     zl_buf_fini(&p->log);
+    zl_tls_certs_unref(p->certs);
+    free(p->cert_dir);
+    free(p->cert_default);
+    for (size_t i = 0; i < p->ncert_names; i++)
+        free(p->cert_names[i]);
+    free(p->cert_names);
     routes_free(p->pending, p->npending);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -481,6 +493,7 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
                                          .port = l->port,
                                          .udp = l->udp,
                                          .http = l->http,
+                                         .tls = l->tls,
                                          .host = g->host,
                                          .path = l->http ? g->path : NULL,
                                          .listening = l->listening,
@@ -492,4 +505,72 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
             }
             fn(arg, &st);
         }
+}
+
+/* ---------------- certificates ---------------- */
+
+/* The newest change in dir: of the folder itself and of each file in it. */
+static int64_t dir_stamp(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return 0;
+    int64_t t = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    for (unsigned i = 0; d && (e = readdir(d)) && i < 10000; i++) {
+        if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &st, 0) < 0)
+            continue;
+        int64_t m = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        t = m > t ? m : t;
+    }
+    if (d)
+        closedir(d);
+    return t;
+}
+
+void zl_proxy__tls_check(struct zl_proxy *p, bool force)
+{
+    if (!p->cert_default)
+        return;
+    int64_t stamp = dir_stamp(p->cert_dir);
+    if (!force && stamp == p->cert_stamp)
+        return;
+    p->cert_stamp = stamp;
+    struct zl_err err;
+    struct zl_tls_certs *cs = zl_tls_certs_new();
+    if (zl_tls_certs_load_dir(cs, p->cert_dir, &err) < 0)
+        zl_log("error", "proxy", "certificates in %s: %s", p->cert_dir, err.msg);
+    size_t loaded = zl_tls_certs_count(cs);
+    if (zl_tls_certs_default(cs, p->cert_default, (const char *const *)p->cert_names,
+                             p->ncert_names, &err) < 0)
+        zl_log("error", "proxy", "default certificate %s: %s", p->cert_default, err.msg);
+    if (!zl_tls_certs_count(cs) && p->certs) {
+        zl_tls_certs_unref(cs); /* keep serving with what worked */
+        return;
+    }
+    zl_tls_certs_unref(p->certs);
+    p->certs = cs;
+    zl_log("info", "proxy", "TLS: %zu certificate(s) from %s, and the node's own", loaded,
+           p->cert_dir);
+}
+
+int zl_proxy_tls(struct zl_proxy *p, const char *dir, const char *default_path,
+                 const char *const *names, size_t n, struct zl_err *err)
+{
+    free(p->cert_dir);
+    free(p->cert_default);
+    for (size_t i = 0; i < p->ncert_names; i++)
+        free(p->cert_names[i]);
+    free(p->cert_names);
+    p->cert_dir = zl_xstrdup(dir);
+    p->cert_default = zl_xstrdup(default_path);
+    p->cert_names = zl_xcalloc(n + 1, sizeof(*p->cert_names));
+    for (size_t i = 0; i < n; i++)
+        p->cert_names[i] = zl_xstrdup(names[i]);
+    p->ncert_names = n;
+    zl_proxy__tls_check(p, true);
+    if (!p->certs)
+        return zl_err_set(err, -EINVAL, "no certificate for https (see the log)");
+    return 0;
 }

@@ -30,6 +30,7 @@ struct zl_proxy_route {
     uint16_t port;
     bool udp;            /* else TCP */
     bool http;           /* HTTP/1.1 (and WebSocket): several routes may share one port */
+    bool tls;            /* HTTP: https, TLS ends at the proxy (zl_proxy_tls) */
     const char *host;    /* HTTP: an exact name or "*.example.com"; NULL: any host */
     const char *path;    /* HTTP: a path prefix, matched segment-wise; NULL: "/" */
     bool least_conn;     /* HTTP: the backend with the fewest requests in flight, else in turn */
@@ -47,6 +48,12 @@ struct zl_proxy_route {
 };
 
 struct zl_proxy *zl_proxy_new(uv_loop_t *loop);
+/* https certificates: every NAME.pem (chain and key) or NAME.crt + NAME.key in dir, chosen by
+ * SNI, and for any other name a self-signed certificate for names kept at default_path (made
+ * on first use). dir is watched: a change applies to new connections, none is dropped. Loop
+ * thread. */
+int zl_proxy_tls(struct zl_proxy *p, const char *dir, const char *default_path,
+                 const char *const *names, size_t n, struct zl_err *err);
 /* Write a line per HTTP request to the file at path (appended; NULL: no log). Loop thread. */
 int zl_proxy_access_log(struct zl_proxy *p, const char *path, struct zl_err *err);
 /* Replace every route at once (copied). A listener whose address and port stay keeps its
@@ -76,7 +83,7 @@ struct zl_proxy_status {
     const char *name;
     uint32_t bind_ip;
     uint16_t port;
-    bool udp, http, listening;
+    bool udp, http, tls, listening;
     const char *host, *path;  /* HTTP */
     size_t backends, ejected; /* ready replicas; of those, ejected now (refusals) */
     size_t down;              /* of those, failing the route's health check */

@@ -37,10 +37,13 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: proxy_serve [--udp|--http] PORT BACKEND_IP:PORT...\n");
+        fprintf(stderr, "usage: proxy_serve [--udp|--http|--https] PORT BACKEND_IP:PORT...\n"
+                        "  --https: certificates from $PROXY_SERVE_CERTS (a folder), else a\n"
+                        "  self-signed one made in /tmp\n");
         return 2;
     }
-    bool udp = !strcmp(argv[1], "--udp"), http = !strcmp(argv[1], "--http");
+    bool udp = !strcmp(argv[1], "--udp"), tls = !strcmp(argv[1], "--https"),
+         http = tls || !strcmp(argv[1], "--http");
     int first = udp || http ? 2 : 1;
     uint16_t port = (uint16_t)atoi(argv[first]);
     size_t n = (size_t)(argc - first - 1);
@@ -64,11 +67,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "proxy_serve: %s\n", err.msg);
         return 1;
     }
+    const char *certs = getenv("PROXY_SERVE_CERTS"), *names[] = {"localhost"};
+    if (tls && zl_proxy_tls(proxy, certs ? certs : "/nonexistent", "/tmp/proxy_serve-tls.pem",
+                            names, 1, &err) < 0) {
+        fprintf(stderr, "proxy_serve: %s\n", err.msg);
+        return 1;
+    }
     struct zl_proxy_route r = {.name = http ? "bench/proxy/http" : "bench/proxy/l4",
                                .bind_ip = 0x7f000001u,
                                .port = port,
                                .udp = udp,
                                .http = http,
+                               .tls = tls,
                                .backends = b,
                                .nbackends = n};
     zl_proxy_set(proxy, &r, 1);

@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* http/tls.c: server-side TLS over memory BIOs (the socket stays libuv's): certificates
+ * chosen by SNI, a self-signed one made once per node for everything else, TLS 1.2 and 1.3. */
+#include "http/http.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct cert {
+    SSL_CTX *ctx;
+    char **names; /* lower-case DNS names, "*.example.com" for wildcards */
+    size_t n;
+};
+
+struct zl_tls_certs {
+    struct cert *c;
+    size_t n;
+    SSL_CTX *fallback; /* the self-signed one, or the first loaded */
+    unsigned refs;
+};
+
+struct zl_tls {
+    SSL *ssl;
+    BIO *rbio, *wbio; /* owned by ssl */
+    struct zl_tls_certs *certs;
+    bool failed;
+};
+
+static int err_ssl(struct zl_err *err, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "unknown error";
+    if (e)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return zl_err_set(err, -EINVAL, "%s: %s", what, buf);
+}
+
+/* ---------------- certificates ---------------- */
+
+static int on_sni(SSL *ssl, int *alert, void *arg);
+
+static SSL_CTX *ctx_new(void)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    return ctx;
+}
+
+static void add_name(struct cert *c, const char *s, size_t len)
+{
+    char *n = zl_xstrndup(s, len);
+    for (char *p = n; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    c->names = zl_xrealloc(c->names, (c->n + 1) * sizeof(*c->names));
+    c->names[c->n++] = n;
+}
+
+/* The names a certificate is for: its DNS subject alternative names, else its CN. */
+static void cert_names(struct cert *c, X509 *x)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_DNS)
+            add_name(c, (const char *)ASN1_STRING_get0_data(g->d.dNSName),
+                     (size_t)ASN1_STRING_length(g->d.dNSName));
+    }
+    GENERAL_NAMES_free(gens);
+    if (c->n)
+        return;
+    char cn[256];
+    int k = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
+    if (k > 0)
+        add_name(c, cn, (size_t)k);
+}
+
+static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, struct zl_err *err)
+{
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        SSL_CTX_free(ctx);
+        return err_ssl(err, "the key does not match the certificate");
+    }
+    SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
+    SSL_CTX_set_tlsext_servername_arg(ctx, cs);
+    cs->c = zl_xrealloc(cs->c, (cs->n + 1) * sizeof(*cs->c));
+    struct cert *c = &cs->c[cs->n++];
+    *c = (struct cert){ctx, NULL, 0};
+    cert_names(c, SSL_CTX_get0_certificate(ctx));
+    if (!cs->fallback)
+        cs->fallback = ctx;
+    return 0;
+}
+
+int zl_tls_certs_add_file(struct zl_tls_certs *cs, const char *cert, const char *key,
+                          struct zl_err *err)
+{
+    SSL_CTX *ctx = ctx_new();
+    if (!ctx)
+        return err_ssl(err, "TLS context");
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        SSL_CTX_free(ctx);
+        return err_ssl(err, cert);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key ? key : cert, SSL_FILETYPE_PEM) != 1) {
+        SSL_CTX_free(ctx);
+        return err_ssl(err, key ? key : cert);
+    }
+    return add_ctx(cs, ctx, err);
+}
+
+int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_err *err)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : zl_err_sys(err, errno, "open %s", dir);
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d)) && rc == 0) {
+        size_t l = strlen(e->d_name);
+        char *cert = NULL, *key = NULL;
+        if (l > 4 && !strcmp(e->d_name + l - 4, ".pem"))
+            cert = zl_xasprintf("%s/%s", dir, e->d_name);
+        else if (l > 4 && !strcmp(e->d_name + l - 4, ".crt")) {
+            cert = zl_xasprintf("%s/%s", dir, e->d_name);
+            key = zl_xasprintf("%s/%.*s.key", dir, (int)(l - 4), e->d_name);
+        }
+        if (cert)
+            rc = zl_tls_certs_add_file(cs, cert, key, err);
+        free(cert);
+        free(key);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* A new key and a self-signed certificate for names, one year, written to path (0600). */
+static int make_self_signed(const char *path, const char *const *names, size_t n,
+                            struct zl_err *err)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    int rc = -1;
+    if (!key || !x)
+        goto out;
+    X509_set_version(x, 2);
+    unsigned char serial[16];
+    if (RAND_bytes(serial, sizeof(serial)) != 1)
+        goto out;
+    serial[0] &= 0x7f;
+    BIGNUM *bn = BN_bin2bn(serial, sizeof(serial), NULL);
+    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x));
+    BN_free(bn);
+    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+    X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"zlayer", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                               (const unsigned char *)(n ? names[0] : "localhost"), -1, -1, 0);
+    X509_set_issuer_name(x, name);
+    struct zl_buf san;
+    zl_buf_init(&san);
+    zl_buf_puts(&san, "DNS:localhost,IP:127.0.0.1");
+    for (size_t i = 0; i < n; i++)
+        zl_buf_printf(&san, ",DNS:%s", names[i]);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san.data);
+    zl_buf_fini(&san);
+    if (!ext || !X509_add_ext(x, ext, -1)) {
+        X509_EXTENSION_free(ext);
+        goto out;
+    }
+    X509_EXTENSION_free(ext);
+    if (!X509_sign(x, key, EVP_sha256()))
+        goto out;
+    char *tmp = zl_xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f && PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) && PEM_write_X509(f, x) &&
+        fflush(f) == 0 && fsync(fd) == 0 && rename(tmp, path) == 0)
+        rc = 0;
+    if (f)
+        fclose(f);
+    else if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+out:
+    if (rc < 0)
+        err_ssl(err, "self-signed certificate");
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int zl_tls_certs_default(struct zl_tls_certs *cs, const char *path, const char *const *names,
+                         size_t n, struct zl_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0 && make_self_signed(path, names, n, err) < 0)
+        return -1;
+    size_t count = cs->n;
+    if (zl_tls_certs_add_file(cs, path, NULL, err) < 0)
+        return -1;
+    /* the default answers names no other certificate has; it is not a match itself */
+    struct cert *c = &cs->c[count];
+    for (size_t i = 0; i < c->n; i++)
+        free(c->names[i]);
+    free(c->names);
+    c->names = NULL;
+    c->n = 0;
+    cs->fallback = c->ctx;
+    return 0;
+}
+
+struct zl_tls_certs *zl_tls_certs_new(void)
+{
+    struct zl_tls_certs *cs = zl_xcalloc(1, sizeof(*cs));
+    cs->refs = 1;
+    return cs;
+}
+
+size_t zl_tls_certs_count(const struct zl_tls_certs *cs)
+{
+    return cs->n;
+}
+
+struct zl_tls_certs *zl_tls_certs_ref(struct zl_tls_certs *cs)
+{
+    cs->refs++;
+    return cs;
+}
+
+void zl_tls_certs_unref(struct zl_tls_certs *cs)
+{
+    if (!cs || --cs->refs)
+        return;
+    for (size_t i = 0; i < cs->n; i++) {
+        for (size_t k = 0; k < cs->c[i].n; k++)
+            free(cs->c[i].names[k]);
+        free(cs->c[i].names);
+        SSL_CTX_free(cs->c[i].ctx);
+    }
+    free(cs->c);
+    free(cs);
+}
+
+static bool name_match(const char *pattern, const char *host)
+{
+    if (pattern[0] == '*' && pattern[1] == '.') {
+        const char *dot = strchr(host, '.'); /* a wildcard stands for one label */
+        return dot && dot != host && !strcasecmp(dot, pattern + 1);
+    }
+    return !strcasecmp(pattern, host);
+}
+
+/* SNI: the certificate for the name asked, exact names before wildcards. */
+static int on_sni(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    struct zl_tls_certs *cs = arg;
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    SSL_CTX *pick = NULL;
+    for (int wild = 0; host && wild < 2 && !pick; wild++)
+        for (size_t i = 0; i < cs->n && !pick; i++)
+            for (size_t k = 0; k < cs->c[i].n && !pick; k++)
+                if ((cs->c[i].names[k][0] == '*') == (wild == 1) &&
+                    name_match(cs->c[i].names[k], host))
+                    pick = cs->c[i].ctx;
+    if (!pick)
+        pick = cs->fallback;
+    if (pick && pick != SSL_get_SSL_CTX(ssl))
+        SSL_set_SSL_CTX(ssl, pick);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* ---------------- connections ---------------- */
+
+struct zl_tls *zl_tls_new(struct zl_tls_certs *cs)
+{
+    if (!cs || !cs->fallback)
+        return NULL;
+    struct zl_tls *t = zl_xcalloc(1, sizeof(*t));
+    t->ssl = SSL_new(cs->fallback);
+    t->rbio = BIO_new(BIO_s_mem());
+    t->wbio = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->rbio || !t->wbio) {
+        SSL_free(t->ssl);
+        BIO_free(t->rbio);
+        BIO_free(t->wbio);
+        free(t);
+        return NULL;
+    }
+    BIO_set_mem_eof_return(t->rbio, -1);
+    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    SSL_set_accept_state(t->ssl);
+    t->certs = zl_tls_certs_ref(cs);
+    return t;
+}
+
+void zl_tls_free(struct zl_tls *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl);
+    zl_tls_certs_unref(t->certs);
+    free(t);
+}
+
+int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
+                void (*on_plain)(void *arg, const char *p, size_t n), void *arg)
+{
+    if (t->failed)
+        return -1;
+    if (n && BIO_write(t->rbio, p, (int)n) != (int)n)
+        return -1;
+    char buf[16384];
+    for (int guard = 0; guard < 100000; guard++) {
+        int k = SSL_read(t->ssl, buf, sizeof(buf));
+        if (k > 0) {
+            on_plain(arg, buf, (size_t)k);
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, k); /* at once: before anything else touches OpenSSL */
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            return 0;
+        ERR_clear_error();
+        t->failed = e != SSL_ERROR_ZERO_RETURN;
+        return e == SSL_ERROR_ZERO_RETURN ? 1 : -1; /* 1: the peer said close_notify */
+    }
+    return 0;
+}
+
+int zl_tls_write(struct zl_tls *t, const char *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n && !t->failed) {
+        size_t chunk = n - done > 1u << 30 ? 1u << 30 : n - done;
+        int k = SSL_write(t->ssl, p + done, (int)chunk);
+        if (k <= 0) {
+            SSL_get_error(t->ssl, k);
+            ERR_clear_error();
+            t->failed = true;
+            return -1;
+        }
+        done += (size_t)k;
+    }
+    return t->failed ? -1 : 0;
+}
+
+size_t zl_tls_pending(const struct zl_tls *t)
+{
+    return (size_t)BIO_ctrl_pending(t->wbio);
+}
+
+size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap)
+{
+    int k = BIO_read(t->wbio, buf, (int)(cap > INT32_MAX ? INT32_MAX : cap));
+    return k > 0 ? (size_t)k : 0;
+}
+
+void zl_tls_close_notify(struct zl_tls *t)
+{
+    if (!t->failed && SSL_is_init_finished(t->ssl))
+        SSL_shutdown(t->ssl);
+    ERR_clear_error();
+}
+
+const char *zl_tls_version(const struct zl_tls *t)
+{
+    return SSL_get_version(t->ssl);
+}

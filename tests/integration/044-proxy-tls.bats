@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+# The node's proxy ends TLS for https endpoints: certificates from $ZLAYER_ROOT_DIR/certs
+# chosen by SNI, the node's own self-signed one for any other name, TLS 1.2 and 1.3, new
+# certificates picked up while running without dropping a connection.
+
+load helpers_runtime
+load helpers_registry
+load helpers_daemon
+
+svc() {
+    cat <<YAML
+  $1:
+    image: {name: "$IMG"}
+    command: {args: ["/bin/testinit", "httpecho", "80"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+    health: {check: {type: command, command: "true"}}
+    endpoints: [{name: web, protocol: $2, port: 18443, target_port: 80, expose: public}]
+YAML
+}
+
+# cert NAME: a self-signed certificate for NAME in the node's certificate folder
+cert() {
+    mkdir -p "$ZLAYER_ROOT_DIR/certs"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$ZLAYER_ROOT_DIR/certs/$1.key" -out "$ZLAYER_ROOT_DIR/certs/$1.crt.tmp" \
+        -subj "/CN=$1" -addext "subjectAltName=DNS:$1" 2>/dev/null
+    mv "$ZLAYER_ROOT_DIR/certs/$1.crt.tmp" "$ZLAYER_ROOT_DIR/certs/$1.crt"
+}
+
+# subject NAME [CURL-OPTIONS]: the subject of the certificate served for NAME
+subject() {
+    local n=$1
+    shift
+    curl -sv -k -m 5 "$@" --resolve "$n:18443:127.0.0.1" "https://$n:18443/" 2>&1 |
+        sed -n 's/^\*  subject: //p'
+}
+
+@test "https: SNI picks the certificate, the node's own answers other names, TLS 1.2 and 1.3" {
+    cert a.test
+    cert b.test
+    { printf 'version: v1\ndeployment: tla\nservices:\n'; svc web https; } >a.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d a.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(subject a.test)" = "CN=a.test" ]'
+    [ "$(subject b.test --tlsv1.3)" = "CN=b.test" ]
+    [ "$(subject b.test --tlsv1.2 --tls-max 1.2)" = "CN=b.test" ]
+    [[ "$(subject other.test)" == *"O=zlayer"* ]]
+    run curl -s -k -m 5 --tlsv1.1 --tls-max 1.1 https://127.0.0.1:18443/
+    assert_failure
+    # the backend is told the scheme; plain HTTP on the port is not answered as HTTP
+    curl -s -k https://127.0.0.1:18443/headers | grep -q '^X-Forwarded-Proto: https'
+    [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:18443/)" = 000 ]
+}
+
+@test "https: a new certificate is picked up while connections stay" {
+    cert a.test
+    { printf 'version: v1\ndeployment: tlb\nservices:\n'; svc web https; } >b.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d b.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(subject a.test)" = "CN=a.test" ]'
+    [[ "$(subject c.test)" == *"O=zlayer"* ]]
+    # a connection opened now is kept alive across the change
+    export -f cert
+    run timeout 60 python3 - <<'PY'
+import socket, ssl, subprocess, time
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def conn():
+    return ctx.wrap_socket(socket.create_connection(("127.0.0.1", 18443), 5), server_hostname="c.test")
+def ask(s, path):
+    s.sendall(b"GET " + path + b" HTTP/1.1\r\nHost: c.test\r\n\r\n")
+    got = b""
+    while not (b"req=" in got and got.endswith(b"\n")):
+        d = s.recv(4096)
+        if not d:
+            break
+        got += d
+    return got.split(b"\r\n")[0].decode()
+def subject():
+    s = conn()
+    der = s.getpeercert(binary_form=True)
+    s.close()
+    return subprocess.run(["openssl", "x509", "-inform", "der", "-noout", "-subject"], input=der,
+                          capture_output=True).stdout.decode().strip()
+old = conn()
+print(ask(old, b"/one"))
+subprocess.run(["bash", "-c", "cert c.test"], check=True)
+for _ in range(100):
+    if "CN = c.test" in subject():
+        break
+    time.sleep(0.2)
+print(subject())
+print(ask(old, b"/two"))
+PY
+    assert_success
+    assert_output "HTTP/1.1 200 OK
+subject=CN = c.test
+HTTP/1.1 200 OK"
+}
+
+@test "http and https cannot share a port" {
+    { printf 'version: v1\ndeployment: tlc\nservices:\n'; svc web https; } >c.zlayer.yml
+    { printf 'version: v1\ndeployment: tld\nservices:\n'; svc plain http; } >d.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d c.zlayer.yml
+    assert_success
+    run timeout 60 "$ZLAYER" up -d d.zlayer.yml
+    assert_failure
+    assert_output --partial "services.plain.endpoints[0]: port 18443 (http, host any, path /) is already published by deployment tlc, service web"
+}

@@ -15,7 +15,7 @@ for t in wrk nginx haproxy; do
 done
 [ -x "$SERVE" ] || { echo "bench/proxy.sh: no $SERVE (ninja -C $(dirname "$ZLAYER"))" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/zl-bench-proxy-XXXXXX)
-B=18401 ZP=18402 HP=18403 ZH=18404 NH=18405 HH=18406
+B=18401 ZP=18402 HP=18403 ZH=18404 NH=18405 HH=18406 ZS=18407 NS=18408 HS=18409
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -24,7 +24,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$WORK/www" "$WORK/logs"
+mkdir -p "$WORK/www" "$WORK/logs" "$WORK/certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$WORK/certs/localhost.key" -out "$WORK/certs/localhost.crt" 2>/dev/null
+cat "$WORK/certs/localhost.crt" "$WORK/certs/localhost.key" >"$WORK/haproxy.pem"
 head -c 1024 /dev/zero | tr '\0' x >"$WORK/www/1k.html"
 cat >"$WORK/nginx.conf" <<CONF
 daemon off;
@@ -58,6 +61,18 @@ http {
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
         }
     }
+    server {
+        listen 127.0.0.1:$NS ssl;
+        ssl_certificate $WORK/certs/localhost.crt;
+        ssl_certificate_key $WORK/certs/localhost.key;
+        location / {
+            proxy_pass http://b;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
 }
 CONF
 cat >"$WORK/haproxy.cfg" <<CONF
@@ -78,6 +93,12 @@ listen l7
     http-reuse always
     bind 127.0.0.1:$HH
     server b1 127.0.0.1:$B
+listen l7s
+    mode http
+    option forwardfor
+    http-reuse always
+    bind 127.0.0.1:$HS ssl crt $WORK/haproxy.pem
+    server b1 127.0.0.1:$B
 CONF
 nginx -p "$WORK" -c "$WORK/nginx.conf" &
 PIDS+=($!)
@@ -93,15 +114,21 @@ ZHPID=$!
 nginx -p "$WORK" -c "$WORK/nginx-proxy.conf" &
 PIDS+=($!)
 NPID=$!
-for p in $B $ZP $HP $ZH $NH $HH; do
+PROXY_SERVE_CERTS="$WORK/certs" PROXY_SERVE_LOG="$WORK/logs/zlayer-access-tls.log" \
+    "$SERVE" --https $ZS 127.0.0.1:$B 2>"$WORK/serve-https.log" &
+PIDS+=($!)
+ZSPID=$!
+for p in $B $ZP $HP $ZH $NH $HH $ZS $NS $HS; do
+    s=http
+    case $p in $ZS | $NS | $HS) s=https ;; esac
     for ((i = 0; i < 100; i++)); do
-        curl -sf -o /dev/null "http://127.0.0.1:$p/1k.html" && break
+        curl -skf -o /dev/null "$s://127.0.0.1:$p/1k.html" && break
         sleep 0.1
     done
 done
 
-run() { # PORT: req/s and p99 in ms
-    wrk -t2 -c64 -d"${DURATION}s" --latency "http://127.0.0.1:$1/1k.html" >"$WORK/wrk.out" 2>&1
+run() { # PORT [SCHEME]: req/s and p99 in ms
+    wrk -t2 -c64 -d"${DURATION}s" --latency "${2:-http}://127.0.0.1:$1/1k.html" >"$WORK/wrk.out" 2>&1
     local rps p99
     rps=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$WORK/wrk.out")
     p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
@@ -118,6 +145,12 @@ read -r NHR NHL < <(run $NH)
 NRSS=$(rss "$NPID")
 read -r HHR HHL < <(run $HH)
 HHRSS=$(rss "$HPID")
+read -r ZSR ZSL < <(run $ZS https)
+ZSRSS=$(rss "$ZSPID")
+read -r NSR NSL < <(run $NS https)
+NSRSS=$(rss "$NPID")
+read -r HSR HSL < <(run $HS https)
+HSRSS=$(rss "$HPID")
 read -r ZR ZL < <(run $ZP)
 ZRSS=$(rss "$ZPID")
 read -r HR HL < <(run $HP)
@@ -130,6 +163,10 @@ echo "HTTP reverse proxy"
 printf '  %-26s %9s %9s %10s\n' "zlayer proxy (http)" "$ZHR" "$ZHL" "$ZHRSS"
 printf '  %-26s %9s %9s %10s\n' "nginx (proxy_pass)" "$NHR" "$NHL" "$NRSS"
 printf '  %-26s %9s %9s %10s\n' "haproxy (mode http)" "$HHR" "$HHL" "$HHRSS"
+echo "HTTPS reverse proxy (TLS 1.3, kept-alive client connections)"
+printf '  %-26s %9s %9s %10s\n' "zlayer proxy (https)" "$ZSR" "$ZSL" "$ZSRSS"
+printf '  %-26s %9s %9s %10s\n' "nginx (ssl, proxy_pass)" "$NSR" "$NSL" "$NSRSS"
+printf '  %-26s %9s %9s %10s\n' "haproxy (ssl, mode http)" "$HSR" "$HSL" "$HSRSS"
 echo "L4 TCP pass-through"
 printf '  %-26s %9s %9s %10s\n' "zlayer proxy (tcp)" "$ZR" "$ZL" "$ZRSS"
 printf '  %-26s %9s %9s %10s\n' "haproxy (mode tcp)" "$HR" "$HL" "$HRSS"
@@ -138,6 +175,12 @@ awk -v z="$ZHR" -v n="$NHR" -v h="$HHR" -v zl="$ZHL" -v nl="$NHL" -v hl="$HHL" \
     printf "  http: zlayer / nginx: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
         z / n, zl / nl, zr / nr
     printf "  http: zlayer / haproxy: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
+        z / h, zl / hl, zr / hr }'
+awk -v z="$ZSR" -v n="$NSR" -v h="$HSR" -v zl="$ZSL" -v nl="$NSL" -v hl="$HSL" \
+    -v zr="$ZSRSS" -v nr="$NSRSS" -v hr="$HSRSS" 'BEGIN {
+    printf "  https: zlayer / nginx: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
+        z / n, zl / nl, zr / nr
+    printf "  https: zlayer / haproxy: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",
         z / h, zl / hl, zr / hr }'
 awk -v z="$ZR" -v h="$HR" -v zl="$ZL" -v hl="$HL" -v zr="$ZRSS" -v hr="$HRSS" 'BEGIN {
     printf "  tcp: zlayer / haproxy: req/s %.2fx (target >= 1.0), p99 %.2fx (<= 1.0), RSS %.2fx (< 1.0)\n",

@@ -51,6 +51,7 @@ static void route_json(void *arg, const struct zl_proxy_status *st)
         "down", (int)st->down, "accepted", (json_int_t)st->c.accepted, "active",
         (json_int_t)st->c.active, "failed", (json_int_t)st->c.failed, "bytes_in",
         (json_int_t)st->c.bytes_in, "bytes_out", (json_int_t)st->c.bytes_out);
+    json_object_set_new(r, "tls", json_boolean(st->tls));
     if (st->http) {
         /* requests by status class, and a latency histogram (upper bounds in ms) */
         json_t *cls = json_object(), *lat = json_array();

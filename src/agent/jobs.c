@@ -110,12 +110,12 @@ static int exit_code_once(struct zl_agent *a, const char *cid)
     return code;
 }
 
-/* The same, given the monitor a moment to record it: the process is seen gone before the
- * monitor has written how it ended. */
+/* The same, given the monitor a moment (up to 10 s, on a loaded machine) to record it: the
+ * process is seen gone before the monitor has written how it ended. */
 static int exit_code_of(struct zl_agent *a, const char *cid)
 {
     int code = exit_code_once(a, cid);
-    for (int i = 0; code < 0 && i < 40; i++) {
+    for (int i = 0; code < 0 && i < 200; i++) {
         sleep_ms(50);
         code = exit_code_once(a, cid);
     }

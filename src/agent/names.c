@@ -7,6 +7,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <arpa/inet.h>
+#include <time.h>
 
 struct zl_agent_name {
     char *id, *deployment, *service;
@@ -28,9 +31,12 @@ struct zl_agent_srv {
     char *probe;                    /* udp_probe: request (\xHH decoded), expect */
     size_t probe_len;
     char *expect;
-    bool http;         /* protocol http or websocket: routed by host and path */
-    char *host, *path; /* http: the endpoint's host and path (may be NULL) */
-    bool tls;          /* https */
+    bool http;                        /* protocol http or websocket: routed by host and path */
+    char *host, *path;                /* http: the endpoint's host and path (may be NULL) */
+    bool tls;                         /* https */
+    struct zl_proxy_backend *statics; /* an external's backends (not replicas), or NULL */
+    size_t nstatics;
+    bool least; /* label zlayer.proxy/balance: least_connections */
 };
 
 struct zl_agent_names {
@@ -54,6 +60,7 @@ static void srv_free(struct zl_agent_srv *e, size_t n)
         free(e[i].expect);
         free(e[i].host);
         free(e[i].path);
+        free(e[i].statics);
     }
     free(e);
 }
@@ -94,11 +101,13 @@ static void push(struct zl_agent_names *n)
     for (size_t i = 0; i < n->nr; i++)
         r[i] = (struct zl_dns_replica){n->r[i].deployment, n->r[i].service, n->r[i].index,
                                        n->r[i].ip, n->r[i].healthy};
+    size_t nsrv = 0;
     for (size_t i = 0; i < n->ne; i++)
-        e[i] = (struct zl_dns_endpoint){n->e[i].deployment, n->e[i].service, n->e[i].name,
-                                        n->e[i].proto, n->e[i].port};
+        if (!n->e[i].statics) /* externals are not services: no names */
+            e[nsrv++] = (struct zl_dns_endpoint){n->e[i].deployment, n->e[i].service, n->e[i].name,
+                                                 n->e[i].proto, n->e[i].port};
     if (n->zone)
-        zl_dns_zone_set(n->zone, r, n->nr, e, n->ne);
+        zl_dns_zone_set(n->zone, r, n->nr, e, nsrv);
     free(r);
     free(e);
     if (!n->proxy)
@@ -111,9 +120,11 @@ static void push(struct zl_agent_names *n)
         const struct zl_agent_srv *x = &n->e[i];
         if (!x->l4 && !x->http)
             continue;
-        struct zl_proxy_backend *b = zl_xcalloc(n->nr + 1, sizeof(*b));
+        struct zl_proxy_backend *b = zl_xcalloc(n->nr + x->nstatics + 1, sizeof(*b));
         size_t nb = 0;
-        for (size_t k = 0; k < n->nr; k++)
+        for (size_t k = 0; k < x->nstatics; k++)
+            b[nb++] = x->statics[k];
+        for (size_t k = 0; k < n->nr && !x->statics; k++)
             if (n->r[k].healthy && !strcmp(n->r[k].deployment, x->deployment) &&
                 !strcmp(n->r[k].service, x->service))
                 b[nb++] = (struct zl_proxy_backend){n->r[k].ip, x->port};
@@ -124,6 +135,7 @@ static void push(struct zl_agent_names *n)
                                                     .udp = x->l4 && !strcmp(x->proto, "udp"),
                                                     .http = x->http,
                                                     .tls = x->tls,
+                                                    .least_conn = x->least,
                                                     .host = x->host,
                                                     .path = x->path,
                                                     .session_timeout_ms = x->session_ms,
@@ -162,6 +174,17 @@ static char *unescape(const char *s, size_t *len)
     return out;
 }
 
+/* The service's label zlayer.proxy/balance: least_connections (else round-robin). */
+static bool least_conn(const struct zl_sval *svc)
+{
+    const struct zl_sval *l = zl_sval_get(svc, "labels");
+    for (size_t i = 0; l && l->kind == ZL_SV_MAP && i < l->n; i++)
+        if (!strcmp(l->keys[i], "zlayer.proxy/balance") && l->items[i]->kind == ZL_SV_STR &&
+            !strcmp(l->items[i]->s, "least_connections"))
+            return true;
+    return false;
+}
+
 void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,
                                const struct zl_sval *svc)
 {
@@ -187,25 +210,29 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
         bool http =
             !strcmp(proto, "http") || !strcmp(proto, "websocket") || !strcmp(proto, "https");
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
-        n->next[n->nnext++] =
-            (struct zl_agent_srv){zl_xstrdup(dep),
-                                  zl_xstrdup(svcname),
-                                  zl_xstrdup(zl_sval_str(ep, "name", "")),
-                                  strcmp(proto, "udp") ? "tcp" : "udp",
-                                  (uint16_t)port,
-                                  (uint16_t)listen,
-                                  !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
-                                  !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
-                                  ms > 86400000 ? 86400000 : (unsigned)ms,
-                                  zl_sval_bool(ep, "stream.proxy_protocol", false),
-                                  check,
-                                  probe,
-                                  probe_len,
-                                  expect ? zl_xstrdup(expect) : NULL,
-                                  http,
-                                  http && host ? zl_xstrdup(host) : NULL,
-                                  http && path ? zl_xstrdup(path) : NULL,
-                                  !strcmp(proto, "https")};
+        n->next[n->nnext++] = (struct zl_agent_srv){
+            zl_xstrdup(dep),
+            zl_xstrdup(svcname),
+            zl_xstrdup(zl_sval_str(ep, "name", "")),
+            strcmp(proto, "udp") ? "tcp" : "udp",
+            (uint16_t)port,
+            (uint16_t)listen,
+            !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
+            !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
+            ms > 86400000 ? 86400000 : (unsigned)ms,
+            zl_sval_bool(ep, "stream.proxy_protocol", false),
+            check,
+            probe,
+            probe_len,
+            expect ? zl_xstrdup(expect) : NULL,
+            http,
+            http && host ? zl_xstrdup(host) : NULL,
+            http && path ? zl_xstrdup(path) : NULL,
+            !strcmp(proto, "https") ||
+                (!strcmp(proto, "tcp") && zl_sval_bool(ep, "stream.tls", false)),
+            NULL,
+            0,
+            least_conn(svc)};
     }
 }
 
@@ -306,4 +333,74 @@ void zl_agent__names_client(struct zl_agent *a, const struct zl_replica_ref *r, 
     nm->r[nm->nr++] = (struct zl_agent_name){
         zl_xstrdup(r->id), zl_xstrdup(r->deployment), zl_xstrdup(r->service), r->index, ip, false};
     push(nm);
+}
+
+void zl_agent__names_drain(struct zl_agent *a, char *const *ids, size_t n, unsigned max_ms)
+{
+    struct zl_agent_names *nm = a->names;
+    if (!nm || !nm->proxy || !n)
+        return;
+    uint32_t *ips = zl_xcalloc(n + 1, sizeof(*ips));
+    size_t k = 0;
+    for (size_t i = 0; i < nm->nr; i++)
+        for (size_t j = 0; j < n; j++)
+            if (!strcmp(nm->r[i].id, ids[j]) && nm->r[i].ip)
+                ips[k++] = nm->r[i].ip;
+    struct timespec pause = {0, 20 * 1000000};
+    for (unsigned waited = 0; k && waited < max_ms; waited += 20) {
+        if (zl_proxy_drained(nm->proxy, ips, k))
+            break;
+        nanosleep(&pause, NULL);
+    }
+    free(ips);
+}
+
+/* An external's backend "host:port" (an address, or a name looked up now). */
+static bool parse_backend(const char *s, struct zl_proxy_backend *out)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || colon == s || !port || port > 65535 || *end)
+        return false;
+    char host[256];
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - s), s);
+    uint32_t ip;
+    if (zl_net_ip_parse(host, &ip) < 0) {
+        struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+            return false;
+        ip = ntohl(((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr.s_addr);
+        freeaddrinfo(res);
+    }
+    *out = (struct zl_proxy_backend){ip, (uint16_t)port};
+    return true;
+}
+
+void zl_agent__names_externals(struct zl_agent *a, const char *dep, const struct zl_sval *exts)
+{
+    struct zl_agent_names *n = a->names;
+    for (size_t i = 0; n && exts && i < exts->n; i++) {
+        const struct zl_sval *x = exts->items[i], *bs = zl_sval_get(x, "backends");
+        struct zl_proxy_backend *b = zl_xcalloc((bs ? bs->n : 0) + 1, sizeof(*b));
+        size_t nb = 0;
+        for (size_t k = 0; bs && k < bs->n; k++) {
+            const char *s = bs->items[k]->kind == ZL_SV_STR ? bs->items[k]->s : "";
+            if (parse_backend(s, &b[nb]))
+                nb++;
+            else
+                zl_log("warn", "agent",
+                       "%s: externals.%s.backends[%zu]: '%s' is not host:port (or its name does "
+                       "not resolve): left out",
+                       dep, exts->keys[i], k, s);
+        }
+        size_t first = n->nnext;
+        zl_agent__names_endpoints(a, dep, exts->keys[i], x);
+        for (size_t k = first; k < n->nnext; k++) {
+            n->next[k].statics = zl_xcalloc(nb + 1, sizeof(*b));
+            memcpy(n->next[k].statics, b, nb * sizeof(*b));
+            n->next[k].nstatics = nb;
+        }
+        free(b);
+    }
 }

@@ -83,6 +83,11 @@ void zl_agent__remove_containers(struct zl_agent *a, char *const *ids, const uns
 {
     struct zl_err err;
     zl_agent__names_forget(a, ids, n);
+    /* the proxy sends them nothing new and its requests in flight end first */
+    unsigned drain = 0;
+    for (size_t i = 0; i < n; i++)
+        drain = grace[i] > drain ? grace[i] : drain;
+    zl_agent__names_drain(a, ids, n, drain < 30000 ? drain : 30000);
     bool *done = zl_xcalloc(n + 1, sizeof(*done));
     for (size_t i = 0; i < n; i++)
         if (!(done[i] = is_stopped(a, ids[i])))
@@ -842,6 +847,7 @@ void zl_agent_reconcile(struct zl_agent *a)
                                                 "status", status ? status : failed));
         }
         free(failed);
+        zl_agent__names_externals(a, d->name, zl_sval_get(zl_spec_root(spec), "externals"));
         zl_spec_free(spec);
     }
     /* what no deployment wants any more: stopped together, one grace period */

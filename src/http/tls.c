@@ -94,6 +94,21 @@ static void cert_names(struct cert *c, X509 *x)
         add_name(c, cn, (size_t)k);
 }
 
+/* ALPN: h2 when the client offers it, else http/1.1 (or no protocol at all). */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned int inlen, void *arg)
+{
+    static const unsigned char ours[] = "\x02h2\x08http/1.1";
+    (void)ssl;
+    (void)arg;
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
 static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, struct zl_err *err)
 {
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -101,6 +116,7 @@ static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, struct zl_err *err)
         return err_ssl(err, "the key does not match the certificate");
     }
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
     SSL_CTX_set_tlsext_servername_arg(ctx, cs);
     cs->c = zl_xrealloc(cs->c, (cs->n + 1) * sizeof(*cs->c));
     struct cert *c = &cs->c[cs->n++];
@@ -392,4 +408,14 @@ void zl_tls_close_notify(struct zl_tls *t)
 const char *zl_tls_version(const struct zl_tls *t)
 {
     return SSL_get_version(t->ssl);
+}
+
+const char *zl_tls_alpn(const struct zl_tls *t)
+{
+    const unsigned char *p = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(t->ssl, &p, &n);
+    if (n == 2 && !memcmp(p, "h2", 2))
+        return "h2";
+    return n ? "http/1.1" : NULL;
 }

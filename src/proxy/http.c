@@ -6,105 +6,17 @@
  * through as it arrives; the response comes back the same way. Bodies are re-framed by us
  * (Content-Length kept, chunked re-chunked), so nothing ambiguous reaches a backend. Memory
  * per connection is bounded: reading one side pauses while the other has too much queued. */
-#include "proxy/internal.h"
+#include "proxy/l7.h"
 
 #include "http/http.h"
 
 #include <arpa/inet.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-#define READ_SIZE       65536
-#define MAX_HEAD        (32 * 1024)
-#define MAX_RESP_HEAD   (64 * 1024)
-#define WMAX            (64 * 1024) /* queued toward one side before the other pauses */
-#define OUT_MAX         64          /* pieces gathered before a write */
-#define HEAD_MS         10000       /* a whole request head, from its first byte */
-#define IDLE_MS         60000       /* a kept-alive client between requests */
-#define BODY_MS         30000       /* a request body between two reads */
-#define CONNECT_MS      3000
-#define RESPONSE_MS     60000 /* the backend: to its head, and between reads */
-#define TUNNEL_MS       3600000
-#define LINGER_MS       2000
-#define POOL_IDLE_MS    30000
-#define POOL_PER_TARGET 256
-#define MAX_TRIES       3
-
-enum timer_kind { T_NONE, T_IDLE, T_HEAD, T_BODY, T_CONNECT, T_RESPONSE, T_TUNNEL, T_LINGER };
-
-/* Bytes for one side, gathered while parsing one read and written in one go. A piece points
- * into the read buffer (p) or into s, text we made (p NULL, at off). */
-struct out {
-    struct piece {
-        const char *p;
-        size_t off, len;
-    } v[OUT_MAX];
-    size_t n;
-    struct zl_buf s;
-};
-
-struct up {
-    struct up *next; /* in the pool */
-    struct zl_proxy *p;
-    struct hconn *c; /* whom it serves now; NULL while pooled */
-    struct zl_proxy_backend b;
-    uv_tcp_t h;
-    uv_connect_t creq;
-    struct zl_h1 *m;
-    struct out out;
-    size_t queued;
-    uint64_t idle_since;
-    bool connected, reused, closing, ka, poisoned, pooled, shut, reading;
-};
-
-struct hconn {
-    struct hconn *prev, *next;
-    struct listener *l;
-    uv_tcp_t h;
-    uv_timer_t timer;
-    enum timer_kind tk;
-    uint64_t deadline; /* loop time at which tk runs out */
-    unsigned handles;
-    struct zl_h1 *m;
-    struct zl_tls *tls; /* https: what the client sends is decrypted first */
-    struct zl_buf pend; /* read, not parsed yet */
-    size_t pend_off;
-    struct out out;
-    size_t queued;
-    char ip[INET_ADDRSTRLEN];
-    uint16_t cport;
-    bool loopback;
-    /* the request in progress */
-    const struct zl_h1_head *rh;
-    struct zl_buf head_up; /* its head as the backend gets it (kept for a retry) */
-    struct group *g;
-    struct zl_proxy_backend be;
-    bool counted; /* be's in-flight count holds this request */
-    struct up *u;
-    unsigned tries;
-    uint64_t t0;
-    unsigned status;
-    uint64_t bytes_in, bytes_out;
-    char method[16];
-    char *target; /* for the log */
-    bool in_req, req_done, resp_head, resp_done, waiting, retryable, bodyless, head_req, upgrade;
-    bool req_chunked, resp_chunked, http10, close_after, tunnel, eof_u;
-    bool parsing;    /* in client_input: nested calls are left to the outer loop */
-    bool client_eof; /* the client closed its side */
-    bool ending;     /* our side is shut: reading only to drop what comes */
-    bool shut, closing, reading;
-};
-
-struct wr {
-    uv_write_t w;
-    struct hconn *c; /* toward the client, else toward u */
-    struct up *u;
-    size_t len;
-    char data[];
-};
 
 static char rbuf[READ_SIZE]; /* every read lands here and is used before the next one */
 
@@ -119,6 +31,7 @@ static void up_close(struct up *u);
 static void finish(struct hconn *c);
 static void fail_request(struct hconn *c, unsigned status);
 static void update_reading(struct hconn *c);
+static const char *reason(unsigned status);
 
 /* ---------------- output ---------------- */
 
@@ -151,6 +64,8 @@ static void on_written(uv_write_t *w, int status)
         r->c->queued -= r->len;
         if (status < 0)
             client_close(r->c);
+        else if (r->c->h2)
+            zl_proxy__h2_flush(r->c);
         else
             update_reading(r->c);
     } else {
@@ -160,6 +75,8 @@ static void on_written(uv_write_t *w, int status)
             up_close(u);
         else if (u->c)
             update_reading(u->c);
+        else if (u->s)
+            zl_proxy__h2_drained(u->s);
     }
     free(r);
 }
@@ -332,9 +249,8 @@ static void put_num(struct zl_buf *b, uint64_t v, int min_digits)
     zl_buf_append(b, q, (size_t)(d + sizeof(d) - q));
 }
 
-static void account(struct hconn *c)
+void zl_proxy__account(struct zl_proxy *p, const struct zl_proxy_acct *c)
 {
-    struct zl_proxy *p = c->l->p;
     uint64_t us = (uv_hrtime() - c->t0) / 1000;
     if (c->g) {
         struct zl_proxy_counters *k = &c->g->c;
@@ -392,6 +308,13 @@ static void account(struct hconn *c)
     zl_buf_putc(b, '\n');
     if (b->len >= 64 * 1024)
         zl_proxy__log_flush(p);
+}
+
+static void account(struct hconn *c)
+{
+    struct zl_proxy_acct a = {c->g,  c->ip,     c->method, c->target,   c->cport,
+                              c->be, c->status, c->t0,     c->bytes_in, c->bytes_out};
+    zl_proxy__account(c->l->p, &a);
 }
 
 /* ---------------- the pool of backend connections ---------------- */
@@ -492,7 +415,10 @@ static void up_close(struct up *u)
         pool_remove(u);
     if (u->c && u->c->u == u)
         u->c->u = NULL;
+    if (u->s)
+        zl_proxy__h2_up_gone(u->s, u);
     u->c = NULL;
+    u->s = NULL;
     uv_close((uv_handle_t *)&u->h, on_up_closed);
 }
 
@@ -544,6 +470,11 @@ static void up_on_head(void *arg, const struct zl_h1_head *h)
 {
     struct up *u = arg;
     struct hconn *c = u->c;
+    if (u->s) {
+        u->ka = h->keep_alive;
+        zl_proxy__h2_resp_head(u->s, h);
+        return;
+    }
     if (!c)
         return;
     struct zl_buf b;
@@ -605,6 +536,10 @@ static void up_on_data(void *arg, const char *p, size_t n)
 {
     struct up *u = arg;
     struct hconn *c = u->c;
+    if (u->s) {
+        zl_proxy__h2_resp_data(u->s, p, n);
+        return;
+    }
     if (!c)
         return;
     if (out_full(&c->out))
@@ -617,6 +552,10 @@ static void up_on_end(void *arg)
 {
     struct up *u = arg;
     struct hconn *c = u->c;
+    if (u->s) {
+        zl_proxy__h2_resp_end(u->s);
+        return;
+    }
     if (!c || !c->resp_head || c->tunnel)
         return; /* interim: the final response follows; 101: the tunnel */
     if (c->resp_chunked)
@@ -626,6 +565,16 @@ static void up_on_end(void *arg)
 
 static const struct zl_h1_cb up_cb = {
     .on_head = up_on_head, .on_data = up_on_data, .on_end = up_on_end};
+
+/* The request no longer counts as in flight to its backend. */
+static void uncount(struct hconn *c)
+{
+    struct backend *x = c->g ? zl_proxy__find(c->g, &c->be) : NULL;
+    if (x && x->active)
+        x->active--;
+    atomic_fetch_sub(&c->l->p->busy[zl_proxy__busy_slot(c->be.ip)], 1);
+    c->counted = false;
+}
 
 /* The backend failed c's request before answering: another backend if the request can be
  * sent again, else an error. */
@@ -638,12 +587,8 @@ static void up_failed(struct hconn *c, bool eject, unsigned status)
     if (u)
         up_close(u);
     c->u = NULL;
-    if (c->counted && c->g) {
-        struct backend *x = zl_proxy__find(c->g, &c->be);
-        if (x && x->active)
-            x->active--;
-        c->counted = false;
-    }
+    if (c->counted)
+        uncount(c);
     if ((!sent || c->retryable) && ++c->tries < MAX_TRIES && !c->resp_head && !c->closing) {
         dispatch(c);
         return;
@@ -704,6 +649,37 @@ static void tunnel_eof(struct hconn *c, bool from_backend)
     }
 }
 
+/* The response of an HTTP/2 stream's request, parsed; what it says goes to the stream. */
+static void up_read_h2(struct up *u, ssize_t nread)
+{
+    struct h2s *st = u->s;
+    if (nread < 0) {
+        int rc = nread == UV_EOF ? zl_h1_eof(u->m) : 502;
+        u->ka = false;
+        if (rc != ZL_H1_END)
+            zl_proxy__h2_failed(st, 502, !u->reused);
+        return;
+    }
+    const char *d = rbuf;
+    size_t n = (size_t)nread;
+    while (n && u->s == st && !u->closing) {
+        size_t used;
+        int rc = zl_h1_feed(u->m, d, n, &used);
+        d += used;
+        n -= used;
+        if (rc == ZL_H1_END) {
+            if (n)
+                u->poisoned = true;
+            zl_h1_next(u->m); /* an interim one: the final follows; else the stream let go */
+            continue;
+        }
+        if (rc >= 400) {
+            zl_proxy__h2_failed(st, 502, false);
+            return;
+        }
+    }
+}
+
 static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct up *u = s->data;
@@ -711,6 +687,10 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (nread == 0 || u->closing)
         return;
+    if (u->s) {
+        up_read_h2(u, nread);
+        return;
+    }
     if (!c) { /* pooled: the backend closed it, or said something unasked */
         up_close(u);
         return;
@@ -812,6 +792,18 @@ static void on_up_connect(uv_connect_t *req, int status)
 {
     struct up *u = req->data;
     struct hconn *c = u->c;
+    if (!u->closing && u->s) {
+        if (status < 0) {
+            zl_proxy__h2_failed(u->s, 502, true);
+            return;
+        }
+        u->connected = true;
+        uv_tcp_nodelay(&u->h, 1);
+        u->reading = true;
+        uv_read_start((uv_stream_t *)&u->h, alloc_cb, up_on_read);
+        zl_proxy__h2_connected(u->s);
+        return;
+    }
     if (u->closing || !c)
         return;
     if (status < 0) {
@@ -823,13 +815,11 @@ static void on_up_connect(uv_connect_t *req, int status)
     up_send_head(c);
 }
 
-static struct up *up_new(struct hconn *c)
+static struct up *up_open(struct zl_proxy *p, const struct zl_proxy_backend *b)
 {
-    struct zl_proxy *p = c->l->p;
     struct up *u = zl_xcalloc(1, sizeof(*u));
     u->p = p;
-    u->c = c;
-    u->b = c->be;
+    u->b = *b;
     u->m = zl_h1_new(true, MAX_RESP_HEAD, &up_cb, u);
     zl_buf_init(&u->out.s);
     uv_tcp_init(p->loop, &u->h);
@@ -842,6 +832,88 @@ static struct up *up_new(struct hconn *c)
         return NULL;
     }
     return u;
+}
+
+static struct up *up_new(struct hconn *c)
+{
+    struct up *u = up_open(c->l->p, &c->be);
+    if (u)
+        u->c = c;
+    return u;
+}
+
+struct up *zl_proxy__up_for(struct h2s *s, struct zl_proxy *p, const struct zl_proxy_backend *b,
+                            bool *ready)
+{
+    struct up *u = pool_take(p, b);
+    *ready = u != NULL;
+    if (!u)
+        u = up_open(p, b);
+    if (u)
+        u->s = s;
+    return u;
+}
+
+void zl_proxy__up_release(struct up *u, bool reuse)
+{
+    u->s = NULL;
+    if (reuse && u->ka && !u->poisoned && !u->closing)
+        pool_put(u);
+    else
+        up_close(u);
+}
+
+void zl_proxy__up_close(struct up *u)
+{
+    up_close(u);
+}
+
+void zl_proxy__up_reading(struct up *u, bool on)
+{
+    if (u->closing || !u->connected || u->reading == on)
+        return;
+    u->reading = on;
+    if (on)
+        uv_read_start((uv_stream_t *)&u->h, alloc_cb, up_on_read);
+    else
+        uv_read_stop((uv_stream_t *)&u->h);
+}
+
+void zl_proxy__busy(struct zl_proxy *p, struct group *g, const struct zl_proxy_backend *b,
+                    int delta)
+{
+    struct backend *x = g ? zl_proxy__find(g, b) : NULL;
+    if (x && (delta > 0 || x->active))
+        x->active = (unsigned)((int)x->active + delta);
+    if (delta > 0)
+        atomic_fetch_add(&p->busy[zl_proxy__busy_slot(b->ip)], 1);
+    else
+        atomic_fetch_sub(&p->busy[zl_proxy__busy_slot(b->ip)], 1);
+}
+
+void zl_proxy__out_text(struct out *o, const char *p, size_t n)
+{
+    out_text(o, p, n);
+}
+
+void zl_proxy__flush_client(struct hconn *c)
+{
+    flush_client(c);
+}
+
+void zl_proxy__flush_up(struct up *u)
+{
+    flush_up(u);
+}
+
+void zl_proxy__client_close(struct hconn *c)
+{
+    client_close(c);
+}
+
+const char *zl_proxy__reason(unsigned status)
+{
+    return reason(status);
 }
 
 /* ---------------- requests ---------------- */
@@ -1079,14 +1151,15 @@ static void dispatch(struct hconn *c)
 {
     struct zl_proxy *p = c->l->p;
     struct backend *b = c->g->gone ? NULL : zl_proxy__next(p, c->g);
-    if (!b) {
+    if (!b) { /* none at all, or none left after failures: 503, or the failure's 502 */
         c->g->c.failed++;
-        fail_request(c, 503);
+        fail_request(c, c->tries ? 502 : 503);
         return;
     }
     b->active++;
     c->counted = true;
     c->be = b->b;
+    atomic_fetch_add(&p->busy[zl_proxy__busy_slot(b->b.ip)], 1);
     struct up *u = c->upgrade ? NULL : pool_take(p, &b->b);
     if (u) {
         u->c = c;
@@ -1122,12 +1195,9 @@ static void finish(struct hconn *c)
         else
             up_close(u);
     }
+    if (c->counted)
+        uncount(c);
     if (c->g) {
-        if (c->counted) {
-            struct backend *x = zl_proxy__find(c->g, &c->be);
-            if (x && x->active)
-                x->active--;
-        }
         c->g->c.active--;
         zl_proxy__group_unref(c->g);
     }
@@ -1218,6 +1288,7 @@ static void client_close(struct hconn *c)
             return;
     }
     c->closing = true;
+    zl_proxy__h2_free(c);
     uv_close((uv_handle_t *)&c->h, on_client_closed);
     uv_close((uv_handle_t *)&c->timer, on_client_closed);
 }
@@ -1273,6 +1344,8 @@ static void update_reading(struct hconn *c)
     bool room = c->pend.len - c->pend_off < READ_SIZE, want;
     if (c->client_eof)
         want = false;
+    else if (c->h2)
+        want = true; /* HTTP/2 has its own flow control */
     else if (c->tunnel)
         want = !c->u || c->u->queued < WMAX;
     else if (c->in_req && !c->waiting && !c->req_done)
@@ -1361,9 +1434,33 @@ static void client_input(struct hconn *c, const char *d, size_t n)
     update_reading(c);
 }
 
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* Bytes from the client, in clear: to the HTTP/2 session, or the HTTP/1.1 parser. The first
+ * ones decide: ALPN h2, or HTTP/2's preface on a connection in clear. */
+static void client_bytes(struct hconn *c, const char *p, size_t n)
+{
+    if (!c->h2 && !c->in_req && !c->proto_known) {
+        c->proto_known = true;
+        bool h2 =
+            c->tls ? (zl_tls_alpn(c->tls) && !strcmp(zl_tls_alpn(c->tls), "h2"))
+                   : n >= sizeof(h2_preface) - 1 && !memcmp(p, h2_preface, sizeof(h2_preface) - 1);
+        if (h2 && zl_proxy__h2_start(c) < 0) {
+            client_close(c);
+            return;
+        }
+    }
+    if (c->h2) {
+        arm(c, T_TUNNEL, IDLE_MS);
+        zl_proxy__h2_input(c, p, n);
+        return;
+    }
+    client_input(c, p, n);
+}
+
 static void tls_plain(void *arg, const char *p, size_t n)
 {
-    client_input(arg, p, n);
+    client_bytes(arg, p, n);
 }
 
 static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1392,7 +1489,7 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->tk == T_BODY || c->tk == T_TUNNEL)
         arm(c, c->tk, c->tk == T_BODY ? BODY_MS : TUNNEL_MS);
     if (!c->tls) {
-        client_input(c, rbuf, (size_t)nread);
+        client_bytes(c, rbuf, (size_t)nread);
         return;
     }
     int rc = zl_tls_read(c->tls, rbuf, (size_t)nread, tls_plain, c);

@@ -13,7 +13,15 @@
 #include <regex.h>
 #include <time.h>
 
-#define ZL_PROXY_EJECT_MS 10000
+#define ZL_PROXY_EJECT_MS   10000
+#define ZL_PROXY_BUSY_SLOTS 1024
+
+/* The slot of a backend address in zl_proxy.busy (others may share it: a drain then waits
+ * for them too, never less). */
+static inline unsigned zl_proxy__busy_slot(uint32_t ip)
+{
+    return (ip * 2654435761u) >> 22;
+}
 
 struct backend {
     struct zl_proxy_backend b;
@@ -101,7 +109,9 @@ struct zl_proxy {
     struct zl_buf log; /* lines not yet written */
     time_t log_sec;    /* the second log_when holds */
     char log_when[32];
-    unsigned open; /* listeners not yet freed, the async and the sweep handles */
+    unsigned open;                 /* listeners not yet freed, the async and the sweep handles */
+    uint64_t set_gen, applied_gen; /* routes given, and in force (under lock) */
+    _Atomic unsigned busy[ZL_PROXY_BUSY_SLOTS]; /* HTTP requests in flight, by backend address */
 };
 
 void zl_proxy__listener_unref(struct listener *l);

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -271,7 +272,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
     p->open++;
     l->udp = f->udp;
     l->http = f->http && !f->udp;
-    l->tls = l->http && f->tls;
+    l->tls = f->tls && !f->udp;
     l->proxy_protocol = f->proxy_protocol;
     zl_proxy__check_set(l, f);
     l->session_timeout_ms = f->session_timeout_ms ? f->session_timeout_ms : 60000;
@@ -290,7 +291,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
         zl_proxy__check_start(l);
         zl_log("info", "proxy", "%s: listening on port %u (%s)", f->name, f->port,
                l->udp    ? "udp"
-               : l->tls  ? "https"
+               : l->tls  ? (l->http ? "https" : "tcp, tls")
                : l->http ? "http"
                          : "tcp");
     }
@@ -366,12 +367,16 @@ static void on_async(uv_async_t *a)
     struct zl_proxy_route *r = ZL_STEAL(p->pending);
     size_t n = p->npending;
     bool has = p->has_pending;
+    uint64_t gen = p->set_gen;
     p->has_pending = false;
     p->npending = 0;
     pthread_mutex_unlock(&p->lock);
     if (has && !p->closing)
         apply(p, r, n);
     routes_free(r, n);
+    pthread_mutex_lock(&p->lock);
+    p->applied_gen = gen;
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -437,6 +442,7 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n)
     p->pending = copy;
     p->npending = n;
     p->has_pending = true;
+    p->set_gen++;
     pthread_mutex_unlock(&p->lock);
     uv_async_send(&p->async);
 }
@@ -573,4 +579,15 @@ int zl_proxy_tls(struct zl_proxy *p, const char *dir, const char *default_path,
     if (!p->certs)
         return zl_err_set(err, -EINVAL, "no certificate for https (see the log)");
     return 0;
+}
+
+bool zl_proxy_drained(struct zl_proxy *p, const uint32_t *ips, size_t n)
+{
+    pthread_mutex_lock(&p->lock);
+    bool applied = p->applied_gen == p->set_gen;
+    pthread_mutex_unlock(&p->lock);
+    for (size_t i = 0; applied && i < n; i++)
+        if (atomic_load(&p->busy[zl_proxy__busy_slot(ips[i])]))
+            return false;
+    return applied;
 }

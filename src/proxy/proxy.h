@@ -30,7 +30,7 @@ struct zl_proxy_route {
     uint16_t port;
     bool udp;            /* else TCP */
     bool http;           /* HTTP/1.1 (and WebSocket): several routes may share one port */
-    bool tls;            /* HTTP: https, TLS ends at the proxy (zl_proxy_tls) */
+    bool tls;            /* https, or TCP with stream.tls: TLS ends here (zl_proxy_tls) */
     const char *host;    /* HTTP: an exact name or "*.example.com"; NULL: any host */
     const char *path;    /* HTTP: a path prefix, matched segment-wise; NULL: "/" */
     bool least_conn;     /* HTTP: the backend with the fewest requests in flight, else in turn */
@@ -60,6 +60,10 @@ int zl_proxy_access_log(struct zl_proxy *p, const char *path, struct zl_err *err
  * socket and connections; one no longer named stops accepting, its connections finish.
  * Any thread. */
 void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n);
+/* Draining: true once the routes last given to zl_proxy_set are in force and no HTTP request
+ * is in flight to any of the backends at ips (host byte order). Any thread; the agent asks
+ * before a replica's stop signal. */
+bool zl_proxy_drained(struct zl_proxy *p, const uint32_t *ips, size_t n);
 /* Close every listener and connection; the proxy frees itself once the loop has closed
  * them. Loop thread. */
 void zl_proxy_close(struct zl_proxy *p);

@@ -29,7 +29,8 @@ struct conn {
     struct zl_proxy_backend target;
     unsigned tries;
     bool connected, closing, retrying;
-    unsigned handles; /* open handles */
+    unsigned handles;   /* open handles */
+    struct zl_tls *tls; /* stream.tls: the client's side is TLS, ended here */
 };
 
 struct wreq {
@@ -57,6 +58,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     zl_proxy__listener_unref(c->l);
     free(c->client.buf);
     free(c->server.buf);
+    zl_tls_free(c->tls);
     free(c);
 }
 
@@ -134,39 +136,28 @@ static void on_written(uv_write_t *w, int status)
     free(r);
 }
 
-static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
+/* Bytes from from (NULL: made here) to to: straight out when to takes them all (the usual
+ * case: no copy, no request), else the rest is queued and from waits until it is written, so
+ * that at most READ_SIZE bytes wait per direction. */
+static void forward(struct conn *c, struct side *from, struct side *to, const char *p, size_t n)
 {
-    struct conn *c = h->data;
-    struct side *from = (struct side *)h, *to = peer(c, from);
-    if (n <= 0) {
-        if (n == UV_EOF)
-            pass_eof(c, from);
-        else if (n < 0)
-            conn_close(c);
+    if (c->closing || !n)
         return;
-    }
-    if (from == &c->client)
-        c->l->g->c.bytes_in += (uint64_t)n;
-    else
-        c->l->g->c.bytes_out += (uint64_t)n;
-    /* straight out when the peer takes it all (the usual case: no copy, no request) */
-    uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int k = uv_try_write((uv_stream_t *)&to->h, &b, 1);
-    if (k == n)
+    if (k == (int)n)
         return;
     if (k < 0 && k != UV_EAGAIN) {
         conn_close(c);
         return;
     }
-    /* the rest is queued, and this side waits until it is written: at most READ_SIZE
-     * bytes wait per direction */
-    size_t done = k > 0 ? (size_t)k : 0, rest = (size_t)n - done;
+    size_t done = k > 0 ? (size_t)k : 0, rest = n - done;
     struct wreq *r = zl_xcalloc(1, sizeof(*r));
     r->c = c;
     r->to = to;
-    r->from = from;
+    r->from = from ? from : to; /* nothing to pause */
     r->data = zl_xmalloc(rest);
-    memcpy(r->data, buf->base + done, rest);
+    memcpy(r->data, p + done, rest);
     b = uv_buf_init(r->data, (unsigned)rest);
     if (uv_write(&r->w, (uv_stream_t *)&to->h, &b, 1, on_written) < 0) {
         free(r->data);
@@ -174,8 +165,63 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    from->paused = true;
-    uv_read_stop(h);
+    if (from) {
+        from->paused = true;
+        uv_read_stop((uv_stream_t *)&from->h);
+    }
+}
+
+/* What TLS made for the client (handshake records, encrypted data). */
+static void tls_out(struct conn *c, struct side *from)
+{
+    char tmp[16384];
+    for (size_t k; !c->closing && (k = zl_tls_take(c->tls, tmp, sizeof(tmp)));)
+        forward(c, from, &c->client, tmp, k);
+}
+
+static void tls_plain(void *arg, const char *p, size_t n)
+{
+    struct conn *c = arg;
+    forward(c, &c->client, &c->server, p, n);
+}
+
+static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
+{
+    struct conn *c = h->data;
+    struct side *from = (struct side *)h, *to = peer(c, from);
+    if (n <= 0) {
+        if (n == UV_EOF) {
+            if (c->tls && from == &c->server && !c->client.shut) {
+                zl_tls_close_notify(c->tls);
+                tls_out(c, NULL);
+            }
+            pass_eof(c, from);
+        } else if (n < 0)
+            conn_close(c);
+        return;
+    }
+    if (from == &c->client)
+        c->l->g->c.bytes_in += (uint64_t)n;
+    else
+        c->l->g->c.bytes_out += (uint64_t)n;
+    if (!c->tls) {
+        forward(c, from, to, buf->base, (size_t)n);
+        return;
+    }
+    if (from == &c->client) {
+        int rc = zl_tls_read(c->tls, buf->base, (size_t)n, tls_plain, c);
+        tls_out(c, NULL); /* handshake replies */
+        if (rc < 0)
+            conn_close(c);
+        else if (rc > 0 && !c->closing)
+            pass_eof(c, from);
+        return;
+    }
+    if (zl_tls_write(c->tls, buf->base, (size_t)n) < 0) {
+        conn_close(c);
+        return;
+    }
+    tls_out(c, from);
 }
 
 static void try_connect(struct conn *c);
@@ -309,6 +355,10 @@ static void on_accept(uv_stream_t *server, int status)
         return;
     }
     l->g->c.accepted++;
+    if (l->tls && !(c->tls = zl_tls_new(l->p->certs))) {
+        conn_close(c); /* no certificate at all */
+        return;
+    }
     uv_tcp_nodelay(&c->client.h, 1);
     try_connect(c);
 }

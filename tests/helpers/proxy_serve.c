@@ -37,14 +37,15 @@ static void on_signal(uv_signal_t *s, int signum)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: proxy_serve [--udp|--http|--https] PORT BACKEND_IP:PORT...\n"
+        fprintf(stderr, "usage: proxy_serve [--udp|--tls|--http|--https] PORT BACKEND_IP:PORT...\n"
                         "  --https: certificates from $PROXY_SERVE_CERTS (a folder), else a\n"
                         "  self-signed one made in /tmp\n");
         return 2;
     }
-    bool udp = !strcmp(argv[1], "--udp"), tls = !strcmp(argv[1], "--https"),
-         http = tls || !strcmp(argv[1], "--http");
-    int first = udp || http ? 2 : 1;
+    bool udp = !strcmp(argv[1], "--udp"), http = !strcmp(argv[1], "--https"),
+         tls = http || !strcmp(argv[1], "--tls");
+    http = http || !strcmp(argv[1], "--http");
+    int first = udp || http || tls ? 2 : 1;
     uint16_t port = (uint16_t)atoi(argv[first]);
     size_t n = (size_t)(argc - first - 1);
     struct zl_proxy_backend *b = zl_xcalloc(n + 1, sizeof(*b));

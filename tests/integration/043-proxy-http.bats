@@ -262,3 +262,51 @@ b''"
     sleep 1.5
     [ "$(grep -c '" 4[0-9][0-9] [0-9]* [0-9.]* - -$' "$ZLAYER_ROOT_DIR/proxy-access.log")" -ge 9 ]
 }
+
+@test "a scale-down and a rolling update under load lose no request" {
+    command -v wrk >/dev/null || skip "wrk is missing"
+    { printf 'version: v1\ndeployment: htz\nservices:\n'; svc web 3 ""
+      printf '    env: {REV: "1"}\n'; } >z.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d z.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:18380/)" = 200 ]'
+    # bounded load: 4 connections for 20 s, while the service shrinks and then rolls
+    wrk -t1 -c4 -d20s --timeout 5s http://127.0.0.1:18380/ >wrk.out 2>&1 &
+    local load=$!
+    sleep 3
+    run timeout 60 "$ZLAYER" scale web 1
+    assert_success
+    sleep 2
+    sed -i 's/REV: "1"/REV: "2"/' z.zlayer.yml
+    run timeout 120 "$ZLAYER" deploy --wait z.zlayer.yml
+    assert_success
+    wait "$load"
+    cat wrk.out >&2
+    grep -q 'requests in' wrk.out
+    ! grep -q 'Non-2xx\|Socket errors' wrk.out
+    "$ZLAYER" ps -c -f json | jq -e '[.[] | select(.service == "web")] | length == 1 and all(.revision == 2)'
+}
+
+@test "externals: the proxy routes to static backends outside zlayer" {
+    "$ROOTFS/bin/testinit" httpecho 18389 &
+    local ext=$!
+    { printf 'version: v1\ndeployment: htx\nservices:\n'; svc web 1 ""
+      cat <<YAML
+externals:
+  media:
+    backends: ["127.0.0.1:18389", "not-an-address"]
+    endpoints: [{name: web, protocol: http, port: 18380, path: /media, expose: public}]
+YAML
+    } >x.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d x.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(who x /)" = web-0 ]'
+    wait_for eval '[ "$(who x /media/a)" = "$(hostname)" ]'
+    run curl -s http://127.0.0.1:18380/media/a?b=1
+    assert_output --regexp " GET /media/a\?b=1 conn=[0-9]+ req=[0-9]+$"
+    kill "$ext"
+    wait "$ext" 2>/dev/null || true
+    # its backend gone: 502 (no other), and the service's routes are untouched
+    [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18380/media/a)" = 502 ]
+    [ "$(who x /)" = web-0 ]
+}

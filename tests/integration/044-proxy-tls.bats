@@ -109,3 +109,50 @@ HTTP/1.1 200 OK"
     assert_failure
     assert_output --partial "services.plain.endpoints[0]: port 18443 (http, host any, path /) is already published by deployment tlc, service web"
 }
+
+@test "stream.tls: a tcp endpoint ends TLS and passes the plain bytes on" {
+    cert a.test
+    { printf 'version: v1\ndeployment: tle\nservices:\n'; svc raw tcp; } >e.zlayer.yml
+    sed -i 's/expose: public}]/expose: public, stream: {tls: true}}]/' e.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d e.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(subject a.test)" = "CN=a.test" ]'
+    run curl -s -k --resolve a.test:18443:127.0.0.1 https://a.test:18443/path
+    assert_output --regexp '^raw-0 GET /path conn=[0-9]+ req=1$'
+    [ "$(curl -s -k 'https://127.0.0.1:18443/big?n=20000000' | wc -c)" -eq 20000000 ]
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy
+    echo "$output" | jq -e '.[] | select(.name == "tle/raw/web") | .protocol == "tcp" and .tls'
+}
+
+@test "HTTP/2: ALPN h2 on https and the preface in clear, many streams, bodies both ways" {
+    command -v h2load >/dev/null || skip "h2load (nghttp2-client) is missing"
+    cert a.test
+    { printf 'version: v1\ndeployment: tlf\nservices:\n'; svc web https
+      svc plain http | sed 's/port: 18443/port: 18444/'; } >f.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d f.zlayer.yml
+    assert_success
+    wait_for eval '[ "$(subject a.test)" = "CN=a.test" ]'
+    wait_for eval 'curl -s -m 2 http://127.0.0.1:18444/ >/dev/null'
+    run curl -sk --http2 -o /dev/null -w '%{http_version} %{http_code}' https://127.0.0.1:18443/x
+    assert_output "2 200"
+    run curl -s --http2-prior-knowledge -o /dev/null -w '%{http_version} %{http_code}' http://127.0.0.1:18444/x
+    assert_output "2 200"
+    # the backend gets HTTP/1.1 with the forwarding headers, cookies joined
+    run curl -sk --http2 -H 'Cookie: a=1' -H 'Cookie: b=2' https://a.test:18443/headers --resolve a.test:18443:127.0.0.1
+    assert_output --partial "GET /headers HTTP/1.1"
+    assert_output --partial "Cookie: a=1; b=2"
+    assert_output --partial "X-Forwarded-Proto: https"
+    assert_output --partial "Via: 2 zlayer"
+    # bodies both ways, streamed
+    [ "$(curl -sk --http2 'https://127.0.0.1:18443/big?n=30000000' | wc -c)" -eq 30000000 ]
+    run bash -c 'head -c 20000000 /dev/zero | curl -sk --http2 --data-binary @- https://127.0.0.1:18443/upload'
+    assert_output "20000000 0"
+    # many streams on few connections
+    run h2load -n 4000 -c 4 -m 20 https://127.0.0.1:18443/x
+    assert_output --partial "4000 succeeded, 0 failed, 0 errored, 0 timeout"
+    run h2load -n 1000 -c 2 -m 20 http://127.0.0.1:18444/x
+    assert_output --partial "1000 succeeded, 0 failed, 0 errored, 0 timeout"
+    # the access log has the streams too
+    sleep 1.5
+    [ "$(grep -c '"GET /x" 200 .* tlf/web/web ' "$ZLAYER_ROOT_DIR/proxy-access.log")" -ge 4000 ]
+}

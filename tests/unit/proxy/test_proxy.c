@@ -30,6 +30,46 @@ static void test_pick(void **state)
     assert_int_equal(zl_proxy_pick(0, NULL, NULL, 100, &cur), -1);
 }
 
+static void test_least(void **state)
+{
+    (void)state;
+    int64_t ej[3] = {0, 0, 0};
+    unsigned active[3] = {2, 0, 1};
+    size_t cur = 0;
+    /* the fewest in flight, ejected ones skipped, ties in turn */
+    assert_int_equal(zl_proxy_pick(3, ej, active, 100, &cur), 1);
+    ej[1] = 500;
+    assert_int_equal(zl_proxy_pick(3, ej, active, 100, &cur), 2);
+    active[0] = 1;
+    cur = 0;
+    assert_int_equal(zl_proxy_pick(3, ej, active, 100, &cur), 0);
+    assert_int_equal(zl_proxy_pick(3, ej, active, 100, &cur), 2);
+}
+
+static void test_routes(void **state)
+{
+    (void)state;
+    /* hosts: exact above wildcards, longer wildcards above shorter, any host last */
+    assert_int_equal(zl_proxy_host_match("a.example.com", "b.example.com"), 0);
+    assert_true(zl_proxy_host_match("a.example.com", "a.example.com") >
+                zl_proxy_host_match("*.example.com", "a.example.com"));
+    assert_true(zl_proxy_host_match("*.a.example.com", "x.a.example.com") >
+                zl_proxy_host_match("*.example.com", "x.a.example.com"));
+    assert_true(zl_proxy_host_match("*.example.com", "a.example.com") >
+                zl_proxy_host_match(NULL, "a.example.com"));
+    assert_int_equal(zl_proxy_host_match("*.example.com", "example.com"), 0);
+    assert_int_equal(zl_proxy_host_match("*.example.com", NULL), 0);
+    assert_true(zl_proxy_host_match(NULL, NULL) > 0);
+    /* paths: whole segments */
+    assert_true(zl_proxy_path_match("/api", "/api", 4));
+    assert_true(zl_proxy_path_match("/api", "/api/x", 6));
+    assert_true(zl_proxy_path_match("/api/", "/api/x", 6));
+    assert_false(zl_proxy_path_match("/api", "/apix", 5));
+    assert_false(zl_proxy_path_match("/api", "/ap", 3));
+    assert_true(zl_proxy_path_match("/", "/anything", 9));
+    assert_true(zl_proxy_path_match("/api", "/api?q", 4)); /* the caller cuts the query */
+}
+
 static void test_pp(void **state)
 {
     (void)state;
@@ -68,6 +108,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pick),
+        cmocka_unit_test(test_least),
+        cmocka_unit_test(test_routes),
         cmocka_unit_test(test_pp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,15 @@ static void route_json(void *arg, const struct zl_proxy_status *st)
         (json_int_t)st->c.active, "failed", (json_int_t)st->c.failed, "bytes_in",
         (json_int_t)st->c.bytes_in, "bytes_out", (json_int_t)st->c.bytes_out);
     json_object_set_new(r, "tls", json_boolean(st->tls));
+    json_t *bl = json_array();
+    for (size_t i = 0; i < st->backends; i++) {
+        char a[16];
+        json_array_append_new(bl, json_pack("{s:s, s:i, s:i, s:b, s:b}", "address",
+                                            zl_net_ip_text(st->b[i].b.ip, a), "port",
+                                            (int)st->b[i].b.port, "active", (int)st->b[i].active,
+                                            "ejected", st->b[i].ejected, "down", st->b[i].down));
+    }
+    json_object_set_new(r, "backend_list", bl);
     if (st->http) {
         /* requests by status class, and a latency histogram (upper bounds in ms) */
         json_t *cls = json_object(), *lat = json_array();

@@ -151,17 +151,24 @@ static json_t *deployment_json(struct zl_api *a, const struct zl_store_deploymen
  * naming the field and its line. True when the request was answered. */
 static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct zl_spec *spec)
 {
-    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
+    static const char *const kinds[] = {"services", "externals"};
+    const struct zl_sval *root = zl_spec_root(spec);
     const char *name = zl_spec_deployment(spec);
     struct zl_port_clash c;
     struct zl_err err;
-    if (zl_agent_port_clash(svcs, svcs, NULL, &c)) {
-        zl_http_respond_error(r, 400, "validation_error", NULL,
-                              "spec:%d: services.%s.%s[%zu]: %s is also "
-                              "published by service %s",
-                              c.line, c.service, c.field, c.index, c.what, c.other_service);
-        return true;
-    }
+    /* within the spec: services and externals, each against each */
+    for (int m = 0; m < 2; m++)
+        for (int t = 0; t < 2; t++) {
+            const struct zl_sval *mine = zl_sval_get(root, kinds[m]),
+                                 *theirs = zl_sval_get(root, kinds[t]);
+            if (mine && theirs && zl_agent_port_clash(mine, theirs, m == t ? NULL : "", &c)) {
+                zl_http_respond_error(r, 400, "validation_error", NULL,
+                                      "spec:%d: %s.%s.%s[%zu]: %s is also published by %s %s",
+                                      c.line, kinds[m], c.service, c.field, c.index, c.what,
+                                      t ? "external" : "service", c.other_service);
+                return true;
+            }
+        }
     struct zl_store_deployment *deps = NULL;
     size_t n = 0;
     bool answered = false;
@@ -171,16 +178,21 @@ static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct 
         struct zl_spec *other = NULL;
         struct zl_diags *d = NULL;
         if (strcmp(deps[i].name, name) != 0 &&
-            zl_spec_load(deps[i].name, deps[i].spec, strlen(deps[i].spec), NULL, &other, &d) == 0 &&
-            zl_agent_port_clash(svcs, zl_sval_get(zl_spec_root(other), "services"), deps[i].name,
-                                &c)) {
-            zl_http_respond_error(r, 409, "conflict", NULL,
-                                  "spec:%d: services.%s.%s[%zu]: %s is "
-                                  "already published by deployment %s, service %s",
-                                  c.line, c.service, c.field, c.index, c.what, deps[i].name,
-                                  c.other_service);
-            answered = true;
-        }
+            zl_spec_load(deps[i].name, deps[i].spec, strlen(deps[i].spec), NULL, &other, &d) == 0)
+            for (int m = 0; m < 2 && !answered; m++)
+                for (int t = 0; t < 2 && !answered; t++) {
+                    const struct zl_sval *mine = zl_sval_get(root, kinds[m]),
+                                         *theirs = zl_sval_get(zl_spec_root(other), kinds[t]);
+                    if (!mine || !theirs || !zl_agent_port_clash(mine, theirs, deps[i].name, &c))
+                        continue;
+                    zl_http_respond_error(r, 409, "conflict", NULL,
+                                          "spec:%d: %s.%s.%s[%zu]: %s is already published by "
+                                          "deployment %s, %s %s",
+                                          c.line, kinds[m], c.service, c.field, c.index, c.what,
+                                          deps[i].name, t ? "external" : "service",
+                                          c.other_service);
+                    answered = true;
+                }
         zl_diags_free(d);
         zl_spec_free(other);
     }

@@ -237,8 +237,11 @@ static int on_headers(http_parser *p)
     m->stop = true;
     m->result = ZL_H1_HEAD;
     http_parser_pause(p, 1);
-    /* a response to HEAD, or an informational one: no body whatever the headers say */
-    return m->response && m->head_request ? 1 : 0;
+    /* a response to HEAD, an informational one, 204 or 304: no body whatever the headers
+     * say (a length there tells the size of what a GET would get) */
+    unsigned code = p->status_code;
+    return m->response && (m->head_request || code / 100 == 1 || code == 204 || code == 304) ? 1
+                                                                                             : 0;
 }
 
 static int on_chunk(http_parser *p)
@@ -356,7 +359,6 @@ bool zl_h1_started(const struct zl_h1 *m)
 void zl_h1_next(struct zl_h1 *m)
 {
     m->started = false;
-    m->head_request = false;
     m->raw.len = 0;
     m->nh = 0;
 }

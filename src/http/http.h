@@ -174,7 +174,8 @@ void zl_tls_certs_unref(struct zl_tls_certs *cs);
 /* A PEM certificate chain and its key (key NULL: in the same file). */
 int zl_tls_certs_add_file(struct zl_tls_certs *cs, const char *cert, const char *key,
                           struct zl_err *err);
-/* Every NAME.pem (chain and key) and NAME.crt + NAME.key in dir (absent: none). */
+/* Every NAME.pem (chain and key) and NAME.crt + NAME.key in dir (absent: none). A file that
+ * does not load is skipped: -1 at the end, with the first such error. */
 int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_err *err);
 /* The fallback: a self-signed certificate for names (and localhost, 127.0.0.1), made once
  * (an EC P-256 key, a year) and kept at path. */
@@ -185,7 +186,8 @@ size_t zl_tls_certs_count(const struct zl_tls_certs *cs);
 /* One server-side TLS connection over memory: ciphertext in through zl_tls_read, out
  * through zl_tls_take; TLS 1.2 and 1.3. */
 struct zl_tls;
-struct zl_tls *zl_tls_new(struct zl_tls_certs *cs); /* NULL without any certificate */
+/* http: ALPN may agree on h2 or http/1.1 (else none is). NULL without any certificate. */
+struct zl_tls *zl_tls_new(struct zl_tls_certs *cs, bool http);
 void zl_tls_free(struct zl_tls *t);
 /* Ciphertext that arrived: on_plain gets what it decrypts to. 0: go on; 1: the peer closed
  * (close_notify); -1: the connection failed (handshake, bad record). Handshake replies wait
@@ -198,6 +200,7 @@ size_t zl_tls_pending(const struct zl_tls *t); /* ciphertext waiting */
 size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap);
 void zl_tls_close_notify(struct zl_tls *t);
 const char *zl_tls_version(const struct zl_tls *t);
+bool zl_tls_ready(const struct zl_tls *t); /* the handshake is done */
 /* The protocol agreed through ALPN once the handshake is done: "h2", "http/1.1" or NULL. */
 const char *zl_tls_alpn(const struct zl_tls *t);
 

@@ -33,6 +33,7 @@ struct zl_tls_certs {
 
 struct zl_tls {
     SSL *ssl;
+    bool http;        /* ALPN: h2 and http/1.1 may be agreed */
     BIO *rbio, *wbio; /* owned by ssl */
     struct zl_tls_certs *certs;
     bool failed;
@@ -99,8 +100,10 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                    const unsigned char *in, unsigned int inlen, void *arg)
 {
     static const unsigned char ours[] = "\x02h2\x08http/1.1";
-    (void)ssl;
     (void)arg;
+    const struct zl_tls *t = SSL_get_app_data(ssl);
+    if (!t || !t->http)
+        return SSL_TLSEXT_ERR_NOACK; /* a stream of unknown protocol: none agreed */
     unsigned char *sel = NULL;
     if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
         OPENSSL_NPN_NEGOTIATED)
@@ -151,7 +154,8 @@ int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_er
         return errno == ENOENT ? 0 : zl_err_sys(err, errno, "open %s", dir);
     struct dirent *e;
     int rc = 0;
-    while ((e = readdir(d)) && rc == 0) {
+    struct zl_err one;
+    while ((e = readdir(d))) { /* a broken file is reported; the others still load */
         size_t l = strlen(e->d_name);
         char *cert = NULL, *key = NULL;
         if (l > 4 && !strcmp(e->d_name + l - 4, ".pem"))
@@ -160,8 +164,10 @@ int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_er
             cert = zl_xasprintf("%s/%s", dir, e->d_name);
             key = zl_xasprintf("%s/%.*s.key", dir, (int)(l - 4), e->d_name);
         }
-        if (cert)
-            rc = zl_tls_certs_add_file(cs, cert, key, err);
+        if (cert && zl_tls_certs_add_file(cs, cert, key, &one) < 0 && rc == 0) {
+            rc = -1;
+            zl_err_set(err, one.code, "%s", one.msg);
+        }
         free(cert);
         free(key);
     }
@@ -315,7 +321,7 @@ static int on_sni(SSL *ssl, int *alert, void *arg)
 
 /* ---------------- connections ---------------- */
 
-struct zl_tls *zl_tls_new(struct zl_tls_certs *cs)
+struct zl_tls *zl_tls_new(struct zl_tls_certs *cs, bool http)
 {
     if (!cs || !cs->fallback)
         return NULL;
@@ -330,6 +336,8 @@ struct zl_tls *zl_tls_new(struct zl_tls_certs *cs)
         free(t);
         return NULL;
     }
+    t->http = http;
+    SSL_set_app_data(t->ssl, t);
     BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio);
     SSL_set_accept_state(t->ssl);
@@ -418,4 +426,9 @@ const char *zl_tls_alpn(const struct zl_tls *t)
     if (n == 2 && !memcmp(p, "h2", 2))
         return "h2";
     return n ? "http/1.1" : NULL;
+}
+
+bool zl_tls_ready(const struct zl_tls *t)
+{
+    return SSL_is_init_finished(t->ssl);
 }

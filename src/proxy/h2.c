@@ -23,7 +23,8 @@ struct h2conn {
     nghttp2_session *ses;
     struct hconn *c;
     struct h2s *streams;
-    bool in_recv; /* inside nghttp2_session_mem_recv: writing waits for its end */
+    bool in_recv;  /* inside nghttp2_session_mem_recv: writing waits for its end */
+    bool deleting; /* the session goes with the connection */
 };
 
 struct h2s {
@@ -62,8 +63,14 @@ static void uncount(struct h2s *s)
 static void stream_free(struct h2s *s)
 {
     struct h2conn *h = s->h;
-    if (s->u)
-        zl_proxy__up_close(s->u); /* mid-exchange: not reusable */
+    if (s->unconsumed && !h->deleting) /* the connection's window gets them back */
+        nghttp2_session_consume_connection(h->ses, s->unconsumed);
+    if (s->u) {
+        struct up *u = s->u; /* mid-exchange: not reusable */
+        s->u = NULL;
+        u->s = NULL;
+        zl_proxy__up_close(u);
+    }
     uncount(s);
     if (s->started) {
         struct hconn *c = h->c;
@@ -152,9 +159,12 @@ static void send_head(struct h2s *s)
     if (s->pending.len)
         zl_proxy__out_text(&u->out, s->pending.data, s->pending.len);
     s->pending.len = 0;
-    if (s->req_end && s->chunked)
-        zl_proxy__out_text(&u->out, "0\r\n\r\n", 5);
     zl_proxy__flush_up(u);
+    if (s->u == u && s->unconsumed && u->queued < WMAX) {
+        /* what waited for the connection went: the window opens again */
+        nghttp2_session_consume(s->h->ses, s->id, s->unconsumed);
+        s->unconsumed = 0;
+    }
 }
 
 static void dispatch(struct h2s *s)
@@ -315,25 +325,27 @@ void zl_proxy__h2_resp_end(struct h2s *s)
 
 void zl_proxy__h2_failed(struct h2s *s, unsigned status, bool eject)
 {
-    struct zl_proxy *p = s->h->c->l->p;
+    struct hconn *c = s->h->c;
+    struct zl_proxy *p = c->l->p;
     bool sent = s->u && s->u->connected;
     if (eject && s->g)
         zl_proxy__eject(p, s->g, &s->be);
     if (s->u) {
         struct up *u = s->u;
         s->u = NULL;
+        u->s = NULL;
         zl_proxy__up_close(u);
     }
     uncount(s);
     if (!s->resp_head && s->g && (!sent || s->retryable) && ++s->tries < H2_MAX_TRIES) {
         s->sent = false;
-        dispatch(s);
+        dispatch(s); /* may answer, and the stream may be gone after: s is not used again */
     } else {
         if (s->g)
             s->g->c.failed++;
         answer(s, status);
     }
-    flush(s->h);
+    zl_proxy__h2_flush(c);
 }
 
 void zl_proxy__h2_drained(struct h2s *s)
@@ -409,7 +421,8 @@ static int on_header(nghttp2_session *ses, const nghttp2_frame *f, const uint8_t
         return 0;
     }
     if ((nlen == 2 && !memcmp(n, "te", 2)) || (nlen == 15 && !memcmp(n, "x-forwarded-for", 15)) ||
-        (nlen == 17 && (!memcmp(n, "x-forwarded-proto", 17) || !memcmp(n, "x-forwarded-host", 16))))
+        (nlen == 17 && !memcmp(n, "x-forwarded-proto", 17)) ||
+        (nlen == 16 && !memcmp(n, "x-forwarded-host", 16)))
         return 0;
     if (nlen == 14 && !memcmp(n, "content-length", 14))
         s->has_length = true;
@@ -454,7 +467,7 @@ static int on_data(nghttp2_session *ses, uint8_t flags, int32_t id, const uint8_
     if (!s)
         return 0;
     s->bytes_in += len;
-    if (!s->g) { /* answered already: dropped, the window opens again */
+    if (!s->g || (s->resp_head && !s->u)) { /* answered already: dropped, window reopened */
         nghttp2_session_consume(ses, id, len);
         return 0;
     }
@@ -503,6 +516,7 @@ static void flush(struct h2conn *h)
         if (n <= 0)
             break;
         zl_proxy__out_text(&c->out, (const char *)data, (size_t)n);
+        zl_proxy__touch(c);
         zl_proxy__flush_client(c);
         if (c->closing)
             return;
@@ -566,6 +580,7 @@ void zl_proxy__h2_free(struct hconn *c)
     struct h2conn *h = c->h2;
     if (!h)
         return;
+    h->deleting = true;
     while (h->streams)
         stream_free(h->streams);
     nghttp2_session_del(h->ses);

@@ -32,6 +32,7 @@ static void finish(struct hconn *c);
 static void fail_request(struct hconn *c, unsigned status);
 static void update_reading(struct hconn *c);
 static const char *reason(unsigned status);
+static void up_write_failed(struct up *u);
 
 /* ---------------- output ---------------- */
 
@@ -64,6 +65,8 @@ static void on_written(uv_write_t *w, int status)
         r->c->queued -= r->len;
         if (status < 0)
             client_close(r->c);
+        else if (r->c->ending && r->c->client_eof && !r->c->queued)
+            client_close(r->c); /* all gone to a client that closed its side */
         else if (r->c->h2)
             zl_proxy__h2_flush(r->c);
         else
@@ -71,9 +74,10 @@ static void on_written(uv_write_t *w, int status)
     } else {
         struct up *u = r->u;
         u->queued -= r->len;
-        if (status < 0)
-            up_close(u);
-        else if (u->c)
+        if (status < 0) {
+            if (!u->closing) /* else cancelled by our own close */
+                up_write_failed(u);
+        } else if (u->c)
             update_reading(u->c);
         else if (u->s)
             zl_proxy__h2_drained(u->s);
@@ -162,10 +166,27 @@ static void flush_client(struct hconn *c)
         client_close(c);
 }
 
+static void up_failed(struct hconn *c, bool eject, unsigned status);
+
+/* Writing to the backend failed: its owner learns it (a retry, an error answer, or the end). */
+static void up_write_failed(struct up *u)
+{
+    struct hconn *c = u->c;
+    if (c && !c->resp_head)
+        up_failed(c, false, 502);
+    else if (c) {
+        up_close(u);
+        client_close(c);
+    } else if (u->s)
+        zl_proxy__h2_failed(u->s, 502, false);
+    else
+        up_close(u);
+}
+
 static void flush_up(struct up *u)
 {
     if (!u->closing && out_send(&u->out, (uv_stream_t *)&u->h, &u->queued, NULL, u) < 0)
-        up_close(u);
+        up_write_failed(u);
 }
 
 /* A piece of body for a side, re-chunked when it travels chunked. */
@@ -361,7 +382,7 @@ static struct up *pool_take(struct zl_proxy *p, const struct zl_proxy_backend *b
 {
     for (struct up **pp = &p->idle; *pp; pp = &(*pp)->next) {
         struct up *u = *pp;
-        if (u->b.ip == b->ip && u->b.port == b->port) {
+        if (u->b.ip == b->ip && u->b.port == b->port && !u->poisoned) {
             *pp = u->next;
             u->next = NULL;
             u->pooled = false;
@@ -442,7 +463,9 @@ static bool is_hop(const char *conn, const struct zl_h1_hdr *x)
     default:
         break;
     }
-    return conn && zl_h1_has_token(conn, x->name);
+    /* Connection may name hop-by-hop headers, never the message's length or its host */
+    return conn && strcasecmp(x->name, "content-length") && strcasecmp(x->name, "host") &&
+           zl_h1_has_token(conn, x->name);
 }
 
 /* The Connection header's value when it names more than the usual options (whose headers
@@ -668,8 +691,12 @@ static void up_read_h2(struct up *u, ssize_t nread)
         d += used;
         n -= used;
         if (rc == ZL_H1_END) {
-            if (n)
+            if (n && u->s != st) { /* more than it was asked for: not kept */
                 u->poisoned = true;
+                if (u->pooled)
+                    up_close(u);
+                return;
+            }
             zl_h1_next(u->m); /* an interim one: the final follows; else the stream let go */
             continue;
         }
@@ -868,6 +895,11 @@ void zl_proxy__up_close(struct up *u)
     up_close(u);
 }
 
+void zl_proxy__touch(struct hconn *c)
+{
+    arm(c, T_TUNNEL, IDLE_MS);
+}
+
 void zl_proxy__up_reading(struct up *u, bool on)
 {
     if (u->closing || !u->connected || u->reading == on)
@@ -979,10 +1011,20 @@ static void fail_request(struct hconn *c, unsigned status)
                      "%u %s\n",
                      status, r, strlen(r) + 5, c->close_after ? "Connection: close\r\n" : "",
                      status, r);
+    size_t body = strlen(r) + 5;
+    if (c->head_req) /* the head only, as for any response to HEAD */
+        k -= (int)body;
+    else
+        c->bytes_out += body;
     out_text(&c->out, msg, (size_t)k);
-    c->bytes_out += strlen(r) + 5;
     flush_client(c);
     finish(c);
+    /* a request still to be read to its end (its last byte, say): read on, not connect */
+    if (c->in_req && !c->closing && !c->ending) {
+        arm(c, T_BODY, BODY_MS);
+        if (!c->parsing)
+            client_input(c, NULL, 0);
+    }
 }
 
 static bool idempotent(const char *m)
@@ -1047,6 +1089,19 @@ static void build_head(struct hconn *c, const struct zl_h1_head *h, const char *
     put(b, *target == '/' ? target : "/");
     put(b, " HTTP/1.1\r\n");
     const char *xff = NULL, *via = NULL, *host = zl_h1_get(h, "host"), *conn = conn_tokens(h);
+    char authority[256] = "";
+    if (h->target[0] != '/' && strstr(h->target, "://")) {
+        /* absolute form: its authority is the host (RFC 9112 3.2.2), whatever Host says */
+        const char *a = strstr(h->target, "://") + 3;
+        size_t an = strcspn(a, "/?#");
+        const char *at = memchr(a, '@', an);
+        if (at) {
+            an -= (size_t)(at + 1 - a);
+            a = at + 1;
+        }
+        snprintf(authority, sizeof(authority), "%.*s", (int)an, a);
+        host = authority;
+    }
     for (size_t i = 0; i < h->nh; i++) {
         const struct zl_h1_hdr *x = &h->h[i];
         char c0 = (char)(x->name[0] | 0x20);
@@ -1060,15 +1115,19 @@ static void build_head(struct hconn *c, const struct zl_h1_head *h, const char *
                 via = x->value;
             continue;
         }
-        if (is_hop(conn, x) || (c0 == 'x' && (!strcasecmp(x->name, "x-forwarded-proto") ||
-                                              !strcasecmp(x->name, "x-forwarded-host"))))
+        if (is_hop(conn, x) ||
+            (c0 == 'x' && (!strcasecmp(x->name, "x-forwarded-proto") ||
+                           !strcasecmp(x->name, "x-forwarded-host"))) ||
+            (authority[0] && c0 == 'h' && !strcasecmp(x->name, "host")))
             continue;
         zl_buf_append(b, x->name, x->nlen);
         zl_buf_append(b, ": ", 2);
         zl_buf_append(b, x->value, x->vlen);
         zl_buf_append(b, "\r\n", 2);
     }
-    if (!host) {
+    if (authority[0])
+        zl_buf_printf(b, "Host: %s\r\n", authority);
+    else if (!host) {
         struct sockaddr_in me = {0};
         int ml = sizeof(me);
         char ip[INET_ADDRSTRLEN] = "localhost";
@@ -1205,6 +1264,7 @@ static void finish(struct hconn *c)
     c->counted = false;
     c->be = (struct zl_proxy_backend){0};
     c->in_req = c->req_done = c->resp_head = c->resp_done = c->waiting = false;
+    c->head_req = false;
     c->tries = 0;
     c->status = 0;
     c->bytes_in = c->bytes_out = 0;
@@ -1304,7 +1364,7 @@ static void client_end(struct hconn *c)
         return;
     }
     c->ending = true;
-    if (c->client_eof) {
+    if (c->client_eof && !c->queued) {
         client_close(c);
         return;
     }
@@ -1348,7 +1408,7 @@ static void update_reading(struct hconn *c)
         want = true; /* HTTP/2 has its own flow control */
     else if (c->tunnel)
         want = !c->u || c->u->queued < WMAX;
-    else if (c->in_req && !c->waiting && !c->req_done)
+    else if (c->in_req && !c->waiting && !c->req_done && !c->resp_done)
         want = c->u && c->u->queued < WMAX && room;
     else
         want = room;
@@ -1477,7 +1537,8 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         c->client_eof = true;
-        if (nread == UV_EOF && c->in_req && c->req_done && !c->ending) {
+        if (nread == UV_EOF && c->in_req && (c->req_done || c->bodyless) && !c->ending &&
+            !c->upgrade) {
             c->close_after = true; /* half-closed after its request: the answer still goes */
             return;
         }
@@ -1569,7 +1630,7 @@ static void on_accept(uv_stream_t *server, int status)
         c->cport = ntohs(peer.sin_port);
         c->loopback = (ntohl(peer.sin_addr.s_addr) >> 24) == 127;
     }
-    if (l->tls && !(c->tls = zl_tls_new(p->certs))) {
+    if (l->tls && !(c->tls = zl_tls_new(p->certs, true))) {
         client_close(c); /* no certificate at all */
         return;
     }

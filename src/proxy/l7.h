@@ -116,6 +116,8 @@ struct up *zl_proxy__up_for(struct h2s *s, struct zl_proxy *p, const struct zl_p
 void zl_proxy__up_release(struct up *u, bool reuse);
 void zl_proxy__up_close(struct up *u);
 void zl_proxy__up_reading(struct up *u, bool on);
+/* An HTTP/2 connection is in use: its idle time starts again. */
+void zl_proxy__touch(struct hconn *c);
 /* Log and count one answered request. */
 struct zl_proxy_acct {
     struct group *g;

@@ -505,11 +505,16 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
                                          .listening = l->listening,
                                          .backends = g->nb,
                                          .c = g->c};
+            struct zl_proxy_backend_status *bs = zl_xcalloc(g->nb + 1, sizeof(*bs));
             for (size_t i = 0; i < g->nb; i++) {
-                st.ejected += g->bs[i].ejected_until > now;
+                bs[i] = (struct zl_proxy_backend_status){
+                    g->bs[i].b, g->bs[i].active, g->bs[i].ejected_until > now, g->bs[i].down};
+                st.ejected += bs[i].ejected;
                 st.down += g->bs[i].down;
             }
+            st.b = bs;
             fn(arg, &st);
+            free(bs);
         }
 }
 

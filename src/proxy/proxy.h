@@ -82,6 +82,13 @@ struct zl_proxy_counters {
     uint64_t latency[ZL_PROXY_LAT_BUCKETS];
 };
 
+/* One backend of a route: HTTP requests in flight to it, ejected now, failing the check. */
+struct zl_proxy_backend_status {
+    struct zl_proxy_backend b;
+    unsigned active;
+    bool ejected, down;
+};
+
 /* What one route is doing, for the API. */
 struct zl_proxy_status {
     const char *name;
@@ -92,6 +99,7 @@ struct zl_proxy_status {
     size_t backends, ejected; /* ready replicas; of those, ejected now (refusals) */
     size_t down;              /* of those, failing the route's health check */
     struct zl_proxy_counters c;
+    const struct zl_proxy_backend_status *b; /* each backend (backends of them) */
 };
 /* fn for every route. Loop thread. */
 void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_proxy_status *s),

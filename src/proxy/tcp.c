@@ -29,8 +29,9 @@ struct conn {
     struct zl_proxy_backend target;
     unsigned tries;
     bool connected, closing, retrying;
-    unsigned handles;   /* open handles */
-    struct zl_tls *tls; /* stream.tls: the client's side is TLS, ended here */
+    unsigned handles;    /* open handles */
+    struct zl_tls *tls;  /* stream.tls: the client's side is TLS, ended here */
+    struct zl_buf early; /* what the backend said before the handshake was done */
 };
 
 struct wreq {
@@ -59,6 +60,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
     free(c->client.buf);
     free(c->server.buf);
     zl_tls_free(c->tls);
+    zl_buf_fini(&c->early);
     free(c);
 }
 
@@ -211,10 +213,29 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
     if (from == &c->client) {
         int rc = zl_tls_read(c->tls, buf->base, (size_t)n, tls_plain, c);
         tls_out(c, NULL); /* handshake replies */
-        if (rc < 0)
+        if (rc < 0) {
             conn_close(c);
-        else if (rc > 0 && !c->closing)
+            return;
+        }
+        if (c->early.len && zl_tls_ready(c->tls) && !c->closing) {
+            /* a backend that spoke first (a greeting): now it can be sent */
+            if (zl_tls_write(c->tls, c->early.data, c->early.len) < 0) {
+                conn_close(c);
+                return;
+            }
+            c->early.len = 0;
+            tls_out(c, NULL);
+            c->server.paused = false;
+            uv_read_start((uv_stream_t *)&c->server.h, alloc_cb, on_read);
+        }
+        if (rc > 0 && !c->closing)
             pass_eof(c, from);
+        return;
+    }
+    if (!zl_tls_ready(c->tls)) { /* kept until the handshake is done; the backend waits */
+        zl_buf_append(&c->early, buf->base, (size_t)n);
+        c->server.paused = true;
+        uv_read_stop(h);
         return;
     }
     if (zl_tls_write(c->tls, buf->base, (size_t)n) < 0) {
@@ -355,7 +376,7 @@ static void on_accept(uv_stream_t *server, int status)
         return;
     }
     l->g->c.accepted++;
-    if (l->tls && !(c->tls = zl_tls_new(l->p->certs))) {
+    if (l->tls && !(c->tls = zl_tls_new(l->p->certs, false))) {
         conn_close(c); /* no certificate at all */
         return;
     }

@@ -122,13 +122,13 @@ PY
     local pid before after
     pid=$(cat "$ZLAYER_RUNTIME_DIR/zlayer.pid")
     before=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
-    # 300 MB up (chunked and with a length) and down (with a length and chunked)
-    run bash -c 'head -c 300000000 /dev/zero | curl -s -m 120 -H "Transfer-Encoding: chunked" --data-binary @- http://127.0.0.1:18380/upload'
-    assert_output "300000000 0"
-    run bash -c 'head -c 300000000 /dev/zero | tr "\0" a | curl -s -m 120 -H "Content-Type: x" -T - -X POST -H "Content-Length: 300000000" -H "Transfer-Encoding:" http://127.0.0.1:18380/upload'
-    assert_output "300000000 $(( (300000000 * 97) % 4294967296 ))"
-    [ "$(curl -s -m 120 'http://127.0.0.1:18380/big?n=300000000' | wc -c)" -eq 300000000 ]
-    [ "$(curl -s -m 120 'http://127.0.0.1:18380/chunked?n=300000000' | wc -c)" -eq 300000000 ]
+    # 100 MB up (chunked and with a length) and down (with a length and chunked)
+    run bash -c 'head -c 100000000 /dev/zero | curl -s -m 120 -H "Transfer-Encoding: chunked" --data-binary @- http://127.0.0.1:18380/upload'
+    assert_output "100000000 0"
+    run bash -c 'head -c 100000000 /dev/zero | tr "\0" a | curl -s -m 120 -H "Content-Type: x" -T - -X POST -H "Content-Length: 100000000" -H "Transfer-Encoding:" http://127.0.0.1:18380/upload'
+    assert_output "100000000 $(( (100000000 * 97) % 4294967296 ))"
+    [ "$(curl -s -m 120 'http://127.0.0.1:18380/big?n=100000000' | wc -c)" -eq 100000000 ]
+    [ "$(curl -s -m 120 'http://127.0.0.1:18380/chunked?n=100000000' | wc -c)" -eq 100000000 ]
     # a body read until the backend closes: chunked to an HTTP/1.1 client
     run curl -s -i http://127.0.0.1:18380/close
     assert_output --partial "Transfer-Encoding: chunked"
@@ -271,7 +271,7 @@ b''"
     assert_success
     wait_for eval '[ "$(curl -s -o /dev/null -w "%{http_code}" http://127.0.0.1:18380/)" = 200 ]'
     # bounded load: 4 connections for 20 s, while the service shrinks and then rolls
-    wrk -t1 -c4 -d20s --timeout 5s http://127.0.0.1:18380/ >wrk.out 2>&1 &
+    nice -n 10 wrk -t1 -c4 -d20s --timeout 5s http://127.0.0.1:18380/ >wrk.out 2>&1 &
     local load=$!
     sleep 3
     run timeout 60 "$ZLAYER" scale web 1
@@ -304,9 +304,21 @@ YAML
     wait_for eval '[ "$(who x /media/a)" = "$(hostname)" ]'
     run curl -s http://127.0.0.1:18380/media/a?b=1
     assert_output --regexp " GET /media/a\?b=1 conn=[0-9]+ req=[0-9]+$"
+    # another deployment's external on the same route: refused
+    { printf 'version: v1\ndeployment: hty\nexternals:\n'
+      printf '  copy:\n    backends: ["127.0.0.1:18389"]\n'
+      printf '    endpoints: [{name: web, protocol: http, port: 18380, path: /media/, expose: public}]\n'
+    } >y.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d y.zlayer.yml
+    assert_failure
+    assert_output --partial "externals.copy.endpoints[0]: port 18380 (http, host any, path /media/) is already published by deployment htx, external media"
     kill "$ext"
     wait "$ext" 2>/dev/null || true
     # its backend gone: 502 (no other), and the service's routes are untouched
     [ "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:18380/media/a)" = 502 ]
+    # the route's backends in the API
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy
+    echo "$output" | jq -e '.[] | select(.name == "htx/media/web") | .backend_list ==
+        [{"address": "127.0.0.1", "port": 18389, "active": 0, "ejected": true, "down": false}]'
     [ "$(who x /)" = web-0 ]
 }

@@ -167,9 +167,8 @@ static int check(struct zl_h1 *m)
         return 400;
     if (p->http_major != 1)
         return 505;
-    m->hv = zl_xrealloc(m->hv, (m->nh + 1) * sizeof(*m->hv));
     unsigned hosts = 0, tes = 0;
-    const char *te = NULL;
+    const char *te = NULL, *host = NULL, *conn = NULL;
     for (size_t i = 0; i < m->nh; i++) {
         struct span *s = &m->hs[i];
         char *name = m->raw.data + s->noff, *v = s->voff ? m->raw.data + s->voff : name + s->nlen;
@@ -188,10 +187,13 @@ static int check(struct zl_h1 *m)
                 return 400;
         v[vl] = '\0';
         m->hv[i] = (struct zl_h1_hdr){name, v, s->nlen, vl};
-        if (!strcasecmp(name, "host"))
-            hosts++;
-        else if (!strcasecmp(name, "transfer-encoding"))
+        char c0 = (char)(name[0] | 0x20);
+        if (c0 == 'h' && s->nlen == 4 && !strcasecmp(name, "host"))
+            hosts++, host = v;
+        else if (c0 == 't' && !strcasecmp(name, "transfer-encoding"))
             tes++, te = v;
+        else if (c0 == 'c' && !conn && !strcasecmp(name, "connection"))
+            conn = v;
     }
     if (tes > 1 || (te && strcasecmp(te, "chunked")))
         return 501;
@@ -206,7 +208,9 @@ static int check(struct zl_h1 *m)
                              .nh = m->nh,
                              .chunked = (p->flags & F_CHUNKED) != 0,
                              .has_length = (p->flags & F_CONTENTLENGTH) != 0,
-                             .keep_alive = http_should_keep_alive(p) != 0};
+                             .keep_alive = http_should_keep_alive(p) != 0,
+                             .host = host,
+                             .connection = conn};
     if (h->has_length)
         h->length = p->content_length;
     if (m->nh == 0)
@@ -289,6 +293,7 @@ struct zl_h1 *zl_h1_new(bool response, size_t max_head, const struct zl_h1_cb *c
     m->cb = cb;
     m->arg = arg;
     m->hs = zl_xcalloc(MAX_HEADERS, sizeof(*m->hs));
+    m->hv = zl_xcalloc(MAX_HEADERS + 1, sizeof(*m->hv));
     zl_buf_init(&m->raw);
     http_parser_init(&m->p, response ? HTTP_RESPONSE : HTTP_REQUEST);
     m->p.data = m;

@@ -126,8 +126,10 @@ struct zl_h1_head {
     bool chunked;    /* Transfer-Encoding: chunked */
     bool has_length; /* Content-Length */
     uint64_t length;
-    bool keep_alive; /* the sender keeps the connection open after this message */
-    bool upgrade;    /* requests: Connection: upgrade with Upgrade; responses: 101 */
+    bool keep_alive;        /* the sender keeps the connection open after this message */
+    bool upgrade;           /* requests: Connection: upgrade with Upgrade; responses: 101 */
+    const char *host;       /* the Host header's value, or NULL */
+    const char *connection; /* the (first) Connection header's value, or NULL */
 };
 
 struct zl_h1_cb {

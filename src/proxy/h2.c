@@ -189,12 +189,6 @@ static void dispatch(struct h2s *s)
         send_head(s);
 }
 
-static bool idempotent(const char *m)
-{
-    return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS") || !strcmp(m, "PUT") ||
-           !strcmp(m, "DELETE") || !strcmp(m, "TRACE");
-}
-
 /* The request's head is complete: route it and send it on. */
 static void start(struct h2s *s)
 {
@@ -211,7 +205,7 @@ static void start(struct h2s *s)
     }
     s->head_req = !strcmp(s->method, "HEAD");
     s->chunked = !s->req_end && !s->has_length;
-    s->retryable = idempotent(s->method) && s->req_end;
+    s->retryable = zl_proxy__idempotent(s->method) && s->req_end;
     char host[256];
     size_t n = strcspn(s->authority, ":");
     if (s->authority[0] == '[')
@@ -272,7 +266,7 @@ void zl_proxy__h2_resp_head(struct h2s *s, const struct zl_h1_head *h)
     }
     s->resp_head = true;
     s->status = h->status;
-    const char *conn = zl_h1_get(h, "connection");
+    const char *conn = h->connection;
     nghttp2_nv *nv = zl_xcalloc(h->nh + 2, sizeof(*nv));
     char st[4], *names = zl_xmalloc(MAX_HEADERS);
     snprintf(st, sizeof(st), "%u", h->status);

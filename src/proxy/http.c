@@ -148,12 +148,22 @@ static int out_send(struct out *o, uv_stream_t *st, size_t *queued, struct hconn
         const char *p = o->v[i].p ? o->v[i].p : o->s.data + o->v[i].off;
         bufs[i] = uv_buf_init((char *)p, (unsigned)o->v[i].len);
         total += o->v[i].len;
-        if (c && c->tls && zl_tls_write(c->tls, p, o->v[i].len) < 0)
-            rc = -1;
     }
-    if (c && c->tls)
+    if (c && c->tls) {
+        /* small pieces (a head and its body) go as one TLS record, not one each */
+        char one[16384];
+        if (o->n > 1 && total <= sizeof(one)) {
+            size_t at = 0;
+            for (size_t i = 0; i < o->n; i++) {
+                memcpy(one + at, bufs[i].base, bufs[i].len);
+                at += bufs[i].len;
+            }
+            rc = zl_tls_write(c->tls, one, total);
+        } else
+            for (size_t i = 0; i < o->n && rc == 0; i++)
+                rc = zl_tls_write(c->tls, bufs[i].base, bufs[i].len);
         rc = rc < 0 ? rc : tls_flush(c);
-    else
+    } else
         rc = send_bufs(st, bufs, o->n, total, queued, c, u);
     o->n = 0;
     o->s.len = 0;
@@ -396,10 +406,7 @@ static struct up *pool_take(struct zl_proxy *p, const struct zl_proxy_backend *b
 static void pool_put(struct up *u)
 {
     struct zl_proxy *p = u->p;
-    unsigned same = 0;
-    for (struct up *x = p->idle; x; x = x->next)
-        same += x->b.ip == u->b.ip && x->b.port == u->b.port;
-    if (same >= POOL_PER_TARGET || p->closing) {
+    if (p->nidle >= POOL_MAX || p->closing) {
         up_close(u);
         return;
     }
@@ -472,7 +479,7 @@ static bool is_hop(const char *conn, const struct zl_h1_hdr *x)
  * are hop-by-hop anyway), else NULL. */
 static const char *conn_tokens(const struct zl_h1_head *h)
 {
-    const char *v = zl_h1_get(h, "connection");
+    const char *v = h->connection;
     if (!v || !strcasecmp(v, "keep-alive") || !strcasecmp(v, "close") || !strcasecmp(v, "upgrade"))
         return NULL;
     return v;
@@ -1027,7 +1034,7 @@ static void fail_request(struct hconn *c, unsigned status)
     }
 }
 
-static bool idempotent(const char *m)
+bool zl_proxy__idempotent(const char *m)
 {
     return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "OPTIONS") || !strcmp(m, "PUT") ||
            !strcmp(m, "DELETE") || !strcmp(m, "TRACE");
@@ -1037,7 +1044,7 @@ static bool idempotent(const char *m)
  * lower-case, without the port. */
 static void request_host(const struct zl_h1_head *h, char *out, size_t cap)
 {
-    const char *v = zl_h1_get(h, "host");
+    const char *v = h->host;
     size_t n = 0;
     if (h->target[0] != '/' && strstr(h->target, "://")) {
         v = strstr(h->target, "://") + 3;
@@ -1088,7 +1095,7 @@ static void build_head(struct hconn *c, const struct zl_h1_head *h, const char *
     zl_buf_putc(b, ' ');
     put(b, *target == '/' ? target : "/");
     put(b, " HTTP/1.1\r\n");
-    const char *xff = NULL, *via = NULL, *host = zl_h1_get(h, "host"), *conn = conn_tokens(h);
+    const char *xff = NULL, *via = NULL, *host = h->host, *conn = conn_tokens(h);
     char authority[256] = "";
     if (h->target[0] != '/' && strstr(h->target, "://")) {
         /* absolute form: its authority is the host (RFC 9112 3.2.2), whatever Host says */
@@ -1170,15 +1177,23 @@ static void start_request(struct hconn *c)
     const struct zl_h1_head *h = c->rh;
     c->in_req = true;
     c->t0 = uv_hrtime();
-    snprintf(c->method, sizeof(c->method), "%s", h->method);
-    free(c->target);
-    c->target = zl_xstrndup(h->target, h->target_len > 1024 ? 1024 : h->target_len);
+    size_t ml = strlen(h->method);
+    ml = ml < sizeof(c->method) ? ml : sizeof(c->method) - 1;
+    memcpy(c->method, h->method, ml);
+    c->method[ml] = '\0';
+    if (c->target && strlen(c->target) >= h->target_len && h->target_len <= 1024) {
+        memcpy(c->target, h->target, h->target_len); /* the usual case: no allocation */
+        c->target[h->target_len] = '\0';
+    } else {
+        free(c->target);
+        c->target = zl_xstrndup(h->target, h->target_len > 1024 ? 1024 : h->target_len);
+    }
     c->http10 = h->minor == 0;
     c->head_req = !strcmp(h->method, "HEAD");
     c->upgrade = h->upgrade;
     c->req_chunked = h->chunked;
     c->bodyless = !h->chunked && (!h->has_length || h->length == 0);
-    c->retryable = idempotent(h->method) && c->bodyless && !c->upgrade;
+    c->retryable = zl_proxy__idempotent(h->method) && c->bodyless && !c->upgrade;
     if (!h->keep_alive)
         c->close_after = true;
     if (c->upgrade && !zl_h1_get(h, "upgrade")) {

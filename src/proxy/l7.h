@@ -8,21 +8,21 @@
 
 #include <arpa/inet.h>
 
-#define READ_SIZE       65536
-#define MAX_HEAD        (32 * 1024)
-#define MAX_RESP_HEAD   (64 * 1024)
-#define WMAX            (64 * 1024) /* queued toward one side before the other pauses */
-#define OUT_MAX         64          /* pieces gathered before a write */
-#define HEAD_MS         10000       /* a whole request head, from its first byte */
-#define IDLE_MS         60000       /* a kept-alive client between requests */
-#define BODY_MS         30000       /* a request body between two reads */
-#define CONNECT_MS      3000
-#define RESPONSE_MS     60000 /* the backend: to its head, and between reads */
-#define TUNNEL_MS       3600000
-#define LINGER_MS       2000
-#define POOL_IDLE_MS    30000
-#define POOL_PER_TARGET 256
-#define MAX_TRIES       3
+#define READ_SIZE     65536
+#define MAX_HEAD      (32 * 1024)
+#define MAX_RESP_HEAD (64 * 1024)
+#define WMAX          (64 * 1024) /* queued toward one side before the other pauses */
+#define OUT_MAX       64          /* pieces gathered before a write */
+#define HEAD_MS       10000       /* a whole request head, from its first byte */
+#define IDLE_MS       60000       /* a kept-alive client between requests */
+#define BODY_MS       30000       /* a request body between two reads */
+#define CONNECT_MS    3000
+#define RESPONSE_MS   60000 /* the backend: to its head, and between reads */
+#define TUNNEL_MS     3600000
+#define LINGER_MS     2000
+#define POOL_IDLE_MS  30000
+#define POOL_MAX      1024 /* idle backend connections kept, all backends together */
+#define MAX_TRIES     3
 
 enum timer_kind { T_NONE, T_IDLE, T_HEAD, T_BODY, T_CONNECT, T_RESPONSE, T_TUNNEL, T_LINGER };
 
@@ -129,6 +129,8 @@ struct zl_proxy_acct {
 };
 void zl_proxy__account(struct zl_proxy *p, const struct zl_proxy_acct *a);
 const char *zl_proxy__reason(unsigned status);
+/* May the request be sent again after a failure (RFC 9110 9.2.2)? */
+bool zl_proxy__idempotent(const char *method);
 void zl_proxy__busy(struct zl_proxy *p, struct group *g, const struct zl_proxy_backend *b,
                     int delta);
 

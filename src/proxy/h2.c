@@ -23,8 +23,9 @@ struct h2conn {
     nghttp2_session *ses;
     struct hconn *c;
     struct h2s *streams;
-    bool in_recv;  /* inside nghttp2_session_mem_recv: writing waits for its end */
-    bool deleting; /* the session goes with the connection */
+    bool in_recv;     /* inside nghttp2_session_mem_recv: writing waits for its end */
+    bool deleting;    /* the session goes with the connection */
+    uv_timer_t *tick; /* each second: streams whose backend is too slow (own allocation) */
 };
 
 struct h2s {
@@ -47,6 +48,7 @@ struct h2s {
     size_t resp_off;
     unsigned status;
     uint64_t t0, bytes_in, bytes_out;
+    uint64_t since; /* loop time of the backend's last step (connect, head sent, bytes) */
 };
 
 static void flush(struct h2conn *h);
@@ -154,6 +156,7 @@ static void send_head(struct h2s *s)
 {
     struct up *u = s->u;
     s->sent = true;
+    s->since = uv_now(s->h->c->l->p->loop);
     zl_h1_expect_head(u->m, s->head_req);
     zl_proxy__out_text(&u->out, s->head_up.data, s->head_up.len);
     if (s->pending.len)
@@ -177,6 +180,7 @@ static void dispatch(struct h2s *s)
         return;
     }
     s->be = b->b;
+    s->since = uv_now(p->loop);
     zl_proxy__busy(p, s->g, &s->be, 1);
     s->counted = true;
     bool ready = false;
@@ -293,6 +297,7 @@ void zl_proxy__h2_resp_head(struct h2s *s, const struct zl_h1_head *h)
 
 void zl_proxy__h2_resp_data(struct h2s *s, const char *p, size_t n)
 {
+    s->since = uv_now(s->h->c->l->p->loop);
     zl_buf_append(&s->resp, p, n);
     s->bytes_out += n;
     nghttp2_session_resume_data(s->h->ses, s->id);
@@ -519,6 +524,32 @@ static void flush(struct h2conn *h)
         zl_proxy__client_close(c);
 }
 
+/* A stream's backend that does not connect within CONNECT_MS (502, ejected), or does not go
+ * on with its answer within RESPONSE_MS (504 before the head, a reset after), fails the
+ * stream. One at a time: failing may end streams, or the connection. */
+static void on_tick(uv_timer_t *t)
+{
+    struct hconn *c = t->data;
+    for (int guard = 0; guard < MAX_STREAMS && c->h2 && !c->closing; guard++) {
+        uint64_t now = uv_now(c->l->p->loop);
+        struct h2s *late = NULL;
+        for (struct h2s *s = c->h2->streams; s && !late; s = s->next)
+            if (s->u && !s->paused && now - s->since > (s->u->connected ? RESPONSE_MS : CONNECT_MS))
+                late = s;
+        if (!late)
+            return;
+        bool connected = late->u->connected;
+        if (connected)
+            late->retryable = false; /* slow, not gone: not worth two more waits */
+        zl_proxy__h2_failed(late, connected ? 504 : 502, !connected);
+    }
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
 int zl_proxy__h2_start(struct hconn *c)
 {
     struct h2conn *h = zl_xcalloc(1, sizeof(*h));
@@ -546,6 +577,10 @@ int zl_proxy__h2_start(struct hconn *c)
     nghttp2_settings_entry set[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, MAX_STREAMS},
                                     {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADERS}};
     nghttp2_submit_settings(h->ses, NGHTTP2_FLAG_NONE, set, 2);
+    h->tick = zl_xcalloc(1, sizeof(*h->tick));
+    uv_timer_init(c->l->p->loop, h->tick);
+    h->tick->data = c;
+    uv_timer_start(h->tick, on_tick, 1000, 1000);
     c->h2 = h;
     return 0;
 }
@@ -578,6 +613,7 @@ void zl_proxy__h2_free(struct hconn *c)
     while (h->streams)
         stream_free(h->streams);
     nghttp2_session_del(h->ses);
+    uv_close((uv_handle_t *)h->tick, on_tick_closed);
     free(h);
     c->h2 = NULL;
 }

@@ -1601,6 +1601,7 @@ static void on_timer(uv_timer_t *t)
         up_failed(c, true, 502);
         break;
     case T_RESPONSE:
+        c->retryable = false; /* slow, not gone: not worth two more waits */
         if (c->resp_head)
             client_close(c);
         else

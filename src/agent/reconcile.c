@@ -654,7 +654,14 @@ static bool dependency_met(struct pass *p, const struct zl_sval *svcs, const cha
             continue;
         struct zl_health_status hs;
         /* "ready" asks for a healthy replica too (the proxy routes only to those) */
-        if (!strcmp(cond, "started") || ready_of(p->a, x, checked, &hs))
+        if (ready_of(p->a, x, checked, &hs)) {
+            /* it may have turned healthy after its own service's turn in this pass: its name
+             * answers now, before the dependent that is about to ask for it starts */
+            x->ready = true;
+            zl_agent__names_ready(p->a, x->id);
+            return true;
+        }
+        if (!strcmp(cond, "started"))
             return true;
     }
     return false;

@@ -201,7 +201,6 @@ int zl_tls_write(struct zl_tls *t, const char *p, size_t n);
 size_t zl_tls_pending(const struct zl_tls *t); /* ciphertext waiting */
 size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap);
 void zl_tls_close_notify(struct zl_tls *t);
-const char *zl_tls_version(const struct zl_tls *t);
 bool zl_tls_ready(const struct zl_tls *t); /* the handshake is done */
 /* The protocol agreed through ALPN once the handshake is done: "h2", "http/1.1" or NULL. */
 const char *zl_tls_alpn(const struct zl_tls *t);

@@ -413,11 +413,6 @@ void zl_tls_close_notify(struct zl_tls *t)
     ERR_clear_error();
 }
 
-const char *zl_tls_version(const struct zl_tls *t)
-{
-    return SSL_get_version(t->ssl);
-}
-
 const char *zl_tls_alpn(const struct zl_tls *t)
 {
     const unsigned char *p = NULL;

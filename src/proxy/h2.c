@@ -250,17 +250,6 @@ void zl_proxy__h2_connected(struct h2s *s)
     flush(s->h);
 }
 
-static bool hop(const char *name, const char *conn)
-{
-    static const char *const names[] = {"connection",        "keep-alive", "proxy-connection",
-                                        "transfer-encoding", "upgrade",    "te",
-                                        "trailer",           NULL};
-    for (size_t i = 0; names[i]; i++)
-        if (!strcasecmp(name, names[i]))
-            return true;
-    return conn && zl_h1_has_token(conn, name);
-}
-
 void zl_proxy__h2_resp_head(struct h2s *s, const struct zl_h1_head *h)
 {
     if (h->status < 200) {
@@ -278,7 +267,7 @@ void zl_proxy__h2_resp_head(struct h2s *s, const struct zl_h1_head *h)
     size_t n = 1, at = 0;
     for (size_t i = 0; i < h->nh; i++) {
         const struct zl_h1_hdr *x = &h->h[i];
-        if (hop(x->name, conn) || at + x->nlen > MAX_HEADERS)
+        if (zl_proxy__hop(x->name, conn) || at + x->nlen > MAX_HEADERS)
             continue;
         for (size_t k = 0; k < x->nlen; k++) /* HTTP/2 names are lower-case */
             names[at + k] =

@@ -455,24 +455,24 @@ static const char *const hop_by_hop[] = {"connection", "keep-alive", "proxy-conn
                                          "upgrade",    NULL};
 
 /* Hop-by-hop: the fixed ones and those the Connection header names. */
-static bool is_hop(const char *conn, const struct zl_h1_hdr *x)
+bool zl_proxy__hop(const char *name, const char *conn)
 {
-    switch (x->name[0] | 0x20) {
+    switch (name[0] | 0x20) {
     case 'c':
     case 'k':
     case 'p':
     case 't':
     case 'u':
         for (size_t i = 0; hop_by_hop[i]; i++)
-            if (!strcasecmp(x->name, hop_by_hop[i]))
+            if (!strcasecmp(name, hop_by_hop[i]))
                 return true;
         break;
     default:
         break;
     }
     /* Connection may name hop-by-hop headers, never the message's length or its host */
-    return conn && strcasecmp(x->name, "content-length") && strcasecmp(x->name, "host") &&
-           zl_h1_has_token(conn, x->name);
+    return conn && strcasecmp(name, "content-length") && strcasecmp(name, "host") &&
+           zl_h1_has_token(conn, name);
 }
 
 /* The Connection header's value when it names more than the usual options (whose headers
@@ -539,7 +539,7 @@ static void up_on_head(void *arg, const struct zl_h1_head *h)
     const char *conn = conn_tokens(h);
     for (size_t i = 0; i < h->nh; i++) {
         const struct zl_h1_hdr *x = &h->h[i];
-        if (is_hop(conn, x) && !(tunnel && !strcasecmp(x->name, "upgrade")))
+        if (zl_proxy__hop(x->name, conn) && !(tunnel && !strcasecmp(x->name, "upgrade")))
             continue;
         zl_buf_append(&b, x->name, x->nlen);
         zl_buf_append(&b, ": ", 2);
@@ -599,10 +599,7 @@ static const struct zl_h1_cb up_cb = {
 /* The request no longer counts as in flight to its backend. */
 static void uncount(struct hconn *c)
 {
-    struct backend *x = c->g ? zl_proxy__find(c->g, &c->be) : NULL;
-    if (x && x->active)
-        x->active--;
-    atomic_fetch_sub(&c->l->p->busy[zl_proxy__busy_slot(c->be.ip)], 1);
+    zl_proxy__busy(c->l->p, c->g, &c->be, -1);
     c->counted = false;
 }
 
@@ -1122,7 +1119,7 @@ static void build_head(struct hconn *c, const struct zl_h1_head *h, const char *
                 via = x->value;
             continue;
         }
-        if (is_hop(conn, x) ||
+        if (zl_proxy__hop(x->name, conn) ||
             (c0 == 'x' && (!strcasecmp(x->name, "x-forwarded-proto") ||
                            !strcasecmp(x->name, "x-forwarded-host"))) ||
             (authority[0] && c0 == 'h' && !strcasecmp(x->name, "host")))
@@ -1230,10 +1227,9 @@ static void dispatch(struct hconn *c)
         fail_request(c, c->tries ? 502 : 503);
         return;
     }
-    b->active++;
-    c->counted = true;
     c->be = b->b;
-    atomic_fetch_add(&p->busy[zl_proxy__busy_slot(b->b.ip)], 1);
+    zl_proxy__busy(p, c->g, &c->be, 1);
+    c->counted = true;
     struct up *u = c->upgrade ? NULL : pool_take(p, &b->b);
     if (u) {
         u->c = c;

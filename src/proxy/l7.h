@@ -129,6 +129,9 @@ struct zl_proxy_acct {
 };
 void zl_proxy__account(struct zl_proxy *p, const struct zl_proxy_acct *a);
 const char *zl_proxy__reason(unsigned status);
+/* Is the header name hop-by-hop (fixed ones, and those conn, a Connection value, names;
+ * never Content-Length or Host)? */
+bool zl_proxy__hop(const char *name, const char *conn);
 /* May the request be sent again after a failure (RFC 9110 9.2.2)? */
 bool zl_proxy__idempotent(const char *method);
 void zl_proxy__busy(struct zl_proxy *p, struct group *g, const struct zl_proxy_backend *b,

@@ -199,6 +199,101 @@ static void flush_up(struct up *u)
         up_write_failed(u);
 }
 
+/* ---------------- writes after the pass ----------------
+ * What one pass over the loop's events makes for a socket is written when the pass is done:
+ * the requests read from many clients reach a backend together (it wakes once for them, not
+ * once each), and the responses their clients. Pieces pointing into the read buffer are
+ * copied first; more than SOON_MAX bytes go at once. */
+
+static void soon_arm(struct zl_proxy *p)
+{
+    if (uv_is_active((uv_handle_t *)&p->soon_check))
+        return;
+    uv_check_start(&p->soon_check, zl_proxy__soon_run);
+    uv_idle_start(&p->soon_idle, zl_proxy__soon_idle);
+}
+
+/* The pieces o holds become its own text (the read buffer is about to be reused); false when
+ * they are too many bytes to wait. */
+static bool out_own(struct out *o)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < o->n; i++)
+        total += o->v[i].len;
+    if (total > SOON_MAX)
+        return false;
+    for (size_t i = 0; i < o->n; i++)
+        if (o->v[i].p) {
+            size_t off = o->s.len;
+            zl_buf_append(&o->s, o->v[i].p, o->v[i].len);
+            o->v[i] = (struct piece){NULL, off, o->v[i].len};
+        }
+    return true;
+}
+
+static void client_soon(struct hconn *c)
+{
+    if (c->closing || !c->out.n)
+        return;
+    if (c->h2 || !out_own(&c->out)) {
+        flush_client(c);
+        return;
+    }
+    if (!c->soon) {
+        struct zl_proxy *p = c->l->p;
+        c->soon = true;
+        c->soon_next = p->soon_c;
+        p->soon_c = c;
+        soon_arm(p);
+    }
+}
+
+static void up_soon(struct up *u)
+{
+    if (u->closing || !u->out.n)
+        return;
+    if (!out_own(&u->out)) {
+        flush_up(u);
+        return;
+    }
+    if (!u->soon) {
+        u->soon = true;
+        u->soon_next = u->p->soon_u;
+        u->p->soon_u = u;
+        soon_arm(u->p);
+    }
+}
+
+/* The check handle's callback, after the loop's pass over events. A connection in the lists
+ * may be closing, never freed: that happens in the loop's next phase. */
+void zl_proxy__soon_run(uv_check_t *h)
+{
+    struct zl_proxy *p = h->data;
+    uv_check_stop(&p->soon_check);
+    uv_idle_stop(&p->soon_idle);
+    struct up *u;
+    struct hconn *c;
+    while ((u = p->soon_u)) {
+        p->soon_u = u->soon_next;
+        u->soon = false;
+        flush_up(u);
+        if (u->c && !u->closing)
+            update_reading(u->c);
+    }
+    while ((c = p->soon_c)) {
+        p->soon_c = c->soon_next;
+        c->soon = false;
+        flush_client(c);
+        update_reading(c);
+    }
+}
+
+/* Bytes wait: the loop polls without sleeping so that the check handle comes at once. */
+void zl_proxy__soon_idle(uv_idle_t *h)
+{
+    (void)h;
+}
+
 /* A piece of body for a side, re-chunked when it travels chunked. */
 static void body_piece(struct out *o, bool chunked, const char *p, size_t n)
 {
@@ -792,7 +887,7 @@ static void up_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
     }
-    flush_client(c);
+    client_soon(c);
     if (c->resp_done)
         finish(c);
     else
@@ -805,7 +900,7 @@ static void up_send_head(struct hconn *c)
     c->waiting = false;
     zl_h1_expect_head(u->m, c->head_req);
     out_text(&u->out, c->head_up.data, c->head_up.len);
-    flush_up(u);
+    up_soon(u);
     if (!c->u)
         return;
     if (!u->reading) {
@@ -1375,6 +1470,9 @@ static void client_end(struct hconn *c)
         return;
     }
     c->ending = true;
+    flush_client(c); /* what waits for the end of the pass goes before the shutdown */
+    if (c->closing)
+        return;
     if (c->client_eof && !c->queued) {
         client_close(c);
         return;
@@ -1490,14 +1588,14 @@ static void client_input(struct hconn *c, const char *d, size_t n)
                        ? client_parse(c, c->pend.data + c->pend_off, c->pend.len - c->pend_off)
                        : 0;
         if (c->u && !c->closing)
-            flush_up(c->u); /* before pend changes: pieces may point into it */
+            up_soon(c->u); /* before pend changes: pieces may point into it */
         c->pend_off += k;
         if (c->pend_off >= c->pend.len)
             c->pend.len = c->pend_off = 0;
     } else {
         size_t k = client_parse(c, d, n);
         if (c->u && !c->closing)
-            flush_up(c->u);
+            up_soon(c->u);
         if (k < n && !c->closing)
             zl_buf_append(&c->pend, d + k, n - k);
     }

@@ -97,6 +97,11 @@ struct zl_proxy {
     struct conn *conns;   /* every TCP connection, to close them all at the end */
     struct hconn *hconns; /* every HTTP client connection */
     struct up *idle;      /* HTTP: backend connections kept for reuse */
+    /* HTTP: sockets with bytes to write once this pass over the loop's events ends */
+    struct hconn *soon_c;
+    struct up *soon_u;
+    uv_check_t soon_check; /* writes them, after the pass */
+    uv_idle_t soon_idle;   /* while some wait, the loop does not sleep before that */
     unsigned nidle;
     uv_timer_t sweep;           /* closes idle backend connections kept too long; flushes the log */
     int log_fd;                 /* the access log, or -1 */
@@ -109,7 +114,7 @@ struct zl_proxy {
     struct zl_buf log; /* lines not yet written */
     time_t log_sec;    /* the second log_when holds */
     char log_when[32];
-    unsigned open;                 /* listeners not yet freed, the async and the sweep handles */
+    unsigned open;                 /* listeners not yet freed, the async, sweep and soon handles */
     uint64_t set_gen, applied_gen; /* routes given, and in force (under lock) */
     _Atomic unsigned busy[ZL_PROXY_BUSY_SLOTS]; /* HTTP requests in flight, by backend address */
 };
@@ -132,6 +137,9 @@ void zl_proxy__check_fini(struct zl_proxy_check *c);
 /* http.c */
 int zl_proxy__http_listen(struct listener *l, const struct sockaddr_in *sa);
 void zl_proxy__http_close_all(struct zl_proxy *p);
+/* The soon handles' callbacks: bytes that waited for the end of the loop's pass are written. */
+void zl_proxy__soon_run(uv_check_t *h);
+void zl_proxy__soon_idle(uv_idle_t *h);
 /* Close idle backend connections older than the pool's limit, or to a backend no route
  * names any more (all of them when all is true). */
 void zl_proxy__pool_sweep(struct zl_proxy *p, bool all);

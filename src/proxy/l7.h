@@ -23,6 +23,7 @@
 #define POOL_IDLE_MS  30000
 #define POOL_MAX      1024 /* idle backend connections kept, all backends together */
 #define MAX_TRIES     3
+#define SOON_MAX      16384 /* bytes for one socket held until the end of a loop pass */
 
 enum timer_kind { T_NONE, T_IDLE, T_HEAD, T_BODY, T_CONNECT, T_RESPONSE, T_TUNNEL, T_LINGER };
 
@@ -49,7 +50,8 @@ struct up {
     struct out out;
     size_t queued;
     uint64_t idle_since;
-    bool connected, reused, closing, ka, poisoned, pooled, shut, reading;
+    struct up *soon_next; /* in the proxy's list of sockets to write after this pass */
+    bool connected, reused, closing, ka, poisoned, pooled, shut, reading, soon;
 };
 
 struct hconn {
@@ -67,6 +69,8 @@ struct hconn {
     size_t pend_off;
     struct out out;
     size_t queued;
+    struct hconn *soon_next; /* in the proxy's list of sockets to write after this pass */
+    bool soon;
     char ip[INET_ADDRSTRLEN];
     uint16_t cport;
     bool loopback;

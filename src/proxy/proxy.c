@@ -401,7 +401,13 @@ struct zl_proxy *zl_proxy_new(uv_loop_t *loop)
     p->sweep.data = p;
     uv_timer_start(&p->sweep, on_sweep, 1000, 1000);
     uv_unref((uv_handle_t *)&p->sweep);
-    p->open = 2;
+    uv_check_init(loop, &p->soon_check);
+    p->soon_check.data = p;
+    uv_unref((uv_handle_t *)&p->soon_check);
+    uv_idle_init(loop, &p->soon_idle);
+    p->soon_idle.data = p;
+    uv_unref((uv_handle_t *)&p->soon_idle);
+    p->open = 4;
     return p;
 }
 
@@ -486,6 +492,8 @@ void zl_proxy_close(struct zl_proxy *p)
     zl_proxy__pool_sweep(p, true);
     uv_close((uv_handle_t *)&p->async, on_async_closed);
     uv_close((uv_handle_t *)&p->sweep, on_async_closed);
+    uv_close((uv_handle_t *)&p->soon_check, on_async_closed);
+    uv_close((uv_handle_t *)&p->soon_idle, on_async_closed);
 }
 
 void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_proxy_status *s),

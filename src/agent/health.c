@@ -2,8 +2,9 @@
 /* agent/health.c: health checks on the daemon's loop. tcp and http probes are non-blocking
  * connects made from a socket opened in the replica's network namespace; command probes run
  * `zlayer runtime exec ID -- sh -c CMD` (the replica's namespaces, cgroup, user and security
- * settings). One timer serves every replica. The reconciler hands over the set of replicas
- * to check from its own thread; results are read from any thread, under one mutex. */
+ * settings). An external's backends are checked alike from the daemon's own network, their
+ * commands run on the node. One timer serves every replica. The reconciler hands over the set of
+ * replicas to check from its own thread; results are read from any thread, under one mutex. */
 #include "agent/health.h"
 #include "agent/internal.h"
 
@@ -16,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 #define TICK_MS    100
 #define OUTPUT_MAX 2048
@@ -127,13 +131,9 @@ static void parse_url(const char *url, struct zl_health_target *t)
     t->path = zl_xstrdup(*p ? p : "/");
 }
 
-bool zl_health_target_from_spec(const struct zl_sval *svc, struct zl_health_target *t)
+/* start_grace, interval, timeout and retries (5.13 defaults), within sane bounds. */
+static void timing(const struct zl_sval *hs, struct zl_health_target *t)
 {
-    const struct zl_sval *hs = zl_sval_get(svc, "health");
-    /* left out: the default tcp check, but only when there is an endpoint to connect to */
-    if (!hs || (!hs->written && !endpoint_port(svc, true)))
-        return false;
-    const char *type = zl_sval_str(hs, "check.type", "tcp");
     t->grace_ms = zl_sval_uint(hs, "start_grace", 5000000000ull) / 1000000;
     t->interval_ms = zl_sval_uint(hs, "interval", 10000000000ull) / 1000000;
     t->timeout_ms = zl_sval_uint(hs, "timeout", 5000000000ull) / 1000000;
@@ -142,6 +142,16 @@ bool zl_health_target_from_spec(const struct zl_sval *svc, struct zl_health_targ
         t->interval_ms = 100;
     if (t->timeout_ms < 10)
         t->timeout_ms = 10;
+}
+
+bool zl_health_target_from_spec(const struct zl_sval *svc, struct zl_health_target *t)
+{
+    const struct zl_sval *hs = zl_sval_get(svc, "health");
+    /* left out: the default tcp check, but only when there is an endpoint to connect to */
+    if (!hs || (!hs->written && !endpoint_port(svc, true)))
+        return false;
+    const char *type = zl_sval_str(hs, "check.type", "tcp");
+    timing(hs, t);
     if (!strcmp(type, "http")) {
         t->type = ZL_CHECK_HTTP;
         t->expect = (unsigned)zl_sval_uint(hs, "check.expect_status", 200);
@@ -163,6 +173,87 @@ bool zl_health_target_from_spec(const struct zl_sval *svc, struct zl_health_targ
     return true;
 }
 
+/* Is backend ("host:port" as written) on host, and on port unless that is 0? */
+static bool backend_is(const char *backend, const char *host, unsigned port)
+{
+    const char *colon = strrchr(backend, ':');
+    size_t n = colon ? (size_t)(colon - backend) : strlen(backend);
+    return n && n == strlen(host) && !strncasecmp(backend, host, n) &&
+           (!port || (colon && strtoul(colon + 1, NULL, 10) == port));
+}
+
+/* An external's http check for one backend. localhost (or 127.0.0.1) is each backend: at its
+ * own port when the url has none, else at that port; so is a url naming one of the backends
+ * (host and port as written: a backend's own url copied into the check checks each backend the
+ * same way), and a backend's host with another port is that port on each backend. Any other
+ * IPv4 address is checked as written, one verdict for every backend. Rule D-8 refused at deploy
+ * what cannot apply; a stored spec from before gets the reason as its result. */
+static void external_url(const struct zl_sval *ext, const char *url, uint32_t ip, uint16_t port,
+                         struct zl_health_target *t)
+{
+    char host[256], addr[16];
+    unsigned uport;
+    const char *path, *why;
+    if (zl_spec_check_url_parse(url, host, sizeof(host), &uport, &path, &why) < 0) {
+        t->error = zl_xasprintf("health.check.url: %s: %s", url, why);
+        return;
+    }
+    const struct zl_sval *bs = zl_sval_get(ext, "backends");
+    bool names_one = false, on_a_host = false;
+    for (size_t i = 0; bs && i < bs->n; i++) {
+        const char *b = bs->items[i]->kind == ZL_SV_STR ? bs->items[i]->s : "";
+        names_one |= backend_is(b, host, uport);
+        on_a_host |= backend_is(b, host, 0);
+    }
+    struct in_addr a;
+    t->path = zl_xstrdup(path);
+    if (names_one || ((!strcmp(host, "localhost") || !strcmp(host, "127.0.0.1")) && !uport)) {
+        t->host = zl_xstrdup(zl_net_ip_text(ip, addr));
+        t->port = port;
+    } else if (on_a_host || !strcmp(host, "localhost") || !strcmp(host, "127.0.0.1")) {
+        t->host = zl_xstrdup(zl_net_ip_text(ip, addr));
+        t->port = uport;
+    } else if (inet_pton(AF_INET, host, &a) == 1) {
+        t->host = zl_xstrdup(host);
+        t->port = uport ? uport : 80;
+    } else {
+        t->error = zl_xasprintf("health.check.url: the host of %s must be localhost, one of the "
+                                "backends' hosts or an IPv4 address",
+                                url);
+    }
+}
+
+bool zl_health_target_external(const struct zl_sval *ext, const char *backend, uint32_t ip,
+                               uint16_t port, struct zl_health_target *t)
+{
+    const struct zl_sval *hs = zl_sval_get(ext, "health");
+    if (!hs || !zl_sval_get(hs, "check"))
+        return false;
+    const char *type = zl_sval_str(hs, "check.type", "tcp");
+    char addr[16];
+    timing(hs, t);
+    t->backend = zl_xstrdup(backend);
+    if (!strcmp(type, "http")) {
+        t->type = ZL_CHECK_HTTP;
+        t->expect = (unsigned)zl_sval_uint(hs, "check.expect_status", 200);
+        external_url(ext, zl_sval_str(hs, "check.url", ""), ip, port, t);
+        return true;
+    }
+    /* tcp and command: the backend's address (command: in ZLAYER_BACKEND_IP) */
+    t->host = zl_xstrdup(zl_net_ip_text(ip, addr));
+    t->port = port;
+    if (!strcmp(type, "command")) {
+        t->type = ZL_CHECK_COMMAND;
+        t->command = zl_xstrdup(zl_sval_str(hs, "check.command", "true"));
+    } else {
+        t->type = ZL_CHECK_TCP;
+        unsigned p = (unsigned)zl_sval_uint(hs, "check.port", 0);
+        if (p)
+            t->port = p;
+    }
+    return true;
+}
+
 void zl_health_target_fini(struct zl_health_target *t)
 {
     free(t->id);
@@ -173,6 +264,7 @@ void zl_health_target_fini(struct zl_health_target *t)
     free(t->path);
     free(t->command);
     free(t->error);
+    free(t->backend);
     memset(t, 0, sizeof(*t));
 }
 
@@ -188,6 +280,7 @@ static void target_copy(struct zl_health_target *d, const struct zl_health_targe
     DUP(path);
     DUP(command);
     DUP(error);
+    DUP(backend);
 #undef DUP
 }
 
@@ -197,6 +290,14 @@ static void publish(struct zl_health *h, struct entry *e)
 {
     if (!h->events)
         return;
+    if (e->t.backend) {
+        zl_api_events_publish(h->events,
+                              json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "resource",
+                                        "external", "kind", "health", "deployment", e->t.deployment,
+                                        "external", e->t.service, "backend", e->t.backend, "status",
+                                        zl_health_state_name(e->st.state), "output", e->output));
+        return;
+    }
     zl_api_events_publish(h->events,
                           json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "resource", "container",
                                     "kind", "health", "id", e->t.id, "deployment", e->t.deployment,
@@ -215,11 +316,21 @@ static void record(struct zl_health *h, struct entry *e, bool ok, const char *ou
     if (changed)
         e->st.since_ms = zl_wall_ms();
     e->due =
-        uv_now(h->loop) + zl_agent_health_delay_ms(e->t.interval_ms, e->st.failures, e->t.retries);
+        uv_now(h->loop) +
+        (e->t.backend ? e->t.interval_ms
+                      : zl_agent_health_delay_ms(e->t.interval_ms, e->st.failures, e->t.retries));
     pthread_mutex_unlock(&h->mu);
-    if (changed) {
+    if (changed && e->t.backend)
+        zl_log(e->st.state == ZL_HEALTH_UNHEALTHY ? "warn" : "info", "health",
+               "external %s/%s: backend %s %s (%s)", e->t.deployment, e->t.service, e->t.backend,
+               e->st.state == ZL_HEALTH_UNHEALTHY ? "is unhealthy: left out of its routes"
+               : before == ZL_HEALTH_UNHEALTHY    ? "is healthy again: routed"
+                                                  : "is healthy",
+               e->output);
+    else if (changed)
         zl_log(e->st.state == ZL_HEALTH_UNHEALTHY ? "warn" : "info", "health", "%s: %s (%s)",
                e->t.id, zl_health_state_name(e->st.state), e->output);
+    if (changed) {
         publish(h, e);
         if (h->changed)
             h->changed(h->arg);
@@ -278,6 +389,8 @@ static void probe_end(struct probe *p, bool ok, const char *fmt, ...)
     if (p->has_proc) {
         probe_close((uv_handle_t *)&p->out);
         probe_close((uv_handle_t *)&p->err);
+        if (p->exit_sig < 0 && p->e->t.backend && p->proc.pid > 0)
+            kill(-p->proc.pid, SIGKILL); /* a node command's session, itself included */
         if (p->exit_sig < 0) /* timed out: killed; its handle closes once it is reaped */
             uv_process_kill(&p->proc, SIGKILL);
         else
@@ -295,9 +408,13 @@ static void on_timeout(uv_timer_t *t)
 
 /* ---------------- tcp and http ---------------- */
 
-/* A TCP socket in the network namespace of process pid. */
+/* A TCP socket in the network namespace of process pid (0: the daemon's own). */
 static int netns_socket(struct zl_health *h, int pid)
 {
+    if (pid <= 0) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        return fd < 0 ? -errno : fd;
+    }
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/ns/net", pid);
     int ns = open(path, O_RDONLY | O_CLOEXEC);
@@ -394,7 +511,8 @@ static void start_net(struct probe *p)
     p->has_tcp = true;
     int fd = netns_socket(h, p->e->t.pid);
     if (fd < 0) {
-        probe_end(p, false, "socket in the replica's network: %s", strerror(-fd));
+        probe_end(p, false, "socket%s: %s", p->e->t.pid > 0 ? " in the replica's network" : "",
+                  strerror(-fd));
         return;
     }
     int rc = uv_tcp_open(&p->tcp, fd);
@@ -452,6 +570,66 @@ static void on_cmd_exit(uv_process_t *proc, int64_t status, int sig)
         cmd_maybe_done(p);
 }
 
+/* The daemon's environment without ZLAYER_BACKEND*, then the backend's: ZLAYER_BACKEND (as
+ * written), ZLAYER_BACKEND_HOST, ZLAYER_BACKEND_PORT and ZLAYER_BACKEND_IP (where it was
+ * found). Freed with free_env. */
+static char **backend_env(const struct zl_health_target *t)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = zl_xcalloc(n + 5, sizeof(*env));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "ZLAYER_BACKEND", 14) != 0)
+            env[k++] = zl_xstrdup(environ[i]);
+    const char *colon = strrchr(t->backend, ':');
+    int hl = colon ? (int)(colon - t->backend) : (int)strlen(t->backend);
+    env[k++] = zl_xasprintf("ZLAYER_BACKEND=%s", t->backend);
+    env[k++] = zl_xasprintf("ZLAYER_BACKEND_HOST=%.*s", hl, t->backend);
+    env[k++] = zl_xasprintf("ZLAYER_BACKEND_PORT=%s", colon ? colon + 1 : "");
+    env[k++] = zl_xasprintf("ZLAYER_BACKEND_IP=%s", t->host ? t->host : "");
+    return env;
+}
+
+static void free_env(char **env)
+{
+    for (size_t i = 0; env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* An external's command: `sh -c` on the node, in a session of its own so that a timeout
+ * kills what it started too. */
+static void start_node_command(struct probe *p)
+{
+    struct zl_health *h = p->h;
+    char *argv[] = {"sh", "-c", p->e->t.command, NULL};
+    char **env = backend_env(&p->e->t);
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
+    };
+    uv_process_options_t o = {.exit_cb = on_cmd_exit,
+                              .file = "/bin/sh",
+                              .args = argv,
+                              .env = env,
+                              .flags = UV_PROCESS_DETACHED,
+                              .stdio_count = 3,
+                              .stdio = stdio};
+    int rc = uv_spawn(h->loop, &p->proc, &o);
+    free_env(env);
+    if (rc < 0) {
+        probe_end(p, false, "start the check: %s", uv_strerror(rc));
+        return;
+    }
+    p->exit_sig = -1; /* running */
+    p->open_pipes = 2;
+    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_cmd_read);
+    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_cmd_read);
+}
+
 static void start_command(struct probe *p)
 {
     struct zl_health *h = p->h;
@@ -460,6 +638,10 @@ static void start_command(struct probe *p)
     p->out.data = p->err.data = p->proc.data = p;
     p->handles += 3; /* the pipes, and the process handle (initialised even by a failed spawn) */
     p->has_proc = true;
+    if (p->e->t.backend) {
+        start_node_command(p);
+        return;
+    }
     char *root = zl_xasprintf("--root=%s", h->rt_root);
     char *argv[] = {"zlayer", "runtime", root, "exec",          p->e->t.id,
                     "--",     "sh",      "-c", p->e->t.command, NULL};
@@ -508,7 +690,7 @@ static void start_probe(struct zl_health *h, struct entry *e)
     }
     if (e->t.error)
         probe_end(p, false, "%s", e->t.error);
-    else if (e->t.type != ZL_CHECK_COMMAND && h->self_ns < 0)
+    else if (e->t.type != ZL_CHECK_COMMAND && e->t.pid > 0 && h->self_ns < 0)
         probe_end(p, false, "the daemon cannot open its own network namespace");
     else if (e->t.type == ZL_CHECK_COMMAND)
         start_command(p);
@@ -521,7 +703,7 @@ static void start_probe(struct zl_health *h, struct entry *e)
 static bool same_target(const struct zl_health_target *a, const struct zl_health_target *b)
 {
 #define EQ(f) ((!a->f && !b->f) || (a->f && b->f && !strcmp(a->f, b->f)))
-    if (!EQ(created) || a->pid != b->pid)
+    if (!EQ(created) || a->pid != b->pid || !EQ(backend))
         return false;
     if (b->keep)
         return true;

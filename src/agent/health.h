@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* agent/health.h: replicas' health checks (health.c), run on the daemon's loop. The
- * reconciler says which replicas to check (any thread); the loop probes them without
+/* agent/health.h: health checks of replicas and of externals' backends (health.c), run on
+ * the daemon's loop. The reconciler says what to check (any thread); the loop probes without
  * blocking; anyone reads the results. Private to the agent room. */
 #ifndef ZL_AGENT_HEALTH_H
 #define ZL_AGENT_HEALTH_H
@@ -28,12 +28,22 @@ struct zl_health_target {
     uint64_t grace_ms, interval_ms, timeout_ms;
     unsigned retries;
     bool keep; /* an old revision's replica: keep the check it has (this one is a fallback) */
+    /* an external's backend as written ("host:port"), NULL for a replica: probed from the
+     * daemon's own network (pid 0); a command runs on the node with ZLAYER_BACKEND* set; no
+     * back-off (passing again is the only way back into the routes) */
+    char *backend;
 };
 
 /* The check a service's replicas get, from its spec (SPEC-v1 5.13). Returns false when the
  * service has no check: `health` left out and no endpoint to connect to. Fills t's check
  * fields (caller frees them with zl_health_target_fini). */
 bool zl_health_target_from_spec(const struct zl_sval *svc, struct zl_health_target *t);
+/* The check of one backend of an external (SPEC-v1 6 and 5.13): ext is the external, backend
+ * one of its backends as written, ip and port where it was found. False when the external has
+ * no `health`. Fills t's check fields and backend (docs/proxy.md says how a check applies to a
+ * backend); the caller sets id, deployment and service. */
+bool zl_health_target_external(const struct zl_sval *ext, const char *backend, uint32_t ip,
+                               uint16_t port, struct zl_health_target *t);
 void zl_health_target_fini(struct zl_health_target *t);
 
 struct zl_health_status {

@@ -147,10 +147,14 @@ void zl_agent__names_client(struct zl_agent *a, const struct zl_replica_ref *r, 
 void zl_agent__names_ready(struct zl_agent *a, const char *id);
 /* Replicas about to be stopped leave the answers now. */
 void zl_agent__names_forget(struct zl_agent *a, char *const *ids, size_t n);
+/* The endpoints of a deployment's externals: routes to their static backends, of which those
+ * whose `health` check says unhealthy are out of the choice. The backends' checks are added
+ * to *ts (*nts of them). */
+struct zl_health_target;
+void zl_agent__names_externals(struct zl_agent *a, const char *dep, const struct zl_sval *exts,
+                               struct zl_health_target **ts, size_t *nts);
 /* Wait (at most max_ms) until the proxy routes no new request to the replicas ids and those in
  * flight to them have been answered: called between names_forget and their stop signal. */
-/* The endpoints of a deployment's externals: routes to their static backends. */
-void zl_agent__names_externals(struct zl_agent *a, const char *dep, const struct zl_sval *exts);
 void zl_agent__names_drain(struct zl_agent *a, char *const *ids, size_t n, unsigned max_ms);
 
 /* ---------------- job runs (jobs.c) and the cron scheduler (cron.c) ---------------- */

@@ -3,6 +3,7 @@
  * the end of each pass the reconciler publishes the ready replicas that have an address of
  * their own and the services' endpoints; a replica being removed leaves both at once, before
  * it is stopped. */
+#include "agent/health.h"
 #include "agent/internal.h"
 
 #include <stdlib.h>
@@ -18,6 +19,13 @@ struct zl_agent_name {
     bool healthy;
 };
 
+/* An external's backend, and its health check's id ("DEPLOYMENT/EXTERNAL/BACKEND"; NULL: the
+ * external has no `health`). */
+struct zl_agent_static {
+    struct zl_proxy_backend b;
+    char *check;
+};
+
 struct zl_agent_srv {
     char *deployment, *service, *name;
     const char *proto;
@@ -31,15 +39,16 @@ struct zl_agent_srv {
     char *probe;                    /* udp_probe: request (\xHH decoded), expect */
     size_t probe_len;
     char *expect;
-    bool http;                        /* protocol http or websocket: routed by host and path */
-    char *host, *path;                /* http: the endpoint's host and path (may be NULL) */
-    bool tls;                         /* https */
-    struct zl_proxy_backend *statics; /* an external's backends (not replicas), or NULL */
+    bool http;                       /* protocol http or websocket: routed by host and path */
+    char *host, *path;               /* http: the endpoint's host and path (may be NULL) */
+    bool tls;                        /* https */
+    struct zl_agent_static *statics; /* an external's backends (not replicas), or NULL */
     size_t nstatics;
     bool least; /* label zlayer.proxy/balance: least_connections */
 };
 
 struct zl_agent_names {
+    struct zl_agent *a;       /* whose health checks say which externals' backends are out */
     struct zl_dns_zone *zone; /* borrowed from the daemon */
     struct zl_proxy *proxy;   /* borrowed from the daemon (may be NULL) */
     struct zl_agent_name *r;  /* what was published last */
@@ -60,6 +69,8 @@ static void srv_free(struct zl_agent_srv *e, size_t n)
         free(e[i].expect);
         free(e[i].host);
         free(e[i].path);
+        for (size_t k = 0; k < e[i].nstatics; k++)
+            free(e[i].statics[k].check);
         free(e[i].statics);
     }
     free(e);
@@ -78,6 +89,7 @@ static void names_free(struct zl_agent_name *r, size_t n)
 void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone, struct zl_proxy *proxy)
 {
     a->names = zl_xcalloc(1, sizeof(*a->names));
+    a->names->a = a;
     a->names->zone = zone;
     a->names->proxy = proxy;
 }
@@ -122,12 +134,19 @@ static void push(struct zl_agent_names *n)
             continue;
         struct zl_proxy_backend *b = zl_xcalloc(n->nr + x->nstatics + 1, sizeof(*b));
         size_t nb = 0;
-        for (size_t k = 0; k < x->nstatics; k++)
-            b[nb++] = x->statics[k];
+        for (size_t k = 0; k < x->nstatics; k++) {
+            /* an external's backend stays listed, out of the choice while its check fails;
+             * before its first verdict it is routed (it runs already: none is dropped at the
+             * daemon's start) */
+            b[nb] = x->statics[k].b;
+            b[nb++].unhealthy =
+                x->statics[k].check &&
+                zl_health_get(n->a->health, x->statics[k].check).state == ZL_HEALTH_UNHEALTHY;
+        }
         for (size_t k = 0; k < n->nr && !x->statics; k++)
             if (n->r[k].healthy && !strcmp(n->r[k].deployment, x->deployment) &&
                 !strcmp(n->r[k].service, x->service))
-                b[nb++] = (struct zl_proxy_backend){n->r[k].ip, x->port};
+                b[nb++] = (struct zl_proxy_backend){.ip = n->r[k].ip, .port = x->port};
         char *name = zl_xasprintf("%s/%s/%s", x->deployment, x->service, x->name);
         routes[nroutes++] = (struct zl_proxy_route){.name = name,
                                                     .bind_ip = x->public ? 0 : 0x7f000001u,
@@ -373,34 +392,58 @@ static bool parse_backend(const char *s, struct zl_proxy_backend *out)
         ip = ntohl(((struct sockaddr_in *)(void *)res->ai_addr)->sin_addr.s_addr);
         freeaddrinfo(res);
     }
-    *out = (struct zl_proxy_backend){ip, (uint16_t)port};
+    *out = (struct zl_proxy_backend){.ip = ip, .port = (uint16_t)port};
     return true;
 }
 
-void zl_agent__names_externals(struct zl_agent *a, const char *dep, const struct zl_sval *exts)
+void zl_agent__names_externals(struct zl_agent *a, const char *dep, const struct zl_sval *exts,
+                               struct zl_health_target **ts, size_t *nts)
 {
     struct zl_agent_names *n = a->names;
     for (size_t i = 0; n && exts && i < exts->n; i++) {
         const struct zl_sval *x = exts->items[i], *bs = zl_sval_get(x, "backends");
-        struct zl_proxy_backend *b = zl_xcalloc((bs ? bs->n : 0) + 1, sizeof(*b));
+        struct zl_agent_static *b = zl_xcalloc((bs ? bs->n : 0) + 1, sizeof(*b));
         size_t nb = 0;
         for (size_t k = 0; bs && k < bs->n; k++) {
             const char *s = bs->items[k]->kind == ZL_SV_STR ? bs->items[k]->s : "";
-            if (parse_backend(s, &b[nb]))
-                nb++;
-            else
+            if (!parse_backend(s, &b[nb].b)) {
                 zl_log("warn", "agent",
                        "%s: externals.%s.backends[%zu]: '%s' is not host:port (or its name does "
                        "not resolve): left out",
                        dep, exts->keys[i], k, s);
+                continue;
+            }
+            /* its check, once per backend as written */
+            char *id = zl_xasprintf("%s/%s/%s", dep, exts->keys[i], s);
+            struct zl_health_target t = {0};
+            bool dup = false;
+            for (size_t j = 0; j < nb && !dup; j++)
+                dup = b[j].check && !strcmp(b[j].check, id);
+            if (!dup && zl_health_target_external(x, s, b[nb].b.ip, b[nb].b.port, &t)) {
+                t.id = zl_xstrdup(id);
+                t.deployment = zl_xstrdup(dep);
+                t.service = zl_xstrdup(exts->keys[i]);
+                t.created = zl_xstrdup("");
+                *ts = zl_xrealloc(*ts, (*nts + 1) * sizeof(**ts));
+                (*ts)[(*nts)++] = t;
+            }
+            if (zl_sval_get(x, "health"))
+                b[nb].check = id;
+            else
+                free(id);
+            nb++;
         }
         size_t first = n->nnext;
         zl_agent__names_endpoints(a, dep, exts->keys[i], x);
         for (size_t k = first; k < n->nnext; k++) {
             n->next[k].statics = zl_xcalloc(nb + 1, sizeof(*b));
-            memcpy(n->next[k].statics, b, nb * sizeof(*b));
+            for (size_t j = 0; j < nb; j++)
+                n->next[k].statics[j] =
+                    (struct zl_agent_static){b[j].b, b[j].check ? zl_xstrdup(b[j].check) : NULL};
             n->next[k].nstatics = nb;
         }
+        for (size_t k = 0; k < nb; k++)
+            free(b[k].check);
         free(b);
     }
 }

@@ -854,7 +854,8 @@ void zl_agent_reconcile(struct zl_agent *a)
                                                 "status", status ? status : failed));
         }
         free(failed);
-        zl_agent__names_externals(a, d->name, zl_sval_get(zl_spec_root(spec), "externals"));
+        zl_agent__names_externals(a, d->name, zl_sval_get(zl_spec_root(spec), "externals"), &all,
+                                  &nall);
         zl_spec_free(spec);
     }
     /* what no deployment wants any more: stopped together, one grace period */

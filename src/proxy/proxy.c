@@ -173,7 +173,7 @@ struct backend *zl_proxy__next(struct zl_proxy *p, struct group *g)
 {
     unsigned *active = g->least_conn ? zl_xcalloc(g->nb + 1, sizeof(*active)) : NULL;
     for (size_t i = 0; i < g->nb; i++) {
-        g->ejected[i] = g->bs[i].down ? INT64_MAX : g->bs[i].ejected_until;
+        g->ejected[i] = g->bs[i].down || g->bs[i].b.unhealthy ? INT64_MAX : g->bs[i].ejected_until;
         if (active)
             active[i] = g->bs[i].active;
     }
@@ -515,10 +515,11 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
                                          .c = g->c};
             struct zl_proxy_backend_status *bs = zl_xcalloc(g->nb + 1, sizeof(*bs));
             for (size_t i = 0; i < g->nb; i++) {
-                bs[i] = (struct zl_proxy_backend_status){
-                    g->bs[i].b, g->bs[i].active, g->bs[i].ejected_until > now, g->bs[i].down};
+                bs[i] = (struct zl_proxy_backend_status){g->bs[i].b, g->bs[i].active,
+                                                         g->bs[i].ejected_until > now,
+                                                         g->bs[i].down || g->bs[i].b.unhealthy};
                 st.ejected += bs[i].ejected;
-                st.down += g->bs[i].down;
+                st.down += bs[i].down;
             }
             st.b = bs;
             fn(arg, &st);

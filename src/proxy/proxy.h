@@ -19,6 +19,9 @@ struct zl_proxy;
 struct zl_proxy_backend {
     uint32_t ip; /* host byte order */
     uint16_t port;
+    /* failing a check of the agent's (an external's `health`): listed, shown down, never
+     * chosen; a route whose backends all are gets no backend (503, refused) */
+    bool unhealthy;
 };
 
 enum zl_proxy_check_kind { ZL_PROXY_CHECK_NONE, ZL_PROXY_CHECK_TCP, ZL_PROXY_CHECK_UDP };
@@ -82,7 +85,8 @@ struct zl_proxy_counters {
     uint64_t latency[ZL_PROXY_LAT_BUCKETS];
 };
 
-/* One backend of a route: HTTP requests in flight to it, ejected now, failing the check. */
+/* One backend of a route: HTTP requests in flight to it, ejected now, failing the route's
+ * check or its own (b.unhealthy). */
 struct zl_proxy_backend_status {
     struct zl_proxy_backend b;
     unsigned active;
@@ -97,7 +101,7 @@ struct zl_proxy_status {
     bool udp, http, tls, listening;
     const char *host, *path;  /* HTTP */
     size_t backends, ejected; /* ready replicas; of those, ejected now (refusals) */
-    size_t down;              /* of those, failing the route's health check */
+    size_t down;              /* of those, failing the route's health check or their own */
     struct zl_proxy_counters c;
     const struct zl_proxy_backend_status *b; /* each backend (backends of them) */
 };

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 struct rctx {
     struct zl_diags *d;
@@ -398,6 +399,55 @@ static void check_health(struct rctx *r, const struct zl_sval *h, const char *pa
     }
 }
 
+/* The host of a backend "host:port" as written is host (case aside)? */
+static bool backend_host_is(const char *backend, const char *host)
+{
+    const char *colon = strrchr(backend, ':');
+    size_t n = colon ? (size_t)(colon - backend) : strlen(backend);
+    return n && n == strlen(host) && !strncasecmp(backend, host, n);
+}
+
+/* D-8: an external's check runs from the node against each of its backends (docs/proxy.md),
+ * so it must be one that can: a command with something in it; an http url the checker can
+ * reach: plain HTTP, its host localhost (each backend), one of the backends' hosts or an IPv4
+ * address. */
+static void check_external_health(struct rctx *r, const struct zl_sval *e, const char *path)
+{
+    const struct zl_sval *h = get(e, "health"), *chk = h ? get(h, "check") : NULL;
+    if (!chk)
+        return;
+    const char *type = str(get(chk, "type")), *cp = sub(r, path, "check");
+    if (!strcmp(type, "command")) {
+        const struct zl_sval *c = get(chk, "command");
+        if (strspn(str(c), " \t\r\n") == strlen(str(c)))
+            report(r, "D-8", c, chk, sub(r, cp, "command"),
+                   "the command is empty: there is nothing to run");
+        return;
+    }
+    if (strcmp(type, "http") != 0)
+        return;
+    const struct zl_sval *url = get(chk, "url"), *bs = get(e, "backends");
+    char host[256];
+    unsigned port;
+    const char *rest, *why;
+    if (zl_spec_check_url_parse(str(url), host, sizeof(host), &port, &rest, &why) < 0) {
+        report(r, "D-8", url, chk, sub(r, cp, "url"), "%s (got '%s')", why, str(url));
+        add_hint(r, "write `url: http://localhost/health`: localhost means each backend, at its "
+                    "own port");
+        return;
+    }
+    struct in_addr a;
+    if (!strcmp(host, "localhost") || inet_pton(AF_INET, host, &a) == 1)
+        return;
+    for (size_t i = 0; bs && i < bs->n; i++)
+        if (backend_host_is(str(bs->items[i]), host))
+            return;
+    report(r, "D-8", url, chk, sub(r, cp, "url"),
+           "the check runs from the node: host '%s' must be localhost (each backend), one of the "
+           "backends' hosts or an IPv4 address",
+           host);
+}
+
 static void check_storage(struct rctx *r, const struct zl_sval *svc, const char *path)
 {
     const struct zl_sval *st = get(svc, "storage");
@@ -772,7 +822,7 @@ static void check_externals_tunnels(struct rctx *r, const struct zl_sval *root)
                    "at least one backend address is required");
         check_endpoints(r, get(e, "endpoints"), sub(r, p, "endpoints"), false);
         fill_target_ports((struct zl_sval *)get(e, "endpoints"));
-        check_health(r, get(e, "health"), sub(r, p, "health"));
+        check_external_health(r, e, sub(r, p, "health"));
         if (!is_dns_label(ext->keys[i], 63))
             report(r, "R-11", e, e, p, "external name '%s' is not a DNS label", ext->keys[i]);
     }

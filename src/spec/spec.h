@@ -56,6 +56,12 @@ int zl_cron_parse(const char *s, size_t len, struct zl_cron *out, const char **w
  * or -1 when there is none before the end of 2100. */
 int zl_cron_next(const struct zl_cron *c, int64_t after, int64_t *next);
 
+/* An http health check's url (5.13) as zlayer reads it: "http://HOST[:PORT][PATH]". host gets
+ * HOST (lower-case), *port PORT (0 when not written), *path the rest ("/" when empty; points
+ * into url). Returns 0, or -1 with *why set to a static reason (https://, no host, bad port). */
+int zl_spec_check_url_parse(const char *url, char *host, size_t cap, unsigned *port,
+                            const char **path, const char **why);
+
 /* ======================= diagnostics ======================= */
 
 enum zl_diag_level {

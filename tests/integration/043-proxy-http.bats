@@ -322,3 +322,54 @@ YAML
         [{"address": "127.0.0.1", "port": 18389, "active": 0, "ejected": true, "down": false}]'
     [ "$(who x /)" = web-0 ]
 }
+
+@test "externals: a backend failing its health check is left out until it passes again" {
+    # two backends outside zlayer on loopback, told apart by their host names (a UTS
+    # namespace each); killed by the teardown whatever happens here
+    local b
+    ext_backend() {
+        unshare -u sh -c 'hostname "$1"; exec "$0" httpecho "$2"' "$ROOTFS/bin/testinit" "$1" "$2" &
+        echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
+    }
+    ext_backend ext-a 18386
+    ext_backend ext-b 18387
+    b=$(tail -1 "$BATS_TEST_TMPDIR/bg.pids")
+    cat >h.zlayer.yml <<'YAML'
+version: v1
+deployment: hth
+externals:
+  nas:
+    backends: ["127.0.0.1:18386", "127.0.0.1:18387"]
+    endpoints: [{name: web, protocol: http, port: 18380, path: /nas, expose: public}]
+    health: {start_grace: 0s, interval: 1s, timeout: 1s, retries: 1, check: {type: http, url: "http://localhost/nas/health"}}
+YAML
+    run timeout 120 "$ZLAYER" up -d h.zlayer.yml
+    assert_success
+    # answered by: which backends took four requests in a row
+    both() { for i in 1 2 3 4; do who x /nas/$i; done | sort -u | tr '\n' ' '; }
+    wait_for eval '[ "$(both)" = "ext-a ext-b " ]'
+    backend() {
+        curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy |
+            jq -e ".[] | select(.name == \"hth/nas/web\") | .backend_list[] | select(.port == $1) | $2"
+    }
+    backend 18387 '.down == false'
+    # one goes: once its check says so (retries 1, every 1 s; 10 s at most) it is down in the
+    # API and every request goes to the other
+    kill "$b"
+    for i in $(seq 40); do backend 18387 '.down' >/dev/null && break; sleep 0.25; done
+    backend 18387 '.down'
+    backend 18386 '.down == false'
+    for i in $(seq 20); do
+        [ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.1:18380/nas/$i)" = 200 ]
+        [ "$(who x /nas/$i)" = ext-a ]
+    done
+    grep -q '"msg":"external hth/nas: backend 127.0.0.1:18387 is unhealthy: left out of its routes' \
+        "$ZLAYER_RUNTIME_DIR/daemon.log"
+    # back: routed again once a check passes (10 s at most)
+    ext_backend ext-b 18387
+    for i in $(seq 40); do backend 18387 '.down == false' >/dev/null && break; sleep 0.25; done
+    backend 18387 '.down == false'
+    wait_for eval '[ "$(both)" = "ext-a ext-b " ]'
+    grep -q '"msg":"external hth/nas: backend 127.0.0.1:18387 is healthy again: routed' \
+        "$ZLAYER_RUNTIME_DIR/daemon.log"
+}

@@ -40,6 +40,8 @@ setup() {
 
 teardown() {
     local d i
+    # processes a test started beside zlayer (their pids, one a line)
+    [ ! -f "$BATS_TEST_TMPDIR/bg.pids" ] || xargs -r kill <"$BATS_TEST_TMPDIR/bg.pids" 2>/dev/null || true
     for d in $("$ZLAYER" ps -f json 2>/dev/null | jq -r '.[].name' 2>/dev/null); do
         timeout 60 "$ZLAYER" down "$d" >/dev/null 2>&1
     done

@@ -237,6 +237,85 @@ static void test_health_target(void **state)
     zl_spec_free(s);
 }
 
+/* An external's check for one of its backends: the url's host means each backend. */
+static void ext_target(const char *health, const char *backend, uint32_t ip, uint16_t port,
+                       struct zl_health_target *t)
+{
+    char *yaml = zl_xasprintf("version: v1\ndeployment: dep\nexternals:\n  nas:\n"
+                              "    backends: ['10.0.0.1:8080', 'nas.lan:9090']\n    health: %s\n",
+                              health);
+    struct zl_diags *d = NULL;
+    struct zl_spec *s = load_text(yaml, false, &d);
+    if (!s)
+        print_diags(d);
+    zl_diags_free(d);
+    assert_non_null(s);
+    memset(t, 0, sizeof(*t));
+    assert_true(zl_health_target_external(
+        zl_sval_get(zl_sval_get(zl_spec_root(s), "externals"), "nas"), backend, ip, port, t));
+    assert_string_equal(t->backend, backend);
+    zl_spec_free(s);
+    free(yaml);
+}
+
+static void test_health_target_external(void **state)
+{
+    (void)state;
+    struct zl_health_target t;
+    const uint32_t b2 = 0x0a000002; /* 10.0.0.2, where nas.lan was found */
+    /* tcp port 0: the backend's own port; another port: that port on its address */
+    ext_target("{interval: 1s, retries: 1, check: {type: tcp, port: 0}}", "nas.lan:9090", b2, 9090,
+               &t);
+    assert_int_equal(t.type, ZL_CHECK_TCP);
+    assert_string_equal(t.host, "10.0.0.2");
+    assert_int_equal(t.port, 9090);
+    assert_int_equal(t.interval_ms, 1000);
+    assert_int_equal(t.retries, 1);
+    zl_health_target_fini(&t);
+    ext_target("{check: {type: tcp, port: 22}}", "nas.lan:9090", b2, 9090, &t);
+    assert_int_equal(t.port, 22);
+    zl_health_target_fini(&t);
+    /* http: localhost without a port is each backend at its own port */
+    ext_target("{check: {type: http, url: 'http://localhost/health'}}", "nas.lan:9090", b2, 9090,
+               &t);
+    assert_string_equal(t.host, "10.0.0.2");
+    assert_int_equal(t.port, 9090);
+    assert_string_equal(t.path, "/health");
+    assert_null(t.error);
+    zl_health_target_fini(&t);
+    /* with a port: that port of each backend */
+    ext_target("{check: {type: http, url: 'http://127.0.0.1:8081/'}}", "nas.lan:9090", b2, 9090,
+               &t);
+    assert_string_equal(t.host, "10.0.0.2");
+    assert_int_equal(t.port, 8081);
+    zl_health_target_fini(&t);
+    /* a url naming one backend (host and port) checks each backend the same way */
+    ext_target("{check: {type: http, url: 'http://10.0.0.1:8080/ok'}}", "nas.lan:9090", b2, 9090,
+               &t);
+    assert_string_equal(t.host, "10.0.0.2");
+    assert_int_equal(t.port, 9090);
+    assert_string_equal(t.path, "/ok");
+    zl_health_target_fini(&t);
+    /* a backend's host with another port: that port of each backend */
+    ext_target("{check: {type: http, url: 'http://NAS.lan:81/'}}", "10.0.0.1:8080", 0x0a000001,
+               8080, &t);
+    assert_string_equal(t.host, "10.0.0.1");
+    assert_int_equal(t.port, 81);
+    zl_health_target_fini(&t);
+    /* another address: as written, one verdict for all */
+    ext_target("{check: {type: http, url: 'http://192.168.1.9/status'}}", "10.0.0.1:8080",
+               0x0a000001, 8080, &t);
+    assert_string_equal(t.host, "192.168.1.9");
+    assert_int_equal(t.port, 80);
+    zl_health_target_fini(&t);
+    /* command: on the node, the backend's address kept for ZLAYER_BACKEND_IP */
+    ext_target("{check: {type: command, command: 'nc -z $ZLAYER_BACKEND_IP 1'}}", "nas.lan:9090",
+               b2, 9090, &t);
+    assert_int_equal(t.type, ZL_CHECK_COMMAND);
+    assert_string_equal(t.host, "10.0.0.2");
+    zl_health_target_fini(&t);
+}
+
 static void test_service_order(void **state)
 {
     (void)state;
@@ -275,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_rollout_stop_first_and_failure),
         cmocka_unit_test(test_health_step),
         cmocka_unit_test(test_health_target),
+        cmocka_unit_test(test_health_target_external),
         cmocka_unit_test(test_service_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,6 +171,22 @@ static const struct snippet cases[] = {
     {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"10.0.0.1:80\"]\n"
      "    endpoints: [{name: a, protocol: http, port: 0}]\n",
      "F-6", 6, false},
+    /* D-8: an external's check must be one the node can run against each backend */
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: http, url: 'http://nas.lan/health'}}\n",
+     NULL, 0, false},
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: http, url: 'https://localhost/health'}}\n",
+     "D-8", 6, false},
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: http, url: 'http://other.lan/health'}}\n",
+     "D-8", 6, false},
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: http, url: 'http://localhost:0/'}}\n",
+     "D-8", 6, false},
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: command, command: ' '}}\n",
+     "D-8", 6, false},
     /* file-level problems */
     {"version: v1\ndeployment: demo\nfoo: [1, 2\n", "P-1", 0, false},
     {"version: v1\ndeployment: demo\n---\nversion: v1\n", "P-1", 3, false},

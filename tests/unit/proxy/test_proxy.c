@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* proxy: the choice of a backend (round-robin over those not ejected); the PROXY protocol
- * header, written and read back. */
+ * header, written and read back; request rates from a ring of samples. */
 #include "../helpers.h"
 
 #include "proxy/proxy.h"
@@ -104,13 +104,62 @@ static void test_pp(void **state)
     assert_int_equal(zl_proxy_pp_write(&h, 2, buf, 10), 0);
 }
 
+/* The request rate of a route: a count's growth over the samples the ring holds. */
+static void test_ring(void **state)
+{
+    (void)state;
+    struct zl_proxy_ring r = {0};
+    uint64_t count;
+    int64_t span;
+    /* fewer than two samples: no rate */
+    assert_true(zl_proxy_ring_rate(&r) == 0.0);
+    zl_proxy_ring_push(&r, 1000, 5);
+    zl_proxy_ring_span(&r, &count, &span);
+    assert_true(count == 0 && span == 0);
+    assert_true(zl_proxy_ring_rate(&r) == 0.0);
+    /* 20 requests a second for 4 s */
+    for (int t = 1; t <= 4; t++)
+        zl_proxy_ring_push(&r, 1000 + t * 1000, 5 + (uint64_t)t * 20);
+    zl_proxy_ring_span(&r, &count, &span);
+    assert_int_equal(count, 80);
+    assert_int_equal(span, 4000);
+    assert_true(zl_proxy_ring_rate(&r) == 20.0);
+    /* a sample no later than the newest is ignored */
+    zl_proxy_ring_push(&r, 5000, 1000);
+    zl_proxy_ring_push(&r, 4000, 1000);
+    assert_true(zl_proxy_ring_rate(&r) == 20.0);
+    /* a late tick: the rate is over the real time between the samples */
+    zl_proxy_ring_push(&r, 6500, 105 + 30);
+    assert_true(zl_proxy_ring_rate(&r) == 130.0 * 1000.0 / 5500.0);
+    /* once full, the window slides: only the last ZL_PROXY_RATE_SAMPLES count, so an old
+     * burst leaves it; here 10 s of 3 a second after the burst */
+    uint64_t total = 135 + 100000; /* a burst between two samples */
+    int64_t at = 7500;
+    zl_proxy_ring_push(&r, at, total);
+    for (int i = 0; i < ZL_PROXY_RATE_SAMPLES - 1; i++)
+        zl_proxy_ring_push(&r, at += 1000, total += 3);
+    assert_int_equal(r.n, ZL_PROXY_RATE_SAMPLES);
+    zl_proxy_ring_span(&r, &count, &span);
+    assert_int_equal(count, 3 * (ZL_PROXY_RATE_SAMPLES - 1));
+    assert_int_equal(span, ZL_PROXY_RATE_WINDOW_MS);
+    assert_true(zl_proxy_ring_rate(&r) == 3.0);
+    /* idle: the rate falls to 0 within the window */
+    for (int i = 0; i < ZL_PROXY_RATE_SAMPLES - 1; i++)
+        zl_proxy_ring_push(&r, at += 1000, total);
+    assert_true(zl_proxy_ring_rate(&r) == 0.0);
+    /* a count that went back (the route was made anew) starts the ring again */
+    zl_proxy_ring_push(&r, at += 1000, 7);
+    assert_int_equal(r.n, 1);
+    assert_true(zl_proxy_ring_rate(&r) == 0.0);
+    zl_proxy_ring_push(&r, at + 500, 8);
+    assert_true(zl_proxy_ring_rate(&r) == 2.0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pick),
-        cmocka_unit_test(test_least),
-        cmocka_unit_test(test_routes),
-        cmocka_unit_test(test_pp),
+        cmocka_unit_test(test_pick), cmocka_unit_test(test_least), cmocka_unit_test(test_routes),
+        cmocka_unit_test(test_pp),   cmocka_unit_test(test_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

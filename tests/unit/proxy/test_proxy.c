@@ -70,6 +70,16 @@ static void test_routes(void **state)
     assert_true(zl_proxy_path_match("/api", "/api?q", 4)); /* the caller cuts the query */
 }
 
+/* Field by field: the padding after udp is whatever the stack held. */
+static void assert_pp_equal(const struct zl_proxy_pp *a, const struct zl_proxy_pp *b)
+{
+    assert_int_equal(a->src_ip, b->src_ip);
+    assert_int_equal(a->dst_ip, b->dst_ip);
+    assert_int_equal(a->src_port, b->src_port);
+    assert_int_equal(a->dst_port, b->dst_port);
+    assert_int_equal(a->udp, b->udp);
+}
+
 static void test_pp(void **state)
 {
     (void)state;
@@ -79,7 +89,7 @@ static void test_pp(void **state)
     assert_int_equal(n, strlen("PROXY TCP4 10.0.0.5 127.0.0.1 40000 8443\r\n"));
     assert_memory_equal(buf, "PROXY TCP4 10.0.0.5 127.0.0.1 40000 8443\r\n", n);
     assert_int_equal(zl_proxy_pp_read(buf, n, &back), (long)n);
-    assert_memory_equal(&back, &h, sizeof(h));
+    assert_pp_equal(&back, &h);
     /* a short read asks for more; junk is refused */
     assert_int_equal(zl_proxy_pp_read(buf, 10, &back), 0);
     assert_int_equal(zl_proxy_pp_read((const unsigned char *)"GET / HTTP/1.1\r\n", 16, &back), -1);
@@ -99,7 +109,7 @@ static void test_pp(void **state)
     assert_int_equal(buf[12], 0x21);
     assert_int_equal(buf[13], 0x12);
     assert_int_equal(zl_proxy_pp_read(buf, n, &back), (long)n);
-    assert_memory_equal(&back, &h, sizeof(h));
+    assert_pp_equal(&back, &h);
     assert_int_equal(zl_proxy_pp_read(buf, n - 1, &back), 0);
     assert_int_equal(zl_proxy_pp_write(&h, 2, buf, 10), 0);
 }

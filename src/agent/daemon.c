@@ -90,6 +90,22 @@ static json_t *proxy_json(void *arg)
     return out;
 }
 
+/* The service details' metrics from the proxy: requests per second over the last 10 s
+ * (three decimals are plenty) and requests in flight. */
+static json_t *service_metrics(void *arg, const char *dep, const char *svc)
+{
+    struct zl_proxy_rate r;
+    if (!arg || zl_proxy_service_rate(arg, dep, svc, &r) < 0)
+        return NULL;
+    return json_pack("{s:f, s:I}", "rps", (double)(uint64_t)(r.rps * 1000 + 0.5) / 1000,
+                     "in_flight", (json_int_t)r.in_flight);
+}
+
+static char *metrics_text(void *arg, size_t *len)
+{
+    return zl_agent__metrics(arg, len);
+}
+
 /* The node's proxy, and the service DNS on the bridge's address. Without the DNS (port 53
  * taken there, say) replicas still run; names do not resolve, and the log says why. */
 static void dns_start(struct daemon *d)
@@ -119,6 +135,8 @@ static void dns_start(struct daemon *d)
     free(cdir);
     free(cdef);
     d->api.proxy_json = proxy_json;
+    d->api.service_metrics = service_metrics;
+    d->api.metrics_text = metrics_text;
     d->api.proxy_arg = d->proxy;
     zl_agent__names_attach(&d->agent, d->zone, d->proxy);
     if (zl_dns_server_start(&d->loop, gw, 53, d->zone, up && *up ? up : NULL, NULL, &d->dns, &err) <

@@ -133,6 +133,9 @@ struct zl_agent_names;
 /* Publish into zone and proxy (the daemon's, either may be NULL; they outlive the agent's
  * use of them). */
 void zl_agent__names_attach(struct zl_agent *a, struct zl_dns_zone *zone, struct zl_proxy *proxy);
+/* metrics.c: the node's metrics in the Prometheus text format (proxy may be NULL); caller
+ * frees. Loop thread. */
+char *zl_agent__metrics(struct zl_proxy *proxy, size_t *len);
 void zl_agent__names_close(struct zl_agent *a);
 /* During a pass: a service's endpoints (SRV records), published at its end. */
 void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *svcname,

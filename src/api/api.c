@@ -3,6 +3,7 @@
  * read files, the state database and the runtime's state: the reconciler does the work. */
 #include "api/internal.h"
 #include "agent/agent.h"
+#include "obs/obs.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
 
@@ -111,24 +112,42 @@ static char *service_health(json_t *cs, unsigned *ready)
 
 /* ---------------- deployments ---------------- */
 
-static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d)
+/* One service of deployment dep: its spec (svc) and its replicas. */
+static json_t *service_json(struct zl_api *a, const char *dep, const char *name,
+                            const struct zl_sval *svc)
 {
-    json_t *out = json_array();
+    json_t *cs = zl_api__containers(a, dep, name);
+    unsigned ready = 0;
+    char *health = service_health(cs, &ready);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:o}", "name", name, "image",
+                  zl_sval_str(svc, "image.name", ""), "rtype", zl_sval_str(svc, "rtype", "service"),
+                  "replicas_running", (int)count_running(cs), "replicas_ready", (int)ready,
+                  "replicas", (int)json_array_size(cs), "health", health, "containers", cs);
+    free(health);
+    return j;
+}
+
+/* Every service of d, or (svc not NULL) that one alone as an object, with its metrics: NULL
+ * when d has no such service. */
+static json_t *services_of(struct zl_api *a, const struct zl_store_deployment *d, const char *svc)
+{
+    json_t *out = svc ? NULL : json_array();
     struct zl_spec *spec = NULL;
     struct zl_diags *diags = NULL;
     if (zl_spec_load(d->name, d->spec, strlen(d->spec), NULL, &spec, &diags) == 0) {
         const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
-        for (size_t i = 0; i < svcs->n; i++) {
-            json_t *cs = zl_api__containers(a, d->name, svcs->keys[i]);
-            unsigned ready = 0;
-            char *health = service_health(cs, &ready);
-            json_array_append_new(
-                out, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:o}", "name", svcs->keys[i],
-                               "image", zl_sval_str(svcs->items[i], "image.name", ""), "rtype",
-                               zl_sval_str(svcs->items[i], "rtype", "service"), "replicas_running",
-                               (int)count_running(cs), "replicas_ready", (int)ready, "replicas",
-                               (int)json_array_size(cs), "health", health, "containers", cs));
-            free(health);
+        for (size_t i = 0; svcs && i < svcs->n; i++) {
+            if (!svc) {
+                json_array_append_new(out, service_json(a, d->name, svcs->keys[i], svcs->items[i]));
+            } else if (!strcmp(svcs->keys[i], svc)) {
+                /* what the proxy sees of it (the autoscaler's rps); empty without endpoints */
+                json_t *m =
+                    a->service_metrics ? a->service_metrics(a->proxy_arg, d->name, svc) : NULL;
+                out = service_json(a, d->name, svcs->keys[i], svcs->items[i]);
+                json_object_set_new(out, "metrics", m ? m : json_object());
+                break;
+            }
         }
     }
     zl_diags_free(diags);
@@ -142,7 +161,7 @@ static json_t *deployment_json(struct zl_api *a, const struct zl_store_deploymen
                           "revision", (json_int_t)d->revision, "created_at", (json_int_t)d->created,
                           "updated_at", (json_int_t)d->updated);
     if (full)
-        json_object_set_new(j, "services", services_of(a, d));
+        json_object_set_new(j, "services", services_of(a, d, NULL));
     return j;
 }
 
@@ -382,7 +401,14 @@ static void deployments(struct zl_api *a, struct zl_http_req *r, char seg[4][256
     } else if (n == 2 && get && !strcmp(seg[1], "crashes")) {
         crashes(a, r, d.name);
     } else if (n == 2 && get && !strcmp(seg[1], "services")) {
-        reply_json(r, 200, services_of(a, &d));
+        reply_json(r, 200, services_of(a, &d, NULL));
+    } else if (n == 3 && get && !strcmp(seg[1], "services")) {
+        json_t *s = services_of(a, &d, seg[2]);
+        if (s)
+            reply_json(r, 200, s);
+        else
+            zl_http_respond_error(r, 404, "not_found", NULL, "deployment %s has no service %s",
+                                  d.name, seg[2]);
     } else if (n == 4 && !strcmp(seg[1], "services") && !strcmp(r->method, "POST") &&
                !strcmp(seg[3], "exec")) {
         zl_api__exec(a, r, d.name, seg[2]);
@@ -467,6 +493,16 @@ static void token(struct zl_api *a, struct zl_http_req *r)
     json_decref(b);
 }
 
+/* GET /metrics: Prometheus' text format, with the bearer token like the rest over TCP
+ * (what runs where is no business of the network). */
+static void metrics(struct zl_api *a, struct zl_http_req *r)
+{
+    size_t len = 0;
+    char *text = a->metrics_text ? a->metrics_text(a->proxy_arg, &len) : NULL;
+    zl_http_respond(r, 200, ZL_PROM_CONTENT_TYPE, text ? text : "", len);
+    free(text);
+}
+
 void zl_api_handle(void *ctx, struct zl_http_req *r)
 {
     struct zl_api *a = ctx;
@@ -492,6 +528,8 @@ void zl_api_handle(void *ctx, struct zl_http_req *r)
         return reply_json(r, 200, zl_api__containers(a, NULL, NULL));
     if (!strcmp(r->path, API "/proxy") && !strcmp(r->method, "GET"))
         return reply_json(r, 200, a->proxy_json ? a->proxy_json(a->proxy_arg) : json_array());
+    if (!strcmp(r->path, "/metrics") && !strcmp(r->method, "GET"))
+        return metrics(a, r);
     if ((n = segments(r->path, API "/deployments", seg)) != (size_t)-1)
         return deployments(a, r, seg, n);
     if ((n = segments(r->path, API "/jobs", seg)) != (size_t)-1)

@@ -37,7 +37,13 @@ struct zl_api {
     json_t *(*health_json)(void *arg, const char *id);
     /* The proxy's routes with their counters (may be NULL). */
     json_t *(*proxy_json)(void *arg);
-    void *proxy_arg;
+    /* A service's traffic through the proxy, {rps, in_flight}, or NULL when none of its
+     * endpoints is routed (may be NULL). */
+    json_t *(*service_metrics)(void *arg, const char *deployment, const char *service);
+    /* GET /metrics: the node's metrics in the Prometheus text format, allocated (may be
+     * NULL). */
+    char *(*metrics_text)(void *arg, size_t *len);
+    void *proxy_arg; /* theirs */
     /* A container's network (address, ports, counters), or NULL (may be NULL). */
     json_t *(*net_json)(const char *containers_dir, const char *id);
     void *health_arg;

@@ -386,6 +386,7 @@ void zl_proxy__account(struct zl_proxy *p, const struct zl_proxy_acct *c)
         while (i < ZL_PROXY_LAT_BUCKETS - 1 && us > zl_proxy_lat_ms[i] * 1000ull)
             i++;
         k->latency[i]++;
+        k->latency_us += us;
         k->bytes_in += c->bytes_in;
         k->bytes_out += c->bytes_out;
     }

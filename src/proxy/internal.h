@@ -45,7 +45,15 @@ struct group {
     int64_t *ejected; /* scratch for zl_proxy_pick */
     size_t cursor;
     struct zl_proxy_counters c;
-    unsigned refs; /* the listener while it routes to it, and requests in flight */
+    struct zl_proxy_ring ring; /* c.accepted, sampled every second (rate.c) */
+    unsigned refs;             /* the listener while it routes to it, and requests in flight */
+};
+
+/* One route's rate as last sampled, published for other threads (rate.c). */
+struct zl_proxy__rate {
+    char *name; /* DEPLOYMENT/SERVICE/ENDPOINT */
+    uint64_t count, in_flight;
+    int64_t span_ms;
 };
 
 struct conn;
@@ -103,9 +111,10 @@ struct zl_proxy {
     uv_check_t soon_check; /* writes them, after the pass */
     uv_idle_t soon_idle;   /* while some wait, the loop does not sleep before that */
     unsigned nidle;
-    uv_timer_t sweep;           /* closes idle backend connections kept too long; flushes the log */
-    int log_fd;                 /* the access log, or -1 */
-    struct zl_tls_certs *certs; /* https: those of new connections */
+    uv_timer_t sweep; /* each second: closes idle backend connections kept too long, flushes the
+                       * log, samples the request rates */
+    int log_fd;       /* the access log, or -1 */
+    struct zl_tls_certs *certs;    /* https: those of new connections */
     char *cert_dir, *cert_default; /* where they come from (see zl_proxy_tls) */
     char **cert_names;
     size_t ncert_names;
@@ -117,6 +126,8 @@ struct zl_proxy {
     unsigned open;                 /* listeners not yet freed, the async, sweep and soon handles */
     uint64_t set_gen, applied_gen; /* routes given, and in force (under lock) */
     _Atomic unsigned busy[ZL_PROXY_BUSY_SLOTS]; /* HTTP requests in flight, by backend address */
+    struct zl_proxy__rate *rates;               /* every route's, as last sampled (under lock) */
+    size_t nrates;
 };
 
 void zl_proxy__listener_unref(struct listener *l);
@@ -149,6 +160,9 @@ struct group *zl_proxy__route(struct listener *l, const char *host, const char *
 void zl_proxy__tls_check(struct zl_proxy *p, bool force);
 /* Write out the access log's lines (kept up to a second, or 64 KiB). */
 void zl_proxy__log_flush(struct zl_proxy *p);
+/* rate.c: sample every route's count (each second, on the loop) and publish the rates. */
+void zl_proxy__rates_sample(struct zl_proxy *p);
+void zl_proxy__rates_free(struct zl_proxy *p);
 /* udp.c */
 int zl_proxy__udp_listen(struct listener *l, const struct sockaddr_in *sa);
 /* Stop: every session closed (the listener's handle is closed by the caller). */

@@ -384,6 +384,7 @@ static void on_sweep(uv_timer_t *t)
     struct zl_proxy *p = t->data;
     zl_proxy__pool_sweep(p, false);
     zl_proxy__log_flush(p);
+    zl_proxy__rates_sample(p); /* the autoscaler's request rates */
     if (++p->ticks % 5 == 0)
         zl_proxy__tls_check(p, false); /* certificates changed: new connections get them */
 }
@@ -468,6 +469,7 @@ static void proxy_unref(struct zl_proxy *p)
         free(p->cert_names[i]);
     free(p->cert_names);
     routes_free(p->pending, p->npending);
+    zl_proxy__rates_free(p);
     pthread_mutex_destroy(&p->lock);
     free(p);
 }

@@ -78,11 +78,13 @@ extern const unsigned zl_proxy_lat_ms[ZL_PROXY_LAT_BUCKETS - 1];
 
 /* Counters of one route: connections (UDP: sessions; HTTP: requests) accepted, now open,
  * failed (no backend could be reached), bytes each way; HTTP: responses by status class
- * (1xx..5xx) and latency. */
+ * (1xx..5xx) and latency: requests per bucket (not cumulative) and the sum of their
+ * latencies in µs. */
 struct zl_proxy_counters {
     uint64_t accepted, active, failed, bytes_in, bytes_out;
     uint64_t status[5];
     uint64_t latency[ZL_PROXY_LAT_BUCKETS];
+    uint64_t latency_us;
 };
 
 /* One backend of a route: HTTP requests in flight to it, ejected now, failing the route's
@@ -121,6 +123,48 @@ unsigned zl_proxy_host_match(const char *pattern, const char *host);
 /* Does the path prefix take path (its first n bytes; the query is not part of it)? Matches
  * whole segments: "/api" takes "/api" and "/api/x", not "/apix". */
 bool zl_proxy_path_match(const char *prefix, const char *path, size_t n);
+
+/* ---------------- request rates, for the autoscaler (rate.c) ---------------- */
+
+/* A service's requests per second over the last ZL_PROXY_RATE_WINDOW_MS: every second the
+ * loop samples each route's count of requests (`accepted`: HTTP requests and HTTP/2
+ * streams; for tcp routes connections, for udp routes client sessions), and the rate of a
+ * route is its count's growth from its oldest sample to its newest over the time between
+ * them (a route younger than the window: over its life so far; one sampled once: 0). A
+ * service's rate is the sum over its routes (DEPLOYMENT/SERVICE/ENDPOINT), so per replica it
+ * is rps / replicas. */
+#define ZL_PROXY_RATE_WINDOW_MS 10000
+#define ZL_PROXY_RATE_SAMPLES   (ZL_PROXY_RATE_WINDOW_MS / 1000 + 1)
+
+struct zl_proxy_rate {
+    double rps;         /* requests per second over the window, summed over the routes */
+    double window_s;    /* the longest span a route's rate covers (0: not sampled twice yet) */
+    uint64_t requests;  /* requests counted in those spans */
+    uint64_t in_flight; /* HTTP requests in flight, tcp connections and udp sessions open */
+    unsigned routes;    /* the service's routes (its endpoints that have a listener) */
+};
+
+/* The rate of deployment's service as of the last sample (at most a second old). 0, or -1
+ * when no route of the service is known (no endpoint, or not sampled yet; *out zeroed).
+ * Any thread: the loop publishes the samples under the proxy's lock. */
+int zl_proxy_service_rate(struct zl_proxy *p, const char *deployment, const char *service,
+                          struct zl_proxy_rate *out);
+
+/* The samples of one count: a ring of the last ZL_PROXY_RATE_SAMPLES (time, total). Pure;
+ * the loop keeps one per route. */
+struct zl_proxy_ring {
+    int64_t at[ZL_PROXY_RATE_SAMPLES]; /* ms, monotonic */
+    uint64_t total[ZL_PROXY_RATE_SAMPLES];
+    unsigned n, next; /* samples held; where the next one goes */
+};
+/* Add a sample (the oldest goes once the ring is full). One no later than the newest is
+ * ignored; a total below the newest's (the count was reset) starts the ring again. */
+void zl_proxy_ring_push(struct zl_proxy_ring *r, int64_t at_ms, uint64_t total);
+/* Growth of the total from the oldest sample to the newest (*count) and the time between
+ * them (*span_ms); both 0 with fewer than two samples. */
+void zl_proxy_ring_span(const struct zl_proxy_ring *r, uint64_t *count, int64_t *span_ms);
+/* count / span in per second; 0 for an empty span. */
+double zl_proxy_ring_rate(const struct zl_proxy_ring *r);
 
 /* ---------------- the PROXY protocol (pp.c) ---------------- */
 

@@ -4,8 +4,9 @@
 # HTTP reverse proxy through zlayer's proxy (tests/proxy_serve: the daemon's proxy code with
 # one route, its access log on), nginx (proxy_pass with a keep-alive upstream) and haproxy
 # (mode http); as an L4 TCP pass-through through zlayer and haproxy (mode tcp). Every proxy
-# runs one worker/thread, as zlayer's one loop. Prints req/s, p99 latency and each proxy's
-# RSS after its run, and the ratios. Needs wrk, nginx and haproxy (Debian).
+# runs one worker/thread, as zlayer's one loop. Prints req/s, p99 latency and the largest RSS
+# each proxy had while serving (nginx: its worker process, where the connections live; its
+# master is left out), and the ratios. Needs wrk, nginx and haproxy (Debian).
 set -euo pipefail
 ZLAYER=$(realpath "${1:-./build/zlayer}")
 SERVE=$(dirname "$ZLAYER")/tests/proxy_serve
@@ -102,6 +103,7 @@ listen l7s
 CONF
 nginx -p "$WORK" -c "$WORK/nginx.conf" &
 PIDS+=($!)
+BPID=$!
 "$SERVE" $ZP 127.0.0.1:$B 2>"$WORK/serve.log" &
 PIDS+=($!)
 ZPID=$!
@@ -127,34 +129,37 @@ for p in $B $ZP $HP $ZH $NH $HH $ZS $NS $HS; do
     done
 done
 
-run() { # PORT [SCHEME]: req/s and p99 in ms
-    wrk -t2 -c64 -d"${DURATION}s" --latency "${2:-http}://127.0.0.1:$1/1k.html" >"$WORK/wrk.out" 2>&1
+NWPID=$(pgrep -P "$NPID" | head -1) # nginx's worker: the one serving
+
+rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# run PORT SCHEME PID: req/s, p99 in ms, and the largest RSS (KiB) of process PID seen while
+# wrk runs (sampled every second: the memory it takes to serve 64 connections)
+run() {
+    wrk -t2 -c64 -d"${DURATION}s" --latency "$2://127.0.0.1:$1/1k.html" >"$WORK/wrk.out" 2>&1 &
+    local w=$! peak=0 r
+    while kill -0 "$w" 2>/dev/null; do
+        sleep 1
+        r=$(rss "$3" 2>/dev/null || echo 0)
+        [ "${r:-0}" -gt "$peak" ] && peak=$r
+    done
+    wait "$w" || true
     local rps p99
     rps=$(awk '/^Requests\/sec/ {printf "%d", $2}' "$WORK/wrk.out")
     p99=$(awk '$1 == "99%" { v = $2; if (v ~ /us$/) { sub(/us$/, "", v); v /= 1000 }
         else if (v ~ /ms$/) sub(/ms$/, "", v); else if (v ~ /s$/) { sub(/s$/, "", v); v *= 1000 }
         printf "%.2f", v }' "$WORK/wrk.out")
-    echo "$rps $p99"
+    echo "$rps $p99 $peak"
 }
-rss() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-read -r DR DL < <(run $B)
-read -r ZHR ZHL < <(run $ZH)
-ZHRSS=$(rss "$ZHPID")
-read -r NHR NHL < <(run $NH)
-NRSS=$(rss "$NPID")
-read -r HHR HHL < <(run $HH)
-HHRSS=$(rss "$HPID")
-read -r ZSR ZSL < <(run $ZS https)
-ZSRSS=$(rss "$ZSPID")
-read -r NSR NSL < <(run $NS https)
-NSRSS=$(rss "$NPID")
-read -r HSR HSL < <(run $HS https)
-HSRSS=$(rss "$HPID")
-read -r ZR ZL < <(run $ZP)
-ZRSS=$(rss "$ZPID")
-read -r HR HL < <(run $HP)
-HRSS=$(rss "$HPID")
+read -r DR DL _ < <(run $B http "$BPID")
+read -r ZHR ZHL ZHRSS < <(run $ZH http "$ZHPID")
+read -r NHR NHL NRSS < <(run $NH http "$NWPID")
+read -r HHR HHL HHRSS < <(run $HH http "$HPID")
+read -r ZSR ZSL ZSRSS < <(run $ZS https "$ZSPID")
+read -r NSR NSL NSRSS < <(run $NS https "$NWPID")
+read -r HSR HSL HSRSS < <(run $HS https "$HPID")
+read -r ZR ZL ZRSS < <(run $ZP http "$ZPID")
+read -r HR HL HRSS < <(run $HP http "$HPID")
 
 echo "wrk -t2 -c64 -d${DURATION}s, 1 KiB page from nginx"
 printf '  %-26s %9s %9s %10s\n' "" "req/s" "p99 ms" "RSS KiB"

@@ -186,7 +186,7 @@ int zl_tls_certs_default(struct zl_tls_certs *cs, const char *path, const char *
 size_t zl_tls_certs_count(const struct zl_tls_certs *cs);
 
 /* One server-side TLS connection over memory: ciphertext in through zl_tls_read, out
- * through zl_tls_take; TLS 1.2 and 1.3. */
+ * through zl_tls_out/zl_tls_out_taken (or zl_tls_take, a copy); TLS 1.2 and 1.3. */
 struct zl_tls;
 /* http: ALPN may agree on h2 or http/1.1 (else none is). NULL without any certificate. */
 struct zl_tls *zl_tls_new(struct zl_tls_certs *cs, bool http);
@@ -200,6 +200,9 @@ int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
 int zl_tls_write(struct zl_tls *t, const char *p, size_t n);
 size_t zl_tls_pending(const struct zl_tls *t); /* ciphertext waiting */
 size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap);
+/* The ciphertext waiting, in place (valid until the next call on t), and n bytes of it sent. */
+const char *zl_tls_out(const struct zl_tls *t, size_t *n);
+void zl_tls_out_taken(struct zl_tls *t, size_t n);
 void zl_tls_close_notify(struct zl_tls *t);
 bool zl_tls_ready(const struct zl_tls *t); /* the handshake is done */
 /* The protocol agreed through ALPN once the handshake is done: "h2", "http/1.1" or NULL. */

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* http/tls.c: server-side TLS over memory BIOs (the socket stays libuv's): certificates
- * chosen by SNI, a self-signed one made once per node for everything else, TLS 1.2 and 1.3. */
+/* http/tls.c: server-side TLS over memory (the socket stays libuv's): certificates chosen by
+ * SNI, a self-signed one made once per node for everything else, TLS 1.2 and 1.3. OpenSSL
+ * reads ciphertext straight from the bytes the caller just read and writes it into one
+ * buffer per connection, which the caller sends from and which is freed once large and empty:
+ * no copy through memory BIOs, no buffer kept at its largest size by an idle connection. */
 #include "http/http.h"
 
 #include <dirent.h>
@@ -33,11 +36,16 @@ struct zl_tls_certs {
 
 struct zl_tls {
     SSL *ssl;
-    bool http;        /* ALPN: h2 and http/1.1 may be agreed */
-    BIO *rbio, *wbio; /* owned by ssl */
+    bool http; /* ALPN: h2 and http/1.1 may be agreed */
     struct zl_tls_certs *certs;
+    const char *in; /* ciphertext being read (zl_tls_read's), not yet taken by OpenSSL */
+    size_t in_len;
+    struct zl_buf out; /* ciphertext made, from out_off on not yet taken */
+    size_t out_off;
     bool failed;
 };
+
+#define OUT_KEEP 16384 /* an empty output buffer larger than this is freed */
 
 static int err_ssl(struct zl_err *err, const char *what)
 {
@@ -319,27 +327,90 @@ static int on_sni(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* ---------------- the connection's BIO ---------------- */
+
+static int bio_write(BIO *b, const char *p, int n)
+{
+    struct zl_tls *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (n > 0)
+        zl_buf_append(&t->out, p, (size_t)n);
+    return n;
+}
+
+static int bio_read(BIO *b, char *p, int n)
+{
+    struct zl_tls *t = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (!t->in_len) {
+        BIO_set_retry_read(b); /* SSL_ERROR_WANT_READ: more when the socket has it */
+        return -1;
+    }
+    size_t k = t->in_len < (size_t)n ? t->in_len : (size_t)n;
+    memcpy(p, t->in, k);
+    t->in += k;
+    t->in_len -= k;
+    return (int)k;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)num;
+    (void)ptr;
+    struct zl_tls *t = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1;
+    case BIO_CTRL_PENDING:
+        return (long)t->in_len;
+    case BIO_CTRL_WPENDING:
+        return (long)(t->out.len - t->out_off);
+    default:
+        return 0;
+    }
+}
+
+static int bio_create(BIO *b)
+{
+    BIO_set_init(b, 1);
+    return 1;
+}
+
+static BIO_METHOD *bio_method(void)
+{
+    static BIO_METHOD *m;
+    if (!m) { /* the loop thread only: proxies make their connections there */
+        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "zlayer");
+        if (m && (!BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
+                  !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create))) {
+            BIO_meth_free(m);
+            m = NULL;
+        }
+    }
+    return m;
+}
+
 /* ---------------- connections ---------------- */
 
 struct zl_tls *zl_tls_new(struct zl_tls_certs *cs, bool http)
 {
-    if (!cs || !cs->fallback)
+    BIO_METHOD *m = bio_method();
+    if (!cs || !cs->fallback || !m)
         return NULL;
     struct zl_tls *t = zl_xcalloc(1, sizeof(*t));
+    zl_buf_init(&t->out);
     t->ssl = SSL_new(cs->fallback);
-    t->rbio = BIO_new(BIO_s_mem());
-    t->wbio = BIO_new(BIO_s_mem());
-    if (!t->ssl || !t->rbio || !t->wbio) {
+    BIO *bio = BIO_new(m);
+    if (!t->ssl || !bio) {
         SSL_free(t->ssl);
-        BIO_free(t->rbio);
-        BIO_free(t->wbio);
+        BIO_free(bio);
         free(t);
         return NULL;
     }
+    BIO_set_data(bio, t);
     t->http = http;
     SSL_set_app_data(t->ssl, t);
-    BIO_set_mem_eof_return(t->rbio, -1);
-    SSL_set_bio(t->ssl, t->rbio, t->wbio);
+    SSL_set_bio(t->ssl, bio, bio); /* one BIO both ways, owned by ssl */
     SSL_set_accept_state(t->ssl);
     t->certs = zl_tls_certs_ref(cs);
     return t;
@@ -351,6 +422,7 @@ void zl_tls_free(struct zl_tls *t)
         return;
     SSL_free(t->ssl);
     zl_tls_certs_unref(t->certs);
+    zl_buf_fini(&t->out);
     free(t);
 }
 
@@ -359,9 +431,12 @@ int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
 {
     if (t->failed)
         return -1;
-    if (n && BIO_write(t->rbio, p, (int)n) != (int)n)
-        return -1;
+    /* OpenSSL keeps a record cut short in its own buffer: every byte of p is taken before
+     * SSL_read wants more */
+    t->in = p;
+    t->in_len = n;
     char buf[16384];
+    int rc = 0;
     for (int guard = 0; guard < 100000; guard++) {
         int k = SSL_read(t->ssl, buf, sizeof(buf));
         if (k > 0) {
@@ -370,12 +445,15 @@ int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
         }
         int e = SSL_get_error(t->ssl, k); /* at once: before anything else touches OpenSSL */
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            return 0;
+            break;
         ERR_clear_error();
         t->failed = e != SSL_ERROR_ZERO_RETURN;
-        return e == SSL_ERROR_ZERO_RETURN ? 1 : -1; /* 1: the peer said close_notify */
+        rc = e == SSL_ERROR_ZERO_RETURN ? 1 : -1; /* 1: the peer said close_notify */
+        break;
     }
-    return 0;
+    t->in = NULL; /* what follows a close_notify or an error is dropped */
+    t->in_len = 0;
+    return rc;
 }
 
 int zl_tls_write(struct zl_tls *t, const char *p, size_t n)
@@ -397,13 +475,36 @@ int zl_tls_write(struct zl_tls *t, const char *p, size_t n)
 
 size_t zl_tls_pending(const struct zl_tls *t)
 {
-    return (size_t)BIO_ctrl_pending(t->wbio);
+    return t->out.len - t->out_off;
+}
+
+const char *zl_tls_out(const struct zl_tls *t, size_t *n)
+{
+    *n = t->out.len - t->out_off;
+    return *n ? t->out.data + t->out_off : "";
+}
+
+void zl_tls_out_taken(struct zl_tls *t, size_t n)
+{
+    t->out_off += n;
+    if (t->out_off < t->out.len)
+        return;
+    t->out.len = t->out_off = 0;
+    if (t->out.cap > OUT_KEEP)
+        zl_buf_fini(&t->out); /* a large response's buffer is not kept by an idle connection */
 }
 
 size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap)
 {
-    int k = BIO_read(t->wbio, buf, (int)(cap > INT32_MAX ? INT32_MAX : cap));
-    return k > 0 ? (size_t)k : 0;
+    size_t n;
+    const char *p = zl_tls_out(t, &n);
+    if (n > cap)
+        n = cap;
+    if (!n)
+        return 0;
+    memcpy(buf, p, n);
+    zl_tls_out_taken(t, n);
+    return n;
 }
 
 void zl_tls_close_notify(struct zl_tls *t)

@@ -122,18 +122,17 @@ static int send_bufs(uv_stream_t *st, uv_buf_t *bufs, size_t n, size_t total, si
     return 0;
 }
 
-/* What TLS has made ready for the client's socket. */
+/* What TLS has made ready for the client's socket: sent from where TLS wrote it (what the
+ * socket does not take is copied into the write queue). */
 static int tls_flush(struct hconn *c)
 {
-    size_t n = zl_tls_pending(c->tls);
+    size_t n;
+    const char *p = zl_tls_out(c->tls, &n);
     if (!n)
         return 0;
-    char stackbuf[16384], *buf = n <= sizeof(stackbuf) ? stackbuf : zl_xmalloc(n);
-    n = zl_tls_take(c->tls, buf, n);
-    uv_buf_t b = uv_buf_init(buf, (unsigned)n);
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
     int rc = send_bufs((uv_stream_t *)&c->h, &b, 1, n, &c->queued, c, NULL);
-    if (buf != stackbuf)
-        free(buf);
+    zl_tls_out_taken(c->tls, n);
     return rc;
 }
 

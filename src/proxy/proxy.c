@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 

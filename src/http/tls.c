@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -376,18 +377,24 @@ static int bio_create(BIO *b)
     return 1;
 }
 
+static BIO_METHOD *bio_meth;
+
+static void bio_meth_make(void)
+{
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "zlayer");
+    if (m && (!BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
+              !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    bio_meth = m;
+}
+
 static BIO_METHOD *bio_method(void)
 {
-    static BIO_METHOD *m;
-    if (!m) { /* the loop thread only: proxies make their connections there */
-        m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "zlayer");
-        if (m && (!BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
-                  !BIO_meth_set_ctrl(m, bio_ctrl) || !BIO_meth_set_create(m, bio_create))) {
-            BIO_meth_free(m);
-            m = NULL;
-        }
-    }
-    return m;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, bio_meth_make);
+    return bio_meth;
 }
 
 /* ---------------- connections ---------------- */
@@ -458,6 +465,10 @@ int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
 
 int zl_tls_write(struct zl_tls *t, const char *p, size_t n)
 {
+    /* room for the records at once (a 5-byte header and a 17-byte tag per 16 KiB), not
+     * doublings while OpenSSL writes them */
+    if (n)
+        zl_buf_reserve(&t->out, n + (n / 16384 + 1) * 22);
     size_t done = 0;
     while (done < n && !t->failed) {
         size_t chunk = n - done > 1u << 30 ? 1u << 30 : n - done;

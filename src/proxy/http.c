@@ -53,6 +53,16 @@ static void out_text(struct out *o, const char *p, size_t n)
     zl_buf_append(&o->s, p, n);
 }
 
+/* Sent: emptied, and its text buffer freed when a body made it large (a kept-alive
+ * connection holds only what heads need). */
+static void out_reset(struct out *o)
+{
+    o->n = 0;
+    o->s.len = 0;
+    if (o->s.cap > OUT_KEEP)
+        zl_buf_fini(&o->s);
+}
+
 static bool out_full(const struct out *o)
 {
     return o->n + 3 >= OUT_MAX;
@@ -136,36 +146,46 @@ static int tls_flush(struct hconn *c)
     return rc;
 }
 
+/* o's pieces into TLS records for the client (small pieces, a head and its body, as one
+ * record, not one each); what they become waits in c->tls. */
+static int out_encrypt(struct out *o, struct hconn *c)
+{
+    int rc = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < o->n; i++)
+        total += o->v[i].len;
+    char one[16384];
+    if (o->n > 1 && total <= sizeof(one)) {
+        size_t at = 0;
+        for (size_t i = 0; i < o->n; i++) {
+            memcpy(one + at, o->v[i].p ? o->v[i].p : o->s.data + o->v[i].off, o->v[i].len);
+            at += o->v[i].len;
+        }
+        rc = zl_tls_write(c->tls, one, total);
+    } else
+        for (size_t i = 0; i < o->n && rc == 0; i++)
+            rc = zl_tls_write(c->tls, o->v[i].p ? o->v[i].p : o->s.data + o->v[i].off, o->v[i].len);
+    out_reset(o);
+    return rc;
+}
+
 static int out_send(struct out *o, uv_stream_t *st, size_t *queued, struct hconn *c, struct up *u)
 {
+    if (c && c->tls) {
+        int rc = o->n ? out_encrypt(o, c) : 0;
+        return rc < 0 ? rc : tls_flush(c); /* records made earlier may wait too */
+    }
     if (!o->n)
         return 0;
     uv_buf_t bufs[OUT_MAX];
     size_t total = 0;
-    int rc = 0;
     for (size_t i = 0; i < o->n; i++) {
         const char *p = o->v[i].p ? o->v[i].p : o->s.data + o->v[i].off;
         bufs[i] = uv_buf_init((char *)p, (unsigned)o->v[i].len);
         total += o->v[i].len;
     }
-    if (c && c->tls) {
-        /* small pieces (a head and its body) go as one TLS record, not one each */
-        char one[16384];
-        if (o->n > 1 && total <= sizeof(one)) {
-            size_t at = 0;
-            for (size_t i = 0; i < o->n; i++) {
-                memcpy(one + at, bufs[i].base, bufs[i].len);
-                at += bufs[i].len;
-            }
-            rc = zl_tls_write(c->tls, one, total);
-        } else
-            for (size_t i = 0; i < o->n && rc == 0; i++)
-                rc = zl_tls_write(c->tls, bufs[i].base, bufs[i].len);
-        rc = rc < 0 ? rc : tls_flush(c);
-    } else
-        rc = send_bufs(st, bufs, o->n, total, queued, c, u);
-    o->n = 0;
-    o->s.len = 0;
+    int rc = send_bufs(st, bufs, o->n, total, queued, c, u);
+    out_reset(o);
     return rc;
 }
 
@@ -232,9 +252,19 @@ static bool out_own(struct out *o)
 
 static void client_soon(struct hconn *c)
 {
-    if (c->closing || !c->out.n)
+    if (c->closing || (!c->out.n && !(c->tls && zl_tls_pending(c->tls))))
         return;
-    if (c->h2 || !out_own(&c->out)) {
+    if (c->tls && !c->h2) {
+        /* encrypted now (the pieces are copied once, into records), sent after the pass */
+        if (out_encrypt(&c->out, c) < 0) {
+            client_close(c);
+            return;
+        }
+        if (zl_tls_pending(c->tls) > SOON_MAX) {
+            flush_client(c);
+            return;
+        }
+    } else if (c->h2 || !out_own(&c->out)) {
         flush_client(c);
         return;
     }
@@ -1421,6 +1451,7 @@ static void on_client_closed(uv_handle_t *h)
     if (--c->handles)
         return;
     struct zl_proxy *p = c->l->p;
+    p->churn++;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -1651,6 +1682,11 @@ static void client_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             c->close_after = true; /* half-closed after its request: the answer still goes */
             return;
         }
+        if (nread == UV_EOF &&
+            (c->soon || c->out.n || c->queued || (c->tls && zl_tls_pending(c->tls)))) {
+            client_end(c); /* a finished answer still on its way goes first */
+            return;
+        }
         client_close(c);
         return;
     }
@@ -1728,6 +1764,7 @@ static void on_accept(uv_stream_t *server, int status)
     if (c->next)
         c->next->prev = c;
     p->hconns = c;
+    p->churn++;
     if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
         client_close(c);
         return;

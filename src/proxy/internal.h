@@ -120,6 +120,7 @@ struct zl_proxy {
     size_t ncert_names;
     int64_t cert_stamp; /* the newest change seen in cert_dir */
     unsigned ticks;
+    unsigned churn;    /* HTTP connections opened or closed since memory was last trimmed */
     struct zl_buf log; /* lines not yet written */
     time_t log_sec;    /* the second log_when holds */
     char log_when[32];

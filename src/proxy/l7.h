@@ -24,6 +24,7 @@
 #define POOL_MAX      1024 /* idle backend connections kept, all backends together */
 #define MAX_TRIES     3
 #define SOON_MAX      16384 /* bytes for one socket held until the end of a loop pass */
+#define OUT_KEEP      4096  /* a connection's text buffer larger than this is freed once sent */
 
 enum timer_kind { T_NONE, T_IDLE, T_HEAD, T_BODY, T_CONNECT, T_RESPONSE, T_TUNNEL, T_LINGER };
 

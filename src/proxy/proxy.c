@@ -386,6 +386,12 @@ static void on_sweep(uv_timer_t *t)
     zl_proxy__pool_sweep(p, false);
     zl_proxy__log_flush(p);
     zl_proxy__rates_sample(p); /* the autoscaler's request rates */
+    if (p->churn >= 16) {
+        /* connections came and went (TLS handshakes, their buffers): the heap's free pages go
+         * back to the system rather than stay in the RSS at the burst's peak */
+        p->churn = 0;
+        malloc_trim(256 * 1024);
+    }
     if (++p->ticks % 5 == 0)
         zl_proxy__tls_check(p, false); /* certificates changed: new connections get them */
 }

@@ -94,41 +94,31 @@ static unsigned endpoint_port(const struct zl_sval *svc, bool any)
     return 0;
 }
 
-/* http://HOST[:PORT]/PATH with HOST localhost or an IPv4 address. */
+/* http://HOST[:PORT][/PATH][?QUERY] with HOST localhost or an IPv4 address (read as an
+ * external's url is: zl_spec_check_url_parse). */
 static void parse_url(const char *url, struct zl_health_target *t)
 {
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) {
-        t->error = zl_xasprintf("health.check.url: %s is not an http:// URL", url);
+    char host[64];
+    unsigned port;
+    const char *why;
+    char *path;
+    struct in_addr a;
+    if (zl_spec_check_url_parse(url, host, sizeof(host), &port, &path, &why) < 0) {
+        t->error = zl_xasprintf("health.check.url: %s: %s", url, why);
         return;
     }
-    p += 7;
-    size_t hl = strcspn(p, ":/");
-    char host[64];
-    snprintf(host, sizeof(host), "%.*s", (int)(hl < 63 ? hl : 63), p);
-    p += hl;
-    t->port = 80;
-    if (*p == ':') {
-        char *end;
-        unsigned long port = strtoul(p + 1, &end, 10);
-        if (end == p + 1 || port == 0 || port > 65535 || (*end && *end != '/')) {
-            t->error = zl_xasprintf("health.check.url: bad port in %s", url);
-            return;
-        }
-        t->port = (unsigned)port;
-        p = end;
-    }
-    struct in_addr a;
     if (!strcmp(host, "localhost"))
         snprintf(host, sizeof(host), "127.0.0.1");
     else if (inet_pton(AF_INET, host, &a) != 1) {
+        free(path);
         t->error = zl_xasprintf("health.check.url: the host of %s must be localhost or an IPv4 "
                                 "address (the check runs in the replica's network)",
                                 url);
         return;
     }
     t->host = zl_xstrdup(host);
-    t->path = zl_xstrdup(*p ? p : "/");
+    t->port = port ? port : 80;
+    t->path = path;
 }
 
 /* start_grace, interval, timeout and retries (5.13 defaults), within sane bounds. */
@@ -193,7 +183,8 @@ static void external_url(const struct zl_sval *ext, const char *url, uint32_t ip
 {
     char host[256], addr[16];
     unsigned uport;
-    const char *path, *why;
+    const char *why;
+    char *path;
     if (zl_spec_check_url_parse(url, host, sizeof(host), &uport, &path, &why) < 0) {
         t->error = zl_xasprintf("health.check.url: %s: %s", url, why);
         return;
@@ -206,7 +197,7 @@ static void external_url(const struct zl_sval *ext, const char *url, uint32_t ip
         on_a_host |= backend_is(b, host, 0);
     }
     struct in_addr a;
-    t->path = zl_xstrdup(path);
+    t->path = path;
     if (names_one || ((!strcmp(host, "localhost") || !strcmp(host, "127.0.0.1")) && !uport)) {
         t->host = zl_xstrdup(zl_net_ip_text(ip, addr));
         t->port = port;

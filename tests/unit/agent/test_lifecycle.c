@@ -308,6 +308,13 @@ static void test_health_target_external(void **state)
     assert_string_equal(t.host, "192.168.1.9");
     assert_int_equal(t.port, 80);
     zl_health_target_fini(&t);
+    /* a query with no path: the path is "/"; a fragment is not sent */
+    ext_target("{check: {type: http, url: 'http://localhost:8081?ready=1#top'}}", "nas.lan:9090",
+               b2, 9090, &t);
+    assert_string_equal(t.path, "/?ready=1");
+    assert_int_equal(t.port, 8081);
+    assert_null(t.error);
+    zl_health_target_fini(&t);
     /* command: on the node, the backend's address kept for ZLAYER_BACKEND_IP */
     ext_target("{check: {type: command, command: 'nc -z $ZLAYER_BACKEND_IP 1'}}", "nas.lan:9090",
                b2, 9090, &t);

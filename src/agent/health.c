@@ -380,8 +380,11 @@ static void probe_end(struct probe *p, bool ok, const char *fmt, ...)
     if (p->has_proc) {
         probe_close((uv_handle_t *)&p->out);
         probe_close((uv_handle_t *)&p->err);
-        if (p->exit_sig < 0 && p->e->t.backend && p->proc.pid > 0)
-            kill(-p->proc.pid, SIGKILL); /* a node command's session, itself included */
+        /* ended early (a timeout, the close): a node command's session, itself included, and
+         * what it started, also once the shell has exited while what it left behind holds a
+         * pipe (`sleep 100 & exit 0`). The group's id is not reused while it has members. */
+        if (p->e->t.backend && p->proc.pid > 0 && (p->exit_sig < 0 || p->open_pipes > 0))
+            kill(-p->proc.pid, SIGKILL);
         if (p->exit_sig < 0) /* timed out: killed; its handle closes once it is reaped */
             uv_process_kill(&p->proc, SIGKILL);
         else

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The lifecycle's pure parts: the rolling update plan, health states and probe intervals,
- * the check a service gets from its spec. */
+ * the check a service gets from its spec; what a timed-out command check leaves behind. */
 #include "../helpers.h"
 
 #include "agent/agent.h"
 #include "agent/health.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 struct plan_buf {
     unsigned create[16];
@@ -323,6 +328,136 @@ static void test_health_target_external(void **state)
     zl_health_target_fini(&t);
 }
 
+/* Processes whose command line holds marker, zombies aside; killed when kill_them. */
+static int count_marked(const char *marker, bool kill_them)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char path[300], buf[512], stat[512];
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+        FILE *f = fopen(path, "r");
+        size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        for (size_t i = 0; i < len; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        buf[len] = '\0';
+        if (!strstr(buf, marker))
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        f = fopen(path, "r");
+        size_t sl = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        stat[sl] = '\0';
+        const char *paren = strrchr(stat, ')');
+        if (!paren || paren[1] != ' ' || paren[2] != 'Z') {
+            n++;
+            if (kill_them)
+                kill(atoi(de->d_name), SIGKILL);
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Wait (5 s at most) until the count of marker's processes is want. */
+static int wait_marked(const char *marker, int want)
+{
+    int n = count_marked(marker, false);
+    for (int i = 0; i < 100 && n != want; i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+        n = count_marked(marker, false);
+    }
+    return n;
+}
+
+/* Run the loop until the output of id holds what (5 s at most). */
+static bool run_until(uv_loop_t *loop, struct zl_health *h, const char *id, const char *what)
+{
+    for (int i = 0; i < 100; i++) {
+        json_t *j = zl_health_json(h, id);
+        const char *out = j ? json_string_value(json_object_get(j, "output")) : NULL;
+        bool yes = out && strstr(out, what);
+        json_decref(j);
+        if (yes)
+            return true;
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    return false;
+}
+
+static char late[32], closing[32];
+
+/* Whatever a failed run left behind. */
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    if (late[0])
+        count_marked(late, true);
+    if (closing[0])
+        count_marked(closing, true);
+    return 0;
+}
+
+/* An external's command check that ends early leaves nothing behind, also when its shell has
+ * exited and what it started in the background holds the output pipe: on a timeout and at the
+ * close. The sleeps are told apart by a duration no other process uses. */
+static void test_health_command_leftovers(void **state)
+{
+    (void)state;
+    char cmd1[96], cmd2[96];
+    snprintf(late, sizeof(late), "sleep 7%07d", (int)getpid() % 10000000);
+    snprintf(closing, sizeof(closing), "sleep 8%07d", (int)getpid() % 10000000);
+    snprintf(cmd1, sizeof(cmd1), "%s & exit 0", late);
+    snprintf(cmd2, sizeof(cmd2), "%s & exit 0", closing);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct zl_health *h = zl_health_new(&loop, NULL, "/nonexistent", NULL, NULL);
+    struct zl_health_target ts[2] = {
+        {.id = "d/x/a:1",
+         .deployment = "d",
+         .service = "x",
+         .created = "",
+         .backend = "a:1",
+         .type = ZL_CHECK_COMMAND,
+         .host = "127.0.0.1",
+         .port = 1,
+         .command = cmd1,
+         .interval_ms = 60000,
+         .timeout_ms = 300,
+         .retries = 1},
+        {.id = "d/x/b:1",
+         .deployment = "d",
+         .service = "x",
+         .created = "",
+         .backend = "b:1",
+         .type = ZL_CHECK_COMMAND,
+         .host = "127.0.0.1",
+         .port = 1,
+         .command = cmd2,
+         .interval_ms = 60000,
+         .timeout_ms = 60000,
+         .retries = 1},
+    };
+    zl_health_set_targets(h, ts, 2);
+    /* the first times out: its group is killed although the shell has exited */
+    assert_true(run_until(&loop, h, "d/x/a:1", "timed out"));
+    assert_int_equal(wait_marked(late, 0), 0);
+    /* the second is still waiting for its pipe when the daemon stops */
+    assert_int_equal(wait_marked(closing, 1), 1);
+    zl_health_close(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(wait_marked(closing, 0), 0);
+}
+
 static void test_service_order(void **state)
 {
     (void)state;
@@ -362,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_health_step),
         cmocka_unit_test(test_health_target),
         cmocka_unit_test(test_health_target_external),
+        cmocka_unit_test_teardown(test_health_command_leftovers, kill_leftovers),
         cmocka_unit_test(test_service_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,8 +6,11 @@
 #include "agent/agent.h"
 #include "agent/health.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,6 +213,7 @@ static void test_health_target(void **state)
     assert_string_equal(t.host, "127.0.0.1");
     assert_int_equal(t.port, 9000);
     assert_string_equal(t.path, "/healthz?x=1");
+    assert_null(t.vhost);
     assert_int_equal(t.expect, 204);
     assert_int_equal(t.interval_ms, 2000);
     assert_null(t.error);
@@ -280,10 +284,12 @@ static void test_health_target_external(void **state)
     ext_target("{check: {type: tcp, port: 22}}", "nas.lan:9090", b2, 9090, &t);
     assert_int_equal(t.port, 22);
     zl_health_target_fini(&t);
-    /* http: localhost without a port is each backend at its own port */
+    /* http: localhost without a port is each backend at its own port; connected to at the
+     * address found, its Host the backend's host as written (name-based virtual hosts) */
     ext_target("{check: {type: http, url: 'http://localhost/health'}}", "nas.lan:9090", b2, 9090,
                &t);
     assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
     assert_int_equal(t.port, 9090);
     assert_string_equal(t.path, "/health");
     assert_null(t.error);
@@ -292,14 +298,23 @@ static void test_health_target_external(void **state)
     ext_target("{check: {type: http, url: 'http://127.0.0.1:8081/'}}", "nas.lan:9090", b2, 9090,
                &t);
     assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
     assert_int_equal(t.port, 8081);
     zl_health_target_fini(&t);
-    /* a url naming one backend (host and port) checks each backend the same way */
+    /* a url naming one backend (host and port) checks each backend the same way, each by its
+     * own name */
     ext_target("{check: {type: http, url: 'http://10.0.0.1:8080/ok'}}", "nas.lan:9090", b2, 9090,
                &t);
     assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
     assert_int_equal(t.port, 9090);
     assert_string_equal(t.path, "/ok");
+    zl_health_target_fini(&t);
+    ext_target("{check: {type: http, url: 'http://nas.lan:9090/ok'}}", "10.0.0.1:8080", 0x0a000001,
+               8080, &t);
+    assert_string_equal(t.host, "10.0.0.1");
+    assert_string_equal(t.vhost, "10.0.0.1");
+    assert_int_equal(t.port, 8080);
     zl_health_target_fini(&t);
     /* a backend's host with another port: that port of each backend */
     ext_target("{check: {type: http, url: 'http://NAS.lan:81/'}}", "10.0.0.1:8080", 0x0a000001,
@@ -307,10 +322,16 @@ static void test_health_target_external(void **state)
     assert_string_equal(t.host, "10.0.0.1");
     assert_int_equal(t.port, 81);
     zl_health_target_fini(&t);
-    /* another address: as written, one verdict for all */
+    ext_target("{check: {type: http, url: 'http://nas.lan:81/'}}", "nas.lan:9090", b2, 9090, &t);
+    assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
+    assert_int_equal(t.port, 81);
+    zl_health_target_fini(&t);
+    /* another address: as written, one verdict for all, and its Host as written */
     ext_target("{check: {type: http, url: 'http://192.168.1.9/status'}}", "10.0.0.1:8080",
                0x0a000001, 8080, &t);
     assert_string_equal(t.host, "192.168.1.9");
+    assert_string_equal(t.vhost, "192.168.1.9");
     assert_int_equal(t.port, 80);
     zl_health_target_fini(&t);
     /* a query with no path: the path is "/"; a fragment is not sent */
@@ -458,6 +479,62 @@ static void test_health_command_leftovers(void **state)
     assert_int_equal(wait_marked(closing, 0), 0);
 }
 
+/* An external's http check asks the address found for the backend by its name as written. */
+static void test_health_http_host(void **state)
+{
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    unsigned port = ntohs(sa.sin_port);
+    char backend[64], want[96], req[1024] = "";
+    snprintf(backend, sizeof(backend), "legacy.internal:%u", port);
+    snprintf(want, sizeof(want), "GET /health?x HTTP/1.1\r\nHost: legacy.internal:%u\r\n", port);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct zl_health *h = zl_health_new(&loop, NULL, "/nonexistent", NULL, NULL);
+    struct zl_health_target t = {.id = "d/x/l",
+                                 .deployment = "d",
+                                 .service = "x",
+                                 .created = "",
+                                 .backend = backend,
+                                 .type = ZL_CHECK_HTTP,
+                                 .host = "127.0.0.1",
+                                 .vhost = "legacy.internal",
+                                 .port = port,
+                                 .path = "/health?x",
+                                 .expect = 204,
+                                 .interval_ms = 60000,
+                                 .timeout_ms = 5000,
+                                 .retries = 1};
+    zl_health_set_targets(h, &t, 1);
+    /* the server: one request read, answered 204 */
+    int c = -1;
+    size_t len = 0;
+    for (int i = 0; i < 100 && !strstr(req, "\r\n\r\n"); i++) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (c < 0)
+            c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ssize_t n = c < 0 ? -1 : read(c, req + len, sizeof(req) - 1 - len);
+        if (n > 0)
+            req[len += (size_t)n] = '\0';
+    }
+    assert_true(c >= 0);
+    assert_non_null(strstr(req, want));
+    const char *ok = "HTTP/1.1 204 No Content\r\n\r\n";
+    assert_int_equal(write(c, ok, strlen(ok)), (ssize_t)strlen(ok));
+    close(c);
+    assert_true(run_until(&loop, h, "d/x/l", "HTTP/1.1 204"));
+    assert_int_equal(zl_health_get(h, "d/x/l").state, ZL_HEALTH_HEALTHY);
+    zl_health_close(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    close(ls);
+}
+
 static void test_service_order(void **state)
 {
     (void)state;
@@ -498,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_health_target),
         cmocka_unit_test(test_health_target_external),
         cmocka_unit_test_teardown(test_health_command_leftovers, kill_leftovers),
+        cmocka_unit_test(test_health_http_host),
         cmocka_unit_test(test_service_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

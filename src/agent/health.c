@@ -94,41 +94,31 @@ static unsigned endpoint_port(const struct zl_sval *svc, bool any)
     return 0;
 }
 
-/* http://HOST[:PORT]/PATH with HOST localhost or an IPv4 address. */
+/* http://HOST[:PORT][/PATH][?QUERY] with HOST localhost or an IPv4 address (read as an
+ * external's url is: zl_spec_check_url_parse). */
 static void parse_url(const char *url, struct zl_health_target *t)
 {
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) {
-        t->error = zl_xasprintf("health.check.url: %s is not an http:// URL", url);
+    char host[64];
+    unsigned port;
+    const char *why;
+    char *path;
+    struct in_addr a;
+    if (zl_spec_check_url_parse(url, host, sizeof(host), &port, &path, &why) < 0) {
+        t->error = zl_xasprintf("health.check.url: %s: %s", url, why);
         return;
     }
-    p += 7;
-    size_t hl = strcspn(p, ":/");
-    char host[64];
-    snprintf(host, sizeof(host), "%.*s", (int)(hl < 63 ? hl : 63), p);
-    p += hl;
-    t->port = 80;
-    if (*p == ':') {
-        char *end;
-        unsigned long port = strtoul(p + 1, &end, 10);
-        if (end == p + 1 || port == 0 || port > 65535 || (*end && *end != '/')) {
-            t->error = zl_xasprintf("health.check.url: bad port in %s", url);
-            return;
-        }
-        t->port = (unsigned)port;
-        p = end;
-    }
-    struct in_addr a;
     if (!strcmp(host, "localhost"))
         snprintf(host, sizeof(host), "127.0.0.1");
     else if (inet_pton(AF_INET, host, &a) != 1) {
+        free(path);
         t->error = zl_xasprintf("health.check.url: the host of %s must be localhost or an IPv4 "
                                 "address (the check runs in the replica's network)",
                                 url);
         return;
     }
     t->host = zl_xstrdup(host);
-    t->path = zl_xstrdup(*p ? p : "/");
+    t->port = port ? port : 80;
+    t->path = path;
 }
 
 /* start_grace, interval, timeout and retries (5.13 defaults), within sane bounds. */
@@ -186,14 +176,18 @@ static bool backend_is(const char *backend, const char *host, unsigned port)
  * own port when the url has none, else at that port; so is a url naming one of the backends
  * (host and port as written: a backend's own url copied into the check checks each backend the
  * same way), and a backend's host with another port is that port on each backend. Any other
- * IPv4 address is checked as written, one verdict for every backend. Rule D-8 refused at deploy
- * what cannot apply; a stored spec from before gets the reason as its result. */
-static void external_url(const struct zl_sval *ext, const char *url, uint32_t ip, uint16_t port,
-                         struct zl_health_target *t)
+ * IPv4 address is checked as written, one verdict for every backend. The check connects to the
+ * address found, but its Host is the name as the user wrote it: the backend's host when the
+ * check goes to each backend (a name-based virtual host answers only to its name), else the
+ * url's. Rule D-8 refused at deploy what cannot apply; a stored spec from before gets the
+ * reason as its result. */
+static void external_url(const struct zl_sval *ext, const char *backend, const char *url,
+                         uint32_t ip, uint16_t port, struct zl_health_target *t)
 {
     char host[256], addr[16];
     unsigned uport;
-    const char *path, *why;
+    const char *why;
+    char *path;
     if (zl_spec_check_url_parse(url, host, sizeof(host), &uport, &path, &why) < 0) {
         t->error = zl_xasprintf("health.check.url: %s: %s", url, why);
         return;
@@ -206,15 +200,20 @@ static void external_url(const struct zl_sval *ext, const char *url, uint32_t ip
         on_a_host |= backend_is(b, host, 0);
     }
     struct in_addr a;
-    t->path = zl_xstrdup(path);
+    const char *colon = strrchr(backend, ':');
+    int bhl = colon ? (int)(colon - backend) : (int)strlen(backend);
+    t->path = path;
     if (names_one || ((!strcmp(host, "localhost") || !strcmp(host, "127.0.0.1")) && !uport)) {
         t->host = zl_xstrdup(zl_net_ip_text(ip, addr));
+        t->vhost = zl_xasprintf("%.*s", bhl, backend);
         t->port = port;
     } else if (on_a_host || !strcmp(host, "localhost") || !strcmp(host, "127.0.0.1")) {
         t->host = zl_xstrdup(zl_net_ip_text(ip, addr));
+        t->vhost = zl_xasprintf("%.*s", bhl, backend);
         t->port = uport;
     } else if (inet_pton(AF_INET, host, &a) == 1) {
         t->host = zl_xstrdup(host);
+        t->vhost = zl_xstrdup(host);
         t->port = uport ? uport : 80;
     } else {
         t->error = zl_xasprintf("health.check.url: the host of %s must be localhost, one of the "
@@ -236,7 +235,7 @@ bool zl_health_target_external(const struct zl_sval *ext, const char *backend, u
     if (!strcmp(type, "http")) {
         t->type = ZL_CHECK_HTTP;
         t->expect = (unsigned)zl_sval_uint(hs, "check.expect_status", 200);
-        external_url(ext, zl_sval_str(hs, "check.url", ""), ip, port, t);
+        external_url(ext, backend, zl_sval_str(hs, "check.url", ""), ip, port, t);
         return true;
     }
     /* tcp and command: the backend's address (command: in ZLAYER_BACKEND_IP) */
@@ -261,6 +260,7 @@ void zl_health_target_fini(struct zl_health_target *t)
     free(t->service);
     free(t->created);
     free(t->host);
+    free(t->vhost);
     free(t->path);
     free(t->command);
     free(t->error);
@@ -277,6 +277,7 @@ static void target_copy(struct zl_health_target *d, const struct zl_health_targe
     DUP(service);
     DUP(created);
     DUP(host);
+    DUP(vhost);
     DUP(path);
     DUP(command);
     DUP(error);
@@ -389,8 +390,11 @@ static void probe_end(struct probe *p, bool ok, const char *fmt, ...)
     if (p->has_proc) {
         probe_close((uv_handle_t *)&p->out);
         probe_close((uv_handle_t *)&p->err);
-        if (p->exit_sig < 0 && p->e->t.backend && p->proc.pid > 0)
-            kill(-p->proc.pid, SIGKILL); /* a node command's session, itself included */
+        /* ended early (a timeout, the close): a node command's session, itself included, and
+         * what it started, also once the shell has exited while what it left behind holds a
+         * pipe (`sleep 100 & exit 0`). The group's id is not reused while it has members. */
+        if (p->e->t.backend && p->proc.pid > 0 && (p->exit_sig < 0 || p->open_pipes > 0))
+            kill(-p->proc.pid, SIGKILL);
         if (p->exit_sig < 0) /* timed out: killed; its handle closes once it is reaped */
             uv_process_kill(&p->proc, SIGKILL);
         else
@@ -493,9 +497,14 @@ static void on_connect(uv_connect_t *c, int status)
         probe_end(p, true, "connected to %s:%u", p->e->t.host, p->e->t.port);
         return;
     }
-    p->req = zl_xasprintf("GET %s HTTP/1.1\r\nHost: %s:%u\r\nUser-Agent: zlayer-health\r\n"
+    /* Host: the name as written when there is one (the address connected to is the one found
+     * for it), with the port unless it is 80 */
+    char port[8] = "";
+    if (p->e->t.port != 80)
+        snprintf(port, sizeof(port), ":%u", p->e->t.port);
+    p->req = zl_xasprintf("GET %s HTTP/1.1\r\nHost: %s%s\r\nUser-Agent: zlayer-health\r\n"
                           "Connection: close\r\n\r\n",
-                          p->e->t.path, p->e->t.host, p->e->t.port);
+                          p->e->t.path, p->e->t.vhost ? p->e->t.vhost : p->e->t.host, port);
     uv_buf_t b = uv_buf_init(p->req, (unsigned)strlen(p->req));
     p->wr.data = p;
     uv_write(&p->wr, (uv_stream_t *)&p->tcp, &b, 1, on_written);
@@ -707,8 +716,8 @@ static bool same_target(const struct zl_health_target *a, const struct zl_health
         return false;
     if (b->keep)
         return true;
-    return a->type == b->type && a->port == b->port && EQ(host) && EQ(path) && EQ(command) &&
-           a->expect == b->expect && a->interval_ms == b->interval_ms &&
+    return a->type == b->type && a->port == b->port && EQ(host) && EQ(vhost) && EQ(path) &&
+           EQ(command) && a->expect == b->expect && a->interval_ms == b->interval_ms &&
            a->timeout_ms == b->timeout_ms && a->retries == b->retries && a->grace_ms == b->grace_ms;
 #undef EQ
 }

@@ -22,6 +22,7 @@ struct zl_health_target {
     enum zl_check_type type;
     unsigned port;     /* tcp, http */
     char *host, *path; /* http: an IPv4 address ("127.0.0.1" for localhost) and path */
+    char *vhost;       /* http: the name sent as Host (an external's, as written); NULL: host */
     unsigned expect;   /* http status */
     char *command;     /* command: run through `sh -c` inside the container */
     char *error;       /* a check that cannot run (bad url): reported as its result */

@@ -429,7 +429,8 @@ static void check_external_health(struct rctx *r, const struct zl_sval *e, const
     const struct zl_sval *url = get(chk, "url"), *bs = get(e, "backends");
     char host[256];
     unsigned port;
-    const char *rest, *why;
+    const char *why;
+    zl_autofree char *rest = NULL;
     if (zl_spec_check_url_parse(str(url), host, sizeof(host), &port, &rest, &why) < 0) {
         report(r, "D-8", url, chk, sub(r, cp, "url"), "%s (got '%s')", why, str(url));
         add_hint(r, "write `url: http://localhost/health`: localhost means each backend, at its "

@@ -56,11 +56,13 @@ int zl_cron_parse(const char *s, size_t len, struct zl_cron *out, const char **w
  * or -1 when there is none before the end of 2100. */
 int zl_cron_next(const struct zl_cron *c, int64_t after, int64_t *next);
 
-/* An http health check's url (5.13) as zlayer reads it: "http://HOST[:PORT][PATH]". host gets
- * HOST (lower-case), *port PORT (0 when not written), *path the rest ("/" when empty; points
- * into url). Returns 0, or -1 with *why set to a static reason (https://, no host, bad port). */
-int zl_spec_check_url_parse(const char *url, char *host, size_t cap, unsigned *port,
-                            const char **path, const char **why);
+/* An http health check's url (5.13) as zlayer reads it: "http://HOST[:PORT][/PATH][?QUERY]".
+ * host gets HOST (lower-case), *port PORT (0 when not written), *path the request's target
+ * (allocated, caller frees): the path with its query, "/" when the path is empty
+ * ("http://h:8080?x" is "/?x"), without a #fragment. Returns 0, or -1 with *path NULL and *why
+ * set to a static reason (https://, no host, bad port). */
+int zl_spec_check_url_parse(const char *url, char *host, size_t cap, unsigned *port, char **path,
+                            const char **why);
 
 /* ======================= diagnostics ======================= */
 

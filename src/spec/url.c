@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int zl_spec_check_url_parse(const char *url, char *host, size_t cap, unsigned *port,
-                            const char **path, const char **why)
+int zl_spec_check_url_parse(const char *url, char *host, size_t cap, unsigned *port, char **path,
+                            const char **why)
 {
+    *path = NULL;
     if (!strncmp(url, "https://", 8)) {
         *why = "https:// cannot be checked: health checks speak plain HTTP";
         return -1;
@@ -34,19 +35,19 @@ int zl_spec_check_url_parse(const char *url, char *host, size_t cap, unsigned *p
     p += hl;
     *port = 0;
     if (*p == ':') {
-        char *end;
+        char *end = NULL;
         unsigned long v = isdigit((unsigned char)p[1]) ? strtoul(p + 1, &end, 10) : 0;
-        if (!v || v > 65535 || (*end && *end != '/' && *end != '?')) {
+        if (!v || v > 65535 || (*end && !strchr("/?#", *end))) {
             *why = "the URL's port is not 1-65535";
             return -1;
         }
         *port = (unsigned)v;
         p = end;
     }
-    if (*p && *p != '/') {
-        *why = "the URL's path must start with '/'";
-        return -1;
-    }
-    *path = *p ? p : "/";
+    /* what follows the authority is "", /PATH, ?QUERY or #FRAGMENT (the split above leaves
+     * nothing else): the request's target is the path ("/" when empty, as HTTP requires) with
+     * its query; a fragment is never sent */
+    size_t n = strcspn(p, "#");
+    *path = zl_xasprintf("%s%.*s", *p == '/' ? "" : "/", (int)n, p);
     return 0;
 }

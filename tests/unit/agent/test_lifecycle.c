@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The lifecycle's pure parts: the rolling update plan, health states and probe intervals,
- * the check a service gets from its spec. */
+ * the check a service gets from its spec; what a timed-out command check leaves behind. */
 #include "../helpers.h"
 
 #include "agent/agent.h"
 #include "agent/health.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 struct plan_buf {
     unsigned create[16];
@@ -205,6 +213,7 @@ static void test_health_target(void **state)
     assert_string_equal(t.host, "127.0.0.1");
     assert_int_equal(t.port, 9000);
     assert_string_equal(t.path, "/healthz?x=1");
+    assert_null(t.vhost);
     assert_int_equal(t.expect, 204);
     assert_int_equal(t.interval_ms, 2000);
     assert_null(t.error);
@@ -275,10 +284,12 @@ static void test_health_target_external(void **state)
     ext_target("{check: {type: tcp, port: 22}}", "nas.lan:9090", b2, 9090, &t);
     assert_int_equal(t.port, 22);
     zl_health_target_fini(&t);
-    /* http: localhost without a port is each backend at its own port */
+    /* http: localhost without a port is each backend at its own port; connected to at the
+     * address found, its Host the backend's host as written (name-based virtual hosts) */
     ext_target("{check: {type: http, url: 'http://localhost/health'}}", "nas.lan:9090", b2, 9090,
                &t);
     assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
     assert_int_equal(t.port, 9090);
     assert_string_equal(t.path, "/health");
     assert_null(t.error);
@@ -287,14 +298,23 @@ static void test_health_target_external(void **state)
     ext_target("{check: {type: http, url: 'http://127.0.0.1:8081/'}}", "nas.lan:9090", b2, 9090,
                &t);
     assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
     assert_int_equal(t.port, 8081);
     zl_health_target_fini(&t);
-    /* a url naming one backend (host and port) checks each backend the same way */
+    /* a url naming one backend (host and port) checks each backend the same way, each by its
+     * own name */
     ext_target("{check: {type: http, url: 'http://10.0.0.1:8080/ok'}}", "nas.lan:9090", b2, 9090,
                &t);
     assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
     assert_int_equal(t.port, 9090);
     assert_string_equal(t.path, "/ok");
+    zl_health_target_fini(&t);
+    ext_target("{check: {type: http, url: 'http://nas.lan:9090/ok'}}", "10.0.0.1:8080", 0x0a000001,
+               8080, &t);
+    assert_string_equal(t.host, "10.0.0.1");
+    assert_string_equal(t.vhost, "10.0.0.1");
+    assert_int_equal(t.port, 8080);
     zl_health_target_fini(&t);
     /* a backend's host with another port: that port of each backend */
     ext_target("{check: {type: http, url: 'http://NAS.lan:81/'}}", "10.0.0.1:8080", 0x0a000001,
@@ -302,11 +322,24 @@ static void test_health_target_external(void **state)
     assert_string_equal(t.host, "10.0.0.1");
     assert_int_equal(t.port, 81);
     zl_health_target_fini(&t);
-    /* another address: as written, one verdict for all */
+    ext_target("{check: {type: http, url: 'http://nas.lan:81/'}}", "nas.lan:9090", b2, 9090, &t);
+    assert_string_equal(t.host, "10.0.0.2");
+    assert_string_equal(t.vhost, "nas.lan");
+    assert_int_equal(t.port, 81);
+    zl_health_target_fini(&t);
+    /* another address: as written, one verdict for all, and its Host as written */
     ext_target("{check: {type: http, url: 'http://192.168.1.9/status'}}", "10.0.0.1:8080",
                0x0a000001, 8080, &t);
     assert_string_equal(t.host, "192.168.1.9");
+    assert_string_equal(t.vhost, "192.168.1.9");
     assert_int_equal(t.port, 80);
+    zl_health_target_fini(&t);
+    /* a query with no path: the path is "/"; a fragment is not sent */
+    ext_target("{check: {type: http, url: 'http://localhost:8081?ready=1#top'}}", "nas.lan:9090",
+               b2, 9090, &t);
+    assert_string_equal(t.path, "/?ready=1");
+    assert_int_equal(t.port, 8081);
+    assert_null(t.error);
     zl_health_target_fini(&t);
     /* command: on the node, the backend's address kept for ZLAYER_BACKEND_IP */
     ext_target("{check: {type: command, command: 'nc -z $ZLAYER_BACKEND_IP 1'}}", "nas.lan:9090",
@@ -314,6 +347,192 @@ static void test_health_target_external(void **state)
     assert_int_equal(t.type, ZL_CHECK_COMMAND);
     assert_string_equal(t.host, "10.0.0.2");
     zl_health_target_fini(&t);
+}
+
+/* Processes whose command line holds marker, zombies aside; killed when kill_them. */
+static int count_marked(const char *marker, bool kill_them)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char path[300], buf[512], stat[512];
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+        FILE *f = fopen(path, "r");
+        size_t len = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        for (size_t i = 0; i < len; i++)
+            if (!buf[i])
+                buf[i] = ' ';
+        buf[len] = '\0';
+        if (!strstr(buf, marker))
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        f = fopen(path, "r");
+        size_t sl = f ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        stat[sl] = '\0';
+        const char *paren = strrchr(stat, ')');
+        if (!paren || paren[1] != ' ' || paren[2] != 'Z') {
+            n++;
+            if (kill_them)
+                kill(atoi(de->d_name), SIGKILL);
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Wait (5 s at most) until the count of marker's processes is want. */
+static int wait_marked(const char *marker, int want)
+{
+    int n = count_marked(marker, false);
+    for (int i = 0; i < 100 && n != want; i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 50000000}, NULL);
+        n = count_marked(marker, false);
+    }
+    return n;
+}
+
+/* Run the loop until the output of id holds what (5 s at most). */
+static bool run_until(uv_loop_t *loop, struct zl_health *h, const char *id, const char *what)
+{
+    for (int i = 0; i < 100; i++) {
+        json_t *j = zl_health_json(h, id);
+        const char *out = j ? json_string_value(json_object_get(j, "output")) : NULL;
+        bool yes = out && strstr(out, what);
+        json_decref(j);
+        if (yes)
+            return true;
+        uv_run(loop, UV_RUN_ONCE);
+    }
+    return false;
+}
+
+static char late[32], closing[32];
+
+/* Whatever a failed run left behind. */
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    if (late[0])
+        count_marked(late, true);
+    if (closing[0])
+        count_marked(closing, true);
+    return 0;
+}
+
+/* An external's command check that ends early leaves nothing behind, also when its shell has
+ * exited and what it started in the background holds the output pipe: on a timeout and at the
+ * close. The sleeps are told apart by a duration no other process uses. */
+static void test_health_command_leftovers(void **state)
+{
+    (void)state;
+    char cmd1[96], cmd2[96];
+    snprintf(late, sizeof(late), "sleep 7%07d", (int)getpid() % 10000000);
+    snprintf(closing, sizeof(closing), "sleep 8%07d", (int)getpid() % 10000000);
+    snprintf(cmd1, sizeof(cmd1), "%s & exit 0", late);
+    snprintf(cmd2, sizeof(cmd2), "%s & exit 0", closing);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct zl_health *h = zl_health_new(&loop, NULL, "/nonexistent", NULL, NULL);
+    struct zl_health_target ts[2] = {
+        {.id = "d/x/a:1",
+         .deployment = "d",
+         .service = "x",
+         .created = "",
+         .backend = "a:1",
+         .type = ZL_CHECK_COMMAND,
+         .host = "127.0.0.1",
+         .port = 1,
+         .command = cmd1,
+         .interval_ms = 60000,
+         .timeout_ms = 300,
+         .retries = 1},
+        {.id = "d/x/b:1",
+         .deployment = "d",
+         .service = "x",
+         .created = "",
+         .backend = "b:1",
+         .type = ZL_CHECK_COMMAND,
+         .host = "127.0.0.1",
+         .port = 1,
+         .command = cmd2,
+         .interval_ms = 60000,
+         .timeout_ms = 60000,
+         .retries = 1},
+    };
+    zl_health_set_targets(h, ts, 2);
+    /* the first times out: its group is killed although the shell has exited */
+    assert_true(run_until(&loop, h, "d/x/a:1", "timed out"));
+    assert_int_equal(wait_marked(late, 0), 0);
+    /* the second is still waiting for its pipe when the daemon stops */
+    assert_int_equal(wait_marked(closing, 1), 1);
+    zl_health_close(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(wait_marked(closing, 0), 0);
+}
+
+/* An external's http check asks the address found for the backend by its name as written. */
+static void test_health_http_host(void **state)
+{
+    (void)state;
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    socklen_t sl = sizeof(sa);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 4), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    unsigned port = ntohs(sa.sin_port);
+    char backend[64], want[96], req[1024] = "";
+    snprintf(backend, sizeof(backend), "legacy.internal:%u", port);
+    snprintf(want, sizeof(want), "GET /health?x HTTP/1.1\r\nHost: legacy.internal:%u\r\n", port);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct zl_health *h = zl_health_new(&loop, NULL, "/nonexistent", NULL, NULL);
+    struct zl_health_target t = {.id = "d/x/l",
+                                 .deployment = "d",
+                                 .service = "x",
+                                 .created = "",
+                                 .backend = backend,
+                                 .type = ZL_CHECK_HTTP,
+                                 .host = "127.0.0.1",
+                                 .vhost = "legacy.internal",
+                                 .port = port,
+                                 .path = "/health?x",
+                                 .expect = 204,
+                                 .interval_ms = 60000,
+                                 .timeout_ms = 5000,
+                                 .retries = 1};
+    zl_health_set_targets(h, &t, 1);
+    /* the server: one request read, answered 204 */
+    int c = -1;
+    size_t len = 0;
+    for (int i = 0; i < 100 && !strstr(req, "\r\n\r\n"); i++) {
+        uv_run(&loop, UV_RUN_ONCE);
+        if (c < 0)
+            c = accept4(ls, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ssize_t n = c < 0 ? -1 : read(c, req + len, sizeof(req) - 1 - len);
+        if (n > 0)
+            req[len += (size_t)n] = '\0';
+    }
+    assert_true(c >= 0);
+    assert_non_null(strstr(req, want));
+    const char *ok = "HTTP/1.1 204 No Content\r\n\r\n";
+    assert_int_equal(write(c, ok, strlen(ok)), (ssize_t)strlen(ok));
+    close(c);
+    assert_true(run_until(&loop, h, "d/x/l", "HTTP/1.1 204"));
+    assert_int_equal(zl_health_get(h, "d/x/l").state, ZL_HEALTH_HEALTHY);
+    zl_health_close(h);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    close(ls);
 }
 
 static void test_service_order(void **state)
@@ -355,6 +574,8 @@ int main(void)
         cmocka_unit_test(test_health_step),
         cmocka_unit_test(test_health_target),
         cmocka_unit_test(test_health_target_external),
+        cmocka_unit_test_teardown(test_health_command_leftovers, kill_leftovers),
+        cmocka_unit_test(test_health_http_host),
         cmocka_unit_test(test_service_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -187,6 +187,13 @@ static const struct snippet cases[] = {
     {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
      "    health: {check: {type: command, command: ' '}}\n",
      "D-8", 6, false},
+    /* a query with no path is path "/" with the query (as curl reads it) */
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: http, url: 'http://nas.lan:80?ready=1'}}\n",
+     NULL, 0, false},
+    {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
+     "    health: {check: {type: http, url: 'http://localhost:80x/'}}\n",
+     "D-8", 6, false},
     /* file-level problems */
     {"version: v1\ndeployment: demo\nfoo: [1, 2\n", "P-1", 0, false},
     {"version: v1\ndeployment: demo\n---\nversion: v1\n", "P-1", 3, false},
@@ -235,6 +242,47 @@ static void test_snippets(void **state)
 }
 
 /* Warnings by default, errors with --strict: a service name that is not a DNS label. */
+/* A health check's url as the checker reads it (D-8's reasons). */
+static void test_check_url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *host, *path, *why; /* why: NULL when read */
+        unsigned port;
+    } urls[] = {
+        {"http://Nas.lan/health", "nas.lan", "/health", NULL, 0},
+        {"http://h:8080", "h", "/", NULL, 8080},
+        {"http://h:80?x=1", "h", "/?x=1", NULL, 80},
+        {"http://h?x", "h", "/?x", NULL, 0},
+        {"http://h/a?b#frag", "h", "/a?b", NULL, 0},
+        {"http://h:81#frag", "h", "/", NULL, 81},
+        {"http://h:80x", NULL, NULL, "the URL's port is not 1-65535", 0},
+        {"http://h:0/", NULL, NULL, "the URL's port is not 1-65535", 0},
+        {"http://h:/", NULL, NULL, "the URL's port is not 1-65535", 0},
+        {"http://:80/", NULL, NULL, "the URL has no host", 0},
+        {"https://h/", NULL, NULL, "https:// cannot be checked: health checks speak plain HTTP", 0},
+        {"/health", NULL, NULL, "not an absolute http:// URL", 0},
+    };
+    for (size_t i = 0; i < ZL_ARRAY_LEN(urls); i++) {
+        char host[64];
+        unsigned port = 99;
+        char *path = (char *)"unset";
+        const char *why = NULL;
+        int rc = zl_spec_check_url_parse(urls[i].url, host, sizeof(host), &port, &path, &why);
+        if (urls[i].why) {
+            assert_int_equal(rc, -1);
+            assert_null(path);
+            assert_string_equal(why, urls[i].why);
+            continue;
+        }
+        assert_int_equal(rc, 0);
+        assert_string_equal(host, urls[i].host);
+        assert_string_equal(path, urls[i].path);
+        assert_int_equal(port, urls[i].port);
+        free(path);
+    }
+}
+
 static void test_recommendations_warn(void **state)
 {
     (void)state;
@@ -356,6 +404,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_snippets),
+        cmocka_unit_test(test_check_url),
         cmocka_unit_test(test_recommendations_warn),
         cmocka_unit_test(test_all_errors_in_order),
         cmocka_unit_test(test_syntax_error_position),

@@ -73,8 +73,9 @@ struct listener {
     struct zl_proxy *p;
     union {
         uv_tcp_t tcp;
-        uv_udp_t udp;
+        uv_poll_t udp; /* on udp_fd: received with the address each datagram was sent to */
     } h;
+    int udp_fd; /* UDP: the listening socket, -1 when it could not be made */
     bool udp, http, tls;
     bool proxy_protocol; /* a PROXY header toward the backend */
     bool listening, closing;
@@ -168,5 +169,7 @@ void zl_proxy__rates_free(struct zl_proxy *p);
 int zl_proxy__udp_listen(struct listener *l, const struct sockaddr_in *sa);
 /* Stop: every session closed (the listener's handle is closed by the caller). */
 void zl_proxy__udp_stop(struct listener *l);
+/* Close the UDP listener's socket (after its sessions); the listener's reference goes with it. */
+void zl_proxy__udp_close(struct listener *l);
 
 #endif

@@ -218,8 +218,11 @@ static void listener_close(struct listener *l)
         return;
     l->closing = true;
     zl_proxy__check_stop(l);
-    if (l->udp)
+    if (l->udp) {
         zl_proxy__udp_stop(l);
+        zl_proxy__udp_close(l);
+        return;
+    }
     uv_close((uv_handle_t *)&l->h, on_listener_closed);
 }
 
@@ -272,6 +275,7 @@ static struct listener *listener_open(struct zl_proxy *p, const struct zl_proxy_
     l->refs = 1;
     p->open++;
     l->udp = f->udp;
+    l->udp_fd = -1;
     l->http = f->http && !f->udp;
     l->tls = f->tls && !f->udp;
     l->proxy_protocol = f->proxy_protocol;

@@ -1,18 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* proxy/udp.c: L4 UDP. Each client address gets a session: a socket of its own connected to
- * the backend chosen for it, so that the backend's answers find their way back (sent from the
- * listener's port, as the client expects). A session ends after session_timeout without a
- * datagram either way; a backend that answers with "port unreachable" is ejected and the
- * client's next datagram starts a session with another. Datagrams are sent as they come,
- * never queued: one that cannot go out at once is dropped, as the network would. */
+ * the backend chosen for it, so that the backend's answers find their way back, sent from the
+ * address and port the client sent to (a listener on every address learns which one each
+ * datagram reached: IP_PKTINFO; the PROXY header names it too). A session ends after
+ * session_timeout without a datagram either way; a backend that answers with "port
+ * unreachable" is ejected and the client's next datagram starts a session with another.
+ * Datagrams are sent as they come, never queued: one that cannot go out at once is dropped,
+ * as the network would. */
 #include "proxy/internal.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define MAX_SESSIONS 4096 /* per listener */
 #define DGRAM_MAX    65536
+#define RECV_BATCH   64 /* datagrams taken from the listener per wake-up */
+
+static char dgram[DGRAM_MAX]; /* every datagram lands here and is sent on before the next */
 
 struct session {
     struct session *prev, *next;
@@ -20,6 +30,7 @@ struct session {
     uv_udp_t s;
     uv_timer_t idle;
     struct sockaddr_in client;
+    uint32_t local; /* the address the client sent to (network byte order) */
     struct zl_proxy_backend target;
     unsigned handles;
     bool closing;
@@ -29,8 +40,7 @@ static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
     (void)hint;
-    buf->base = malloc(DGRAM_MAX);
-    buf->len = buf->base ? DGRAM_MAX : 0;
+    *buf = uv_buf_init(dgram, sizeof(dgram));
 }
 
 static void on_session_closed(uv_handle_t *h)
@@ -66,7 +76,32 @@ static void on_idle(uv_timer_t *t)
     session_close(t->data);
 }
 
-/* An answer from the backend goes back to the client, from the listener's port. */
+/* A datagram to the client from the listener's socket, with the source address the client
+ * sent to. */
+static bool send_to_client(struct session *x, const char *p, size_t n)
+{
+    struct iovec iov = {(void *)p, n};
+    union {
+        char b[CMSG_SPACE(sizeof(struct in_pktinfo))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct msghdr m = {
+        .msg_name = &x->client, .msg_namelen = sizeof(x->client), .msg_iov = &iov, .msg_iovlen = 1};
+    if (!x->l->bind_ip && x->local) {
+        m.msg_control = ctl.b;
+        m.msg_controllen = sizeof(ctl.b);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo pi = {.ipi_spec_dst.s_addr = x->local};
+        memcpy(CMSG_DATA(c), &pi, sizeof(pi));
+    }
+    return sendmsg(x->l->udp_fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n;
+}
+
+/* An answer from the backend goes back to the client. */
 static void on_backend(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
                        unsigned flags)
 {
@@ -76,13 +111,11 @@ static void on_backend(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct
     if (n < 0 && !x->closing) {
         zl_proxy__eject(x->l->p, x->l->g, &x->target); /* port unreachable: nobody there */
         session_close(x);
-    } else if (n > 0 && !x->closing) {
-        uv_buf_t b = uv_buf_init(buf->base, (unsigned)n);
-        if (uv_udp_try_send(&x->l->h.udp, &b, 1, (const struct sockaddr *)&x->client) > 0)
+    } else if (n > 0 && !x->closing && x->l->udp_fd >= 0) {
+        if (send_to_client(x, buf->base, (size_t)n))
             x->l->g->c.bytes_out += (uint64_t)n;
         uv_timer_again(&x->idle);
     }
-    free(buf->base);
 }
 
 static struct session *find(struct listener *l, const struct sockaddr_in *from)
@@ -94,7 +127,8 @@ static struct session *find(struct listener *l, const struct sockaddr_in *from)
     return NULL;
 }
 
-static struct session *session_open(struct listener *l, const struct sockaddr_in *from)
+static struct session *session_open(struct listener *l, const struct sockaddr_in *from,
+                                    uint32_t local)
 {
     struct backend *b = l->nsessions < MAX_SESSIONS ? zl_proxy__next(l->p, l->g) : NULL;
     if (!b) {
@@ -104,6 +138,7 @@ static struct session *session_open(struct listener *l, const struct sockaddr_in
     struct session *x = zl_xcalloc(1, sizeof(*x));
     x->l = l;
     x->client = *from;
+    x->local = local;
     x->target = b->b;
     uv_udp_init(l->p->loop, &x->s);
     uv_timer_init(l->p->loop, &x->idle);
@@ -130,41 +165,102 @@ static struct session *session_open(struct listener *l, const struct sockaddr_in
     return x;
 }
 
-static void on_client(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
-                      unsigned flags)
+/* A datagram from a client (sent to local, network byte order) goes to its session's backend,
+ * a session made for a new client. */
+static void from_client(struct listener *l, const struct sockaddr_in *from, uint32_t local,
+                        const char *p, size_t n)
+{
+    struct session *x = find(l, from);
+    if (!x)
+        x = session_open(l, from, local);
+    if (!x)
+        return;
+    /* PROXY version 2 before each datagram: the client, and the address it sent to */
+    unsigned char pp[ZL_PROXY_PP_V2_LEN];
+    struct zl_proxy_pp who = {ntohl(from->sin_addr.s_addr), l->bind_ip ? l->bind_ip : ntohl(local),
+                              ntohs(from->sin_port), l->port, true};
+    uv_buf_t b[2] = {uv_buf_init((char *)pp, ZL_PROXY_PP_V2_LEN),
+                     uv_buf_init((char *)p, (unsigned)n)};
+    if (l->proxy_protocol)
+        zl_proxy_pp_write(&who, 2, pp, sizeof(pp));
+    if (uv_udp_try_send(&x->s, l->proxy_protocol ? b : b + 1, l->proxy_protocol ? 2 : 1, NULL) > 0)
+        l->g->c.bytes_in += (uint64_t)n;
+    uv_timer_again(&x->idle);
+}
+
+static void on_client(uv_poll_t *h, int status, int events)
 {
     struct listener *l = h->data;
-    (void)flags;
-    if (n > 0 && addr && addr->sa_family == AF_INET && !l->closing) {
-        const struct sockaddr_in *from = (const struct sockaddr_in *)addr;
-        struct session *x = find(l, from);
-        if (!x)
-            x = session_open(l, from);
-        if (x) {
-            /* PROXY version 2 before each datagram: the client, and the listener's address
-             * (0.0.0.0 when it listens on all of them) */
-            unsigned char pp[ZL_PROXY_PP_V2_LEN];
-            struct zl_proxy_pp who = {ntohl(from->sin_addr.s_addr), l->bind_ip,
-                                      ntohs(from->sin_port), l->port, true};
-            uv_buf_t b[2] = {uv_buf_init((char *)pp, ZL_PROXY_PP_V2_LEN),
-                             uv_buf_init(buf->base, (unsigned)n)};
-            if (l->proxy_protocol)
-                zl_proxy_pp_write(&who, 2, pp, sizeof(pp));
-            if (uv_udp_try_send(&x->s, l->proxy_protocol ? b : b + 1, l->proxy_protocol ? 2 : 1,
-                                NULL) > 0)
-                l->g->c.bytes_in += (uint64_t)n;
-            uv_timer_again(&x->idle);
-        }
+    if (status < 0 || !(events & UV_READABLE))
+        return;
+    for (int i = 0; i < RECV_BATCH && !l->closing; i++) {
+        struct sockaddr_in from;
+        struct iovec iov = {dgram, sizeof(dgram)};
+        union {
+            char b[CMSG_SPACE(sizeof(struct in_pktinfo))];
+            struct cmsghdr align;
+        } ctl;
+        struct msghdr m = {.msg_name = &from,
+                           .msg_namelen = sizeof(from),
+                           .msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl.b,
+                           .msg_controllen = sizeof(ctl.b)};
+        ssize_t n = recvmsg(l->udp_fd, &m, MSG_DONTWAIT);
+        if (n < 0)
+            break; /* EAGAIN: all taken (an error on a UDP socket is for one datagram) */
+        if (n == 0 || m.msg_namelen < sizeof(from) || from.sin_family != AF_INET ||
+            (m.msg_flags & MSG_TRUNC))
+            continue;
+        uint32_t local = htonl(l->bind_ip);
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+            if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+                struct in_pktinfo pi;
+                memcpy(&pi, CMSG_DATA(c), sizeof(pi));
+                local = pi.ipi_addr.s_addr;
+            }
+        from_client(l, &from, local, dgram, (size_t)n);
     }
-    free(buf->base);
 }
 
 int zl_proxy__udp_listen(struct listener *l, const struct sockaddr_in *sa)
 {
-    uv_udp_init(l->p->loop, &l->h.udp);
+    l->udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l->udp_fd < 0)
+        return -errno;
+    int one = 1;
+    if (setsockopt(l->udp_fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) < 0 ||
+        bind(l->udp_fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0) {
+        int rc = -errno;
+        close(l->udp_fd);
+        l->udp_fd = -1;
+        return rc;
+    }
+    int rc = uv_poll_init(l->p->loop, &l->h.udp, l->udp_fd);
+    if (rc < 0) {
+        close(l->udp_fd);
+        l->udp_fd = -1;
+        return rc;
+    }
     l->h.udp.data = l;
-    int rc = uv_udp_bind(&l->h.udp, (const struct sockaddr *)sa, 0);
-    return rc == 0 ? uv_udp_recv_start(&l->h.udp, alloc_cb, on_client) : rc;
+    return uv_poll_start(&l->h.udp, UV_READABLE, on_client);
+}
+
+static void on_udp_closed(uv_handle_t *h)
+{
+    struct listener *l = h->data;
+    close(l->udp_fd);
+    l->udp_fd = -1;
+    zl_proxy__listener_unref(l);
+}
+
+void zl_proxy__udp_close(struct listener *l)
+{
+    if (l->udp_fd < 0) { /* never made: nothing to close */
+        zl_proxy__listener_unref(l);
+        return;
+    }
+    uv_close((uv_handle_t *)&l->h.udp, on_udp_closed);
 }
 
 void zl_proxy__udp_stop(struct listener *l)

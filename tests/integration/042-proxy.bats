@@ -146,7 +146,7 @@ YAML
         "$ZLAYER" ps -c -f json | jq -r '.[] | select(.id == "pxe-web-0") | .network.ip')"
 }
 
-@test "a udp endpoint: a session per client, to one replica, answers from the endpoint's port" {
+@test "a udp endpoint: a session per client, to one replica, answers from the address and port the client sent to" {
     { printf 'version: v1\ndeployment: pxu\nservices:\n'
       cat <<YAML
   echo:
@@ -157,6 +157,7 @@ YAML
     health: {check: {type: command, command: "true"}}
     endpoints:
       - {name: dgram, protocol: udp, port: 18296, target_port: 9000, expose: public, stream: {session_timeout: 2s}}
+      - {name: told, protocol: udp, port: 18301, target_port: 9000, expose: public, stream: {proxy_protocol: true}}
 YAML
     } >u.zlayer.yml
     run timeout 120 "$ZLAYER" up -d u.zlayer.yml
@@ -184,6 +185,33 @@ ha, hb = {r.split()[0] for r in ra}, {r.split()[0] for r in rb}
 print(ra[0], rb[0], len(ha), len(hb), ha != hb)
 PY
     assert_output --regexp '^echo-[01] x0 echo-[01] y0 1 1 True$'
+    # another of the node's addresses: the answer comes from it (a connected client takes
+    # nothing else), and the PROXY v2 header names it as the destination
+    run python3 - <<'PY'
+import socket, struct, time
+def ask(port, msg):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.connect(("127.0.0.2", port))
+    s.settimeout(0.5)
+    for _ in range(40):
+        s.send(msg)
+        try:
+            return s.getsockname()[1], s.recv(200)
+        except (socket.timeout, ConnectionRefusedError):
+            time.sleep(0.2)
+    return s.getsockname()[1], b""
+_, r = ask(18296, b"plain")
+print(r.split(b" ", 1)[1].decode())
+sport, r = ask(18301, b"told")
+h = r.split(b" ", 1)[1]
+sig, vc, fam, n = h[:12], h[12], h[13], struct.unpack("!H", h[14:16])[0]
+src, dst, sp, dp = h[16:20], h[20:24], *struct.unpack("!HH", h[24:28])
+print(sig == b"\r\n\r\n\x00\r\nQUIT\n", hex(vc), hex(fam), n, socket.inet_ntoa(src),
+      socket.inet_ntoa(dst), sp == sport, dp, h[16 + n:].decode())
+PY
+    assert_success
+    assert_line --index 0 "plain"
+    assert_line --index 1 "True 0x21 0x12 12 127.0.0.1 127.0.0.2 True 18301 told"
 }
 
 @test "proxy_protocol: the backend is told the client's address before its first byte" {

@@ -782,6 +782,52 @@ static void check_init(struct rctx *r, const struct zl_sval *svc, const char *pa
     }
 }
 
+/* D-9 and R-26: certificates named by the labels zlayer.proxy/tls-certificate and
+ * zlayer.proxy/tls-key (docs/proxy.md): absolute paths to files the daemon reads at deploy;
+ * no secret references (there is no secrets store yet); a key only beside a certificate; used
+ * by an https endpoint or a tcp one with stream.tls (else a warning). The files themselves are
+ * checked by the daemon at deploy. */
+static void check_tls_labels(struct rctx *r, const struct zl_sval *svc, const char *path)
+{
+    static const char *const keys[] = {"zlayer.proxy/tls-certificate", "zlayer.proxy/tls-key"};
+    const struct zl_sval *l = get(svc, "labels"), *at[2] = {NULL, NULL};
+    const char *lp = sub(r, path, "labels");
+    for (size_t i = 0; l && l->kind == ZL_SV_MAP && i < l->n; i++)
+        for (int k = 0; k < 2; k++) {
+            if (strcmp(l->keys[i], keys[k]) != 0)
+                continue;
+            const struct zl_sval *v = l->items[i];
+            const char *s = str(v), *p = sub(r, lp, keys[k]);
+            at[k] = v ? v : l;
+            if (!strncmp(s, "$S:", 3)) {
+                report(r, "D-9", v, l, p,
+                       "secrets are not available yet: '%s' cannot be read from a secrets store",
+                       s);
+                add_hint(
+                    r, "name a file on the node: an absolute path such as /etc/zlayer/tls/app.pem");
+            } else if (s[0] != '/') {
+                report(r, "D-9", v, l, p,
+                       "must be an absolute path to a PEM file on the node (got '%s')", s);
+                add_hint(r, "write an absolute path such as /etc/zlayer/tls/app.pem");
+            }
+        }
+    if (at[1] && !at[0])
+        report(r, "D-9", at[1], l, sub(r, lp, keys[1]),
+               "a key without a certificate: name the certificate with %s", keys[0]);
+    if (!at[0])
+        return;
+    const struct zl_sval *eps = get(svc, "endpoints");
+    for (size_t i = 0; eps && i < eps->n; i++) {
+        const char *proto = str(get(eps->items[i], "protocol"));
+        const struct zl_sval *tls = zl_sval_path(eps->items[i], "stream.tls");
+        if (!strcmp(proto, "https") || (!strcmp(proto, "tcp") && tls && tls->b))
+            return;
+    }
+    report(r, "R-26", at[0], l, sub(r, lp, keys[0]),
+           "the service has no https endpoint nor tcp endpoint with stream.tls: the certificate "
+           "is not used");
+}
+
 /* ---------------- the document ---------------- */
 
 static void check_service(struct rctx *r, struct zl_sval *svc, const char *name)
@@ -810,6 +856,7 @@ static void check_service(struct rctx *r, struct zl_sval *svc, const char *name)
     check_net(r, svc, path);
     check_depends(r, svc, name, path);
     check_init(r, svc, path);
+    check_tls_labels(r, svc, path);
 }
 
 static void check_externals_tunnels(struct rctx *r, const struct zl_sval *root)

@@ -207,8 +207,10 @@ static bool expose_ok(const char *s)
     return s[d] == '\0' || strcmp(s + d, "/tcp") == 0 || strcmp(s + d, "/udp") == 0;
 }
 
+/* named_cert: the service names a certificate (zlayer.proxy/tls-certificate), which answers
+ * the host of a tcp endpoint with stream.tls too */
 static void check_endpoints(struct rctx *r, const struct zl_sval *eps, const char *path,
-                            bool unique)
+                            bool unique, bool named_cert)
 {
     for (size_t i = 0; eps && i < eps->n; i++) {
         const struct zl_sval *ep = eps->items[i];
@@ -230,7 +232,8 @@ static void check_endpoints(struct rctx *r, const struct zl_sval *eps, const cha
         if (stream && !strcmp(proto, "udp") && zl_sval_bool(stream, "tls", false))
             report(r, "R-12", get(stream, "tls"), ep, sub(r, sub(r, p, "stream"), "tls"),
                    "stream.tls applies only to tcp endpoints");
-        if (!l7 && (get(ep, "path") || get(ep, "host")))
+        bool tls_host = named_cert && !strcmp(proto, "tcp") && zl_sval_bool(stream, "tls", false);
+        if (!l7 && (get(ep, "path") || (get(ep, "host") && !tls_host)))
             report(r, "R-12", get(ep, "path") ? get(ep, "path") : get(ep, "host"), ep,
                    sub(r, p, get(ep, "path") ? "path" : "host"),
                    "path and host routing apply only to http, https and websocket endpoints");
@@ -841,7 +844,11 @@ static void check_service(struct rctx *r, struct zl_sval *svc, const char *name)
                "characters, starting with a letter)",
                name);
     check_resources(r, get(svc, "resources"), sub(r, path, "resources"));
-    check_endpoints(r, get(svc, "endpoints"), sub(r, path, "endpoints"), true);
+    const struct zl_sval *labels = get(svc, "labels");
+    bool named_cert = false;
+    for (size_t i = 0; labels && labels->kind == ZL_SV_MAP && i < labels->n; i++)
+        named_cert |= !strcmp(labels->keys[i], "zlayer.proxy/tls-certificate");
+    check_endpoints(r, get(svc, "endpoints"), sub(r, path, "endpoints"), true, named_cert);
     fill_target_ports((struct zl_sval *)get(svc, "endpoints"));
     check_scale_groups(r, svc, path);
     check_schedule(r, svc, path);
@@ -868,7 +875,7 @@ static void check_externals_tunnels(struct rctx *r, const struct zl_sval *root)
         if (b->n == 0)
             report(r, "F-11", b, e, sub(r, p, "backends"),
                    "at least one backend address is required");
-        check_endpoints(r, get(e, "endpoints"), sub(r, p, "endpoints"), false);
+        check_endpoints(r, get(e, "endpoints"), sub(r, p, "endpoints"), false, false);
         fill_target_ports((struct zl_sval *)get(e, "endpoints"));
         check_external_health(r, e, sub(r, p, "health"));
         if (!is_dns_label(ext->keys[i], 63))

@@ -199,8 +199,10 @@ static const struct snippet cases[] = {
      "/etc/tls/app.key}\n    endpoints: [{name: a, protocol: https, port: 443, host: app.test}]\n",
      NULL, 0, true},
     {"    labels: {zlayer.proxy/tls-certificate: /etc/tls/app.pem}\n"
-     "    endpoints: [{name: a, protocol: tcp, port: 5000, stream: {tls: true}}]\n",
+     "    endpoints: [{name: a, protocol: tcp, port: 5000, host: raw.test, stream: {tls: true}}]\n",
      NULL, 0, true},
+    {"    endpoints: [{name: a, protocol: tcp, port: 5000, host: raw.test, stream: {tls: true}}]\n",
+     "R-12", 6, true},
     {"    labels: {zlayer.proxy/tls-certificate: tls/app.pem}\n"
      "    endpoints: [{name: a, protocol: https, port: 443}]\n",
      "D-9", 6, false},

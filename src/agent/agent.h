@@ -111,6 +111,34 @@ struct zl_port_clash {
 bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other_svcs,
                          const char *other_dep, struct zl_port_clash *c);
 
+/* Certificates named in the spec: the service labels zlayer.proxy/tls-certificate (a PEM
+ * with the chain, and the key unless zlayer.proxy/tls-key names its file), for the service's
+ * https endpoints and tcp ones with stream.tls. */
+#define ZL_AGENT_TLS_CERT "zlayer.proxy/tls-certificate"
+#define ZL_AGENT_TLS_KEY  "zlayer.proxy/tls-key"
+/* The string value of svc's label key, or NULL. */
+const char *zl_agent_tls_label(const struct zl_sval *svc, const char *key);
+
+/* A service that names a certificate and has TLS endpoints: the files, where the certificate
+ * label's value is written, and the hosts of those endpoints (as written; those without a
+ * host are left out). */
+struct zl_tls_named {
+    const char *service;
+    const char *cert, *key;            /* key NULL: in cert's file */
+    const struct zl_sval *at, *key_at; /* the labels' values */
+    const char **hosts;
+    size_t nhosts;
+};
+/* Those of svcs (a spec's `services`), *n of them (NULL when none). */
+struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, size_t *n);
+void zl_agent_tls_named_free(struct zl_tls_named *v, size_t n);
+/* Two services naming different certificates (other files) for one host, case aside: mine (a
+ * spec's) against theirs (another deployment's), or against themselves with same_spec (another
+ * service only). The first clash: mine[*im] and theirs[*it] over *host. */
+bool zl_agent_tls_clash(const struct zl_tls_named *mine, size_t nm,
+                        const struct zl_tls_named *theirs, size_t nt, bool same_spec, size_t *im,
+                        size_t *it, const char **host);
+
 /* A replica's health: NONE when its service has no check (running counts as healthy). */
 enum zl_health_state {
     ZL_HEALTH_NONE,

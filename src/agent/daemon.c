@@ -52,6 +52,9 @@ static void route_json(void *arg, const struct zl_proxy_status *st)
         (json_int_t)st->c.active, "failed", (json_int_t)st->c.failed, "bytes_in",
         (json_int_t)st->c.bytes_in, "bytes_out", (json_int_t)st->c.bytes_out);
     json_object_set_new(r, "tls", json_boolean(st->tls));
+    if (st->tls) /* the file named in the spec; null: the folder's or the node's, by SNI */
+        json_object_set_new(r, "certificate",
+                            st->certificate ? json_string(st->certificate) : json_null());
     json_t *bl = json_array();
     for (size_t i = 0; i < st->backends; i++) {
         char a[16];

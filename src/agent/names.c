@@ -40,11 +40,14 @@ struct zl_agent_srv {
     size_t probe_len;
     char *expect;
     bool http;                       /* protocol http or websocket: routed by host and path */
-    char *host, *path;               /* http: the endpoint's host and path (may be NULL) */
-    bool tls;                        /* https */
+    char *host, *path;               /* http: the endpoint's host and path (may be NULL); tls:
+                                      * the host (the name its certificate answers) */
+    bool tls;                        /* https, or tcp with stream.tls */
     struct zl_agent_static *statics; /* an external's backends (not replicas), or NULL */
     size_t nstatics;
     bool least; /* label zlayer.proxy/balance: least_connections */
+    /* tls: labels zlayer.proxy/tls-certificate and zlayer.proxy/tls-key (NULL: none) */
+    char *tls_cert, *tls_key;
 };
 
 struct zl_agent_names {
@@ -69,6 +72,8 @@ static void srv_free(struct zl_agent_srv *e, size_t n)
         free(e[i].expect);
         free(e[i].host);
         free(e[i].path);
+        free(e[i].tls_cert);
+        free(e[i].tls_key);
         for (size_t k = 0; k < e[i].nstatics; k++)
             free(e[i].statics[k].check);
         free(e[i].statics);
@@ -157,6 +162,8 @@ static void push(struct zl_agent_names *n)
                                                     .least_conn = x->least,
                                                     .host = x->host,
                                                     .path = x->path,
+                                                    .tls_cert = x->tls_cert,
+                                                    .tls_key = x->tls_key,
                                                     .session_timeout_ms = x->session_ms,
                                                     .proxy_protocol = x->pp,
                                                     .check = x->check,
@@ -228,30 +235,35 @@ void zl_agent__names_endpoints(struct zl_agent *a, const char *dep, const char *
         const char *host = zl_sval_str(ep, "host", NULL), *path = zl_sval_str(ep, "path", NULL);
         bool http =
             !strcmp(proto, "http") || !strcmp(proto, "websocket") || !strcmp(proto, "https");
+        bool tls = !strcmp(proto, "https") ||
+                   (!strcmp(proto, "tcp") && zl_sval_bool(ep, "stream.tls", false));
+        const char *cert = tls ? zl_agent_tls_label(svc, ZL_AGENT_TLS_CERT) : NULL,
+                   *key = cert ? zl_agent_tls_label(svc, ZL_AGENT_TLS_KEY) : NULL;
         n->next = zl_xrealloc(n->next, (n->nnext + 1) * sizeof(*n->next));
-        n->next[n->nnext++] = (struct zl_agent_srv){
-            zl_xstrdup(dep),
-            zl_xstrdup(svcname),
-            zl_xstrdup(zl_sval_str(ep, "name", "")),
-            strcmp(proto, "udp") ? "tcp" : "udp",
-            (uint16_t)port,
-            (uint16_t)listen,
-            !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
-            !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
-            ms > 86400000 ? 86400000 : (unsigned)ms,
-            zl_sval_bool(ep, "stream.proxy_protocol", false),
-            check,
-            probe,
-            probe_len,
-            expect ? zl_xstrdup(expect) : NULL,
-            http,
-            http && host ? zl_xstrdup(host) : NULL,
-            http && path ? zl_xstrdup(path) : NULL,
-            !strcmp(proto, "https") ||
-                (!strcmp(proto, "tcp") && zl_sval_bool(ep, "stream.tls", false)),
-            NULL,
-            0,
-            least_conn(svc)};
+        n->next[n->nnext++] =
+            (struct zl_agent_srv){zl_xstrdup(dep),
+                                  zl_xstrdup(svcname),
+                                  zl_xstrdup(zl_sval_str(ep, "name", "")),
+                                  strcmp(proto, "udp") ? "tcp" : "udp",
+                                  (uint16_t)port,
+                                  (uint16_t)listen,
+                                  !strcmp(proto, "tcp") || !strcmp(proto, "udp"),
+                                  !strcmp(zl_sval_str(ep, "expose", "internal"), "public"),
+                                  ms > 86400000 ? 86400000 : (unsigned)ms,
+                                  zl_sval_bool(ep, "stream.proxy_protocol", false),
+                                  check,
+                                  probe,
+                                  probe_len,
+                                  expect ? zl_xstrdup(expect) : NULL,
+                                  http,
+                                  (http || tls) && host ? zl_xstrdup(host) : NULL,
+                                  http && path ? zl_xstrdup(path) : NULL,
+                                  tls,
+                                  NULL,
+                                  0,
+                                  least_conn(svc),
+                                  cert ? zl_xstrdup(cert) : NULL,
+                                  key ? zl_xstrdup(key) : NULL};
     }
 }
 

@@ -410,3 +410,96 @@ bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other
     free(theirs);
     return found;
 }
+
+/* ---------------- certificates named in the spec ---------------- */
+
+const char *zl_agent_tls_label(const struct zl_sval *svc, const char *key)
+{
+    const struct zl_sval *l = zl_sval_get(svc, "labels");
+    const char *v = NULL;
+    for (size_t i = 0; l && l->kind == ZL_SV_MAP && i < l->n; i++)
+        if (!strcmp(l->keys[i], key) && l->items[i] && l->items[i]->kind == ZL_SV_STR)
+            v = l->items[i]->s; /* the last one, as the map's reader keeps */
+    return v && v[0] == '/' ? v : NULL;
+}
+
+static const struct zl_sval *label_value(const struct zl_sval *svc, const char *key)
+{
+    const struct zl_sval *l = zl_sval_get(svc, "labels"), *v = NULL;
+    for (size_t i = 0; l && l->kind == ZL_SV_MAP && i < l->n; i++)
+        if (!strcmp(l->keys[i], key))
+            v = l->items[i];
+    return v;
+}
+
+struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, size_t *n)
+{
+    struct zl_tls_named *v = NULL;
+    *n = 0;
+    for (size_t i = 0; svcs && i < svcs->n; i++) {
+        const struct zl_sval *svc = svcs->items[i], *eps = zl_sval_get(svc, "endpoints");
+        const char *cert = zl_agent_tls_label(svc, ZL_AGENT_TLS_CERT);
+        if (!cert)
+            continue;
+        struct zl_tls_named x = {svcs->keys[i],
+                                 cert,
+                                 zl_agent_tls_label(svc, ZL_AGENT_TLS_KEY),
+                                 label_value(svc, ZL_AGENT_TLS_CERT),
+                                 label_value(svc, ZL_AGENT_TLS_KEY),
+                                 NULL,
+                                 0};
+        bool tls = false;
+        x.hosts = zl_xcalloc((eps ? eps->n : 0) + 1, sizeof(*x.hosts));
+        for (size_t k = 0; eps && k < eps->n; k++) {
+            const struct zl_sval *ep = eps->items[k];
+            const char *proto = zl_sval_str(ep, "protocol", "tcp"),
+                       *host = zl_sval_str(ep, "host", NULL);
+            if (strcmp(proto, "https") != 0 &&
+                (strcmp(proto, "tcp") != 0 || !zl_sval_bool(ep, "stream.tls", false)))
+                continue;
+            tls = true;
+            if (host && *host)
+                x.hosts[x.nhosts++] = host;
+        }
+        if (!tls) { /* not used (a warning at validation) */
+            free(x.hosts);
+            continue;
+        }
+        v = zl_xrealloc(v, (*n + 1) * sizeof(*v));
+        v[(*n)++] = x;
+    }
+    return v;
+}
+
+void zl_agent_tls_named_free(struct zl_tls_named *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].hosts);
+    free(v);
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+bool zl_agent_tls_clash(const struct zl_tls_named *mine, size_t nm,
+                        const struct zl_tls_named *theirs, size_t nt, bool same_spec, size_t *im,
+                        size_t *it, const char **host)
+{
+    for (size_t i = 0; i < nm; i++)
+        for (size_t j = 0; j < nt; j++) {
+            if ((same_spec && !strcmp(mine[i].service, theirs[j].service)) ||
+                (same_file(mine[i].cert, theirs[j].cert) && same_file(mine[i].key, theirs[j].key)))
+                continue;
+            for (size_t a = 0; a < mine[i].nhosts; a++)
+                for (size_t b = 0; b < theirs[j].nhosts; b++)
+                    if (!strcasecmp(mine[i].hosts[a], theirs[j].hosts[b])) {
+                        *im = i;
+                        *it = j;
+                        *host = mine[i].hosts[a];
+                        return true;
+                    }
+        }
+    return false;
+}

@@ -3,6 +3,7 @@
  * read files, the state database and the runtime's state: the reconciler does the work. */
 #include "api/internal.h"
 #include "agent/agent.h"
+#include "http/http.h"
 #include "obs/obs.h"
 #include "runtime/runtime.h"
 #include "spec/spec.h"
@@ -221,6 +222,93 @@ static bool port_conflict(struct zl_api *a, struct zl_http_req *r, const struct 
     return answered;
 }
 
+/* The path of a service's label in diagnostics, as the spec's rules write it. */
+static char *label_path(const char *svc, const char *key)
+{
+    return zl_xasprintf("services.%s.labels[\"%s\"]", svc, key);
+}
+
+/* Refuse the deploy (status, kind, summary) over one field of the spec: the details as the
+ * spec's own diagnostics (rule D-9). */
+static void refuse_field(struct zl_http_req *r, int status, const char *kind, const char *summary,
+                         const struct zl_sval *at, const char *path, const char *msg)
+{
+    int line = at ? at->line : 0, col = at ? at->col : 0;
+    json_t *det = json_pack("[{s:i, s:i, s:s, s:s, s:s, s:s}]", "line", line, "column", col, "path",
+                            path, "message", msg, "rule", "D-9", "level", "error");
+    char *dj = json_dumps(det, JSON_COMPACT);
+    zl_http_respond_error(r, status, kind, dj, "%s", summary);
+    free(dj);
+    json_decref(det);
+}
+
+/* Certificates named in the spec (labels zlayer.proxy/tls-certificate and -key): each one
+ * the proxy can serve, checked here where it will be read (D-9: 400), and no host given two
+ * certificates (400 within the spec, 409 against another deployment). True when the request
+ * was answered. */
+static bool tls_refused(struct zl_api *a, struct zl_http_req *r, const struct zl_spec *spec)
+{
+    const char *name = zl_spec_deployment(spec);
+    size_t n = 0, im, it;
+    const char *host;
+    struct zl_tls_named *v = zl_agent_tls_named(zl_sval_get(zl_spec_root(spec), "services"), &n);
+    bool answered = false;
+    for (size_t i = 0; i < n && !answered; i++) {
+        struct zl_tls_cert_info info;
+        struct zl_err err;
+        if (zl_tls_cert_check(v[i].cert, v[i].key, &info, &err) == 0)
+            continue;
+        char *p =
+            label_path(v[i].service, info.key_at_fault ? ZL_AGENT_TLS_KEY : ZL_AGENT_TLS_CERT);
+        refuse_field(r, 400, "validation_error", "Invalid spec: 1 error(s)",
+                     info.key_at_fault ? v[i].key_at : v[i].at, p, err.msg);
+        free(p);
+        answered = true;
+    }
+    if (!answered && zl_agent_tls_clash(v, n, v, n, true, &im, &it, &host)) {
+        char *p = label_path(v[im].service, ZL_AGENT_TLS_CERT),
+             *m = zl_xasprintf("host %s is also given the certificate %s by service %s", host,
+                               v[it].cert, v[it].service);
+        refuse_field(r, 400, "validation_error", "Invalid spec: 1 error(s)", v[im].at, p, m);
+        free(p);
+        free(m);
+        answered = true;
+    }
+    struct zl_store_deployment *deps = NULL;
+    size_t nd = 0;
+    struct zl_err err;
+    if (answered || zl_store_deployment_list(a->db, &deps, &nd, &err) < 0)
+        nd = 0;
+    for (size_t i = 0; i < nd && !answered; i++) {
+        struct zl_spec *other = NULL;
+        struct zl_diags *d = NULL;
+        size_t no = 0;
+        struct zl_tls_named *o = NULL;
+        if (strcmp(deps[i].name, name) != 0 &&
+            zl_spec_load(deps[i].name, deps[i].spec, strlen(deps[i].spec), NULL, &other, &d) == 0)
+            o = zl_agent_tls_named(zl_sval_get(zl_spec_root(other), "services"), &no);
+        if (zl_agent_tls_clash(v, n, o, no, false, &im, &it, &host)) {
+            char *p = label_path(v[im].service, ZL_AGENT_TLS_CERT),
+                 *m = zl_xasprintf("host %s already has the certificate %s from deployment %s, "
+                                   "service %s",
+                                   host, o[it].cert, deps[i].name, o[it].service);
+            refuse_field(r, 409, "conflict", "Another deployment's certificate serves a host",
+                         v[im].at, p, m);
+            free(p);
+            free(m);
+            answered = true;
+        }
+        zl_agent_tls_named_free(o, no);
+        zl_diags_free(d);
+        zl_spec_free(other);
+    }
+    for (size_t i = 0; i < nd; i++)
+        zl_store_deployment_fini(&deps[i]);
+    free(deps);
+    zl_agent_tls_named_free(v, n);
+    return answered;
+}
+
 static void deploy(struct zl_api *a, struct zl_http_req *r)
 {
     const char *ct = zl_http_req_header(r, "content-type");
@@ -255,7 +343,7 @@ static void deploy(struct zl_api *a, struct zl_http_req *r)
                               zl_diags_errors(d));
         free(dj);
         json_decref(det);
-    } else if (!port_conflict(a, r, spec)) {
+    } else if (!port_conflict(a, r, spec) && !tls_refused(a, r, spec)) {
         char *envtext = env ? json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
         char *ytext = zl_xstrndup(yaml, len);
         struct zl_err err;

@@ -94,15 +94,23 @@ int zl_cli_ensure_daemon(struct zl_cli *cli, const struct zl_cli_dirs *d)
 /* Print an API error body ({"error","message","details"}) as one line (+ diagnostics). */
 int zl_cli_api_fail(struct zl_cli *cli, const struct zl_http_response *r)
 {
+    return zl_cli_api_fail_in(cli, r, NULL);
+}
+
+int zl_cli_api_fail_in(struct zl_cli *cli, const struct zl_http_response *r, const char *file)
+{
     json_t *j = json_loads(r->body ? r->body : "", 0, NULL);
     const char *msg = json_string_value(json_object_get(j, "message"));
     json_t *det = json_object_get(j, "details");
     for (size_t i = 0; json_is_array(det) && i < json_array_size(det); i++) {
         json_t *g = json_array_get(det, i);
-        fprintf(stderr, "%lld:%lld: %s: %s\n", json_integer_value(json_object_get(g, "line")),
+        const char *rule = json_string_value(json_object_get(g, "rule"));
+        fprintf(stderr, "%s%s%lld:%lld: %s: %s%s%s%s\n", file ? file : "", file ? ":" : "",
+                json_integer_value(json_object_get(g, "line")),
                 json_integer_value(json_object_get(g, "column")),
                 json_string_value(json_object_get(g, "path")),
-                json_string_value(json_object_get(g, "message")));
+                json_string_value(json_object_get(g, "message")), rule && file ? " [" : "",
+                rule && file ? rule : "", rule && file ? "]" : "");
     }
     int rc = zl_cli_fail(cli, "the daemon answered %d: %s", r->status, msg ? msg : r->body);
     json_decref(j);

@@ -27,6 +27,9 @@ bool zl_cli_ready(const struct zl_cli_dirs *d);
 int zl_cli_ensure_daemon(struct zl_cli *cli, const struct zl_cli_dirs *d);
 /* Print an API error body ({"error","message","details"}) as one line (+ diagnostics). */
 int zl_cli_api_fail(struct zl_cli *cli, const struct zl_http_response *r);
+/* The same for a request made from the spec in file: its details as FILE:LINE:COL: PATH:
+ * MESSAGE [RULE]. */
+int zl_cli_api_fail_in(struct zl_cli *cli, const struct zl_http_response *r, const char *file);
 /* GET path and parse JSON; NULL after printing the error. */
 json_t *zl_cli_get_json(struct zl_cli *cli, const struct zl_cli_dirs *d, const char *path);
 /* The deployment holding service (when -d is not given): the only one that has it. */

@@ -379,7 +379,7 @@ int zl_cli_cmd_up(struct zl_cli *cli, int argc, char **argv)
         if (zl_cli_call(&d, "POST", "/api/v1/deployments", text, &r, &err) < 0)
             rc = zl_cli_fail(cli, "%s", err.msg);
         else if (r.status != 201)
-            rc = zl_cli_api_fail(cli, &r);
+            rc = zl_cli_api_fail_in(cli, &r, path);
         else {
             json_t *j = json_loads(r.body, 0, NULL);
             rev = json_integer_value(json_object_get(j, "revision"));

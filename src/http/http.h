@@ -184,6 +184,30 @@ int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_er
 int zl_tls_certs_default(struct zl_tls_certs *cs, const char *path, const char *const *names,
                          size_t n, struct zl_err *err);
 size_t zl_tls_certs_count(const struct zl_tls_certs *cs);
+/* A certificate named in a spec (zl_tls_certs_add_file's arguments) that also answers hosts
+ * (an endpoint's host: an exact name, or "*.example.com" for any name below it): such a
+ * host before any certificate's own names when both are exact, and so on (see
+ * zl_tls_certs_choose). */
+int zl_tls_certs_add_named(struct zl_tls_certs *cs, const char *cert, const char *key,
+                           const char *const *hosts, size_t nhosts, struct zl_err *err);
+/* The certificate SNI host gets, in the order added (0 the first), or -1: the fallback.
+ * Exact names first (a named certificate's hosts, then certificates' own DNS names), then
+ * wildcards (hosts' any depth, a longer suffix first; certificates' one label); the first
+ * added on a tie. */
+int zl_tls_certs_choose(const struct zl_tls_certs *cs, const char *host);
+
+/* What zl_tls_cert_check saw of a certificate. */
+struct zl_tls_cert_info {
+    char subject[256];   /* "/CN=app.example.com" */
+    char not_before[32]; /* "2026-01-01 00:00:00 UTC" */
+    char not_after[32];
+    bool key_at_fault; /* the error is the key's file's (key given) */
+};
+/* Can the proxy serve cert (a PEM chain) with key (NULL: in cert's file)? Each file a
+ * readable regular file, a certificate in cert, an unencrypted private key that matches it,
+ * valid now (neither expired nor not yet valid). < 0 with the reason. */
+int zl_tls_cert_check(const char *cert, const char *key, struct zl_tls_cert_info *info,
+                      struct zl_err *err);
 
 /* One server-side TLS connection over memory: ciphertext in through zl_tls_read, out
  * through zl_tls_out/zl_tls_out_taken (or zl_tls_take, a copy); TLS 1.2 and 1.3. */

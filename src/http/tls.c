@@ -26,6 +26,8 @@ struct cert {
     SSL_CTX *ctx;
     char **names; /* lower-case DNS names, "*.example.com" for wildcards */
     size_t n;
+    char **hosts; /* named in a spec: the endpoints' hosts it answers first (lower-case) */
+    size_t nhosts;
 };
 
 struct zl_tls_certs {
@@ -55,7 +57,7 @@ static int err_ssl(struct zl_err *err, const char *what)
     if (e)
         ERR_error_string_n(e, buf, sizeof(buf));
     ERR_clear_error();
-    return zl_err_set(err, -EINVAL, "%s: %s", what, buf);
+    return zl_err_set(err, EINVAL, "%s: %s", what, buf);
 }
 
 /* ---------------- certificates ---------------- */
@@ -75,14 +77,19 @@ static SSL_CTX *ctx_new(void)
     return ctx;
 }
 
-static void add_name(struct cert *c, const char *s, size_t len)
+static char *lower_ndup(const char *s, size_t len)
 {
     char *n = zl_xstrndup(s, len);
     for (char *p = n; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p - 'A' + 'a');
+    return n;
+}
+
+static void add_name(struct cert *c, const char *s, size_t len)
+{
     c->names = zl_xrealloc(c->names, (c->n + 1) * sizeof(*c->names));
-    c->names[c->n++] = n;
+    c->names[c->n++] = lower_ndup(s, len);
 }
 
 /* The names a certificate is for: its DNS subject alternative names, else its CN. */
@@ -132,7 +139,7 @@ static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, struct zl_err *err)
     SSL_CTX_set_tlsext_servername_arg(ctx, cs);
     cs->c = zl_xrealloc(cs->c, (cs->n + 1) * sizeof(*cs->c));
     struct cert *c = &cs->c[cs->n++];
-    *c = (struct cert){ctx, NULL, 0};
+    *c = (struct cert){ctx, NULL, 0, NULL, 0};
     cert_names(c, SSL_CTX_get0_certificate(ctx));
     if (!cs->fallback)
         cs->fallback = ctx;
@@ -181,6 +188,106 @@ int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_er
         free(key);
     }
     closedir(d);
+    return rc;
+}
+
+int zl_tls_certs_add_named(struct zl_tls_certs *cs, const char *cert, const char *key,
+                           const char *const *hosts, size_t nhosts, struct zl_err *err)
+{
+    if (zl_tls_certs_add_file(cs, cert, key, err) < 0)
+        return -1;
+    struct cert *c = &cs->c[cs->n - 1];
+    c->hosts = zl_xcalloc(nhosts + 1, sizeof(*c->hosts));
+    for (size_t i = 0; i < nhosts; i++)
+        if (hosts[i] && *hosts[i])
+            c->hosts[c->nhosts++] = lower_ndup(hosts[i], strlen(hosts[i]));
+    return 0;
+}
+
+/* Why a file cannot be read as a regular file, or NULL. */
+static int unreadable(const char *path, struct zl_err *err)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return zl_err_sys(err, errno, "cannot read %s", path);
+    int rc = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)
+                 ? zl_err_set(err, EINVAL, "%s is not a file", path)
+                 : 0;
+    close(fd);
+    return rc;
+}
+
+static int no_prompt(char *buf, int size, int rw, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rw;
+    (void)u;
+    return 0; /* an encrypted key is not asked for: it does not load */
+}
+
+static void when(const ASN1_TIME *t, char *out, size_t cap)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1 || !strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm))
+        snprintf(out, cap, "?");
+}
+
+int zl_tls_cert_check(const char *cert, const char *key, struct zl_tls_cert_info *info,
+                      struct zl_err *err)
+{
+    memset(info, 0, sizeof(*info));
+    if (unreadable(cert, err) < 0)
+        return -1;
+    if (key && unreadable(key, err) < 0) {
+        info->key_at_fault = true;
+        return -1;
+    }
+    FILE *f = fopen(cert, "re");
+    X509 *x = f ? PEM_read_X509(f, NULL, no_prompt, NULL) : NULL;
+    if (f)
+        fclose(f);
+    ERR_clear_error();
+    if (!x)
+        return zl_err_set(err, EINVAL, "%s holds no certificate (a PEM 'CERTIFICATE' block)", cert);
+    f = fopen(key ? key : cert, "re");
+    EVP_PKEY *pk = f ? PEM_read_PrivateKey(f, NULL, no_prompt, NULL) : NULL;
+    if (f)
+        fclose(f);
+    ERR_clear_error();
+    int rc = -1;
+    X509_NAME_oneline(X509_get_subject_name(x), info->subject, sizeof(info->subject));
+    when(X509_get0_notBefore(x), info->not_before, sizeof(info->not_before));
+    when(X509_get0_notAfter(x), info->not_after, sizeof(info->not_after));
+    if (!pk && !key) {
+        zl_err_set(err, EINVAL,
+                   "%s holds no private key (a PEM 'PRIVATE KEY' block, not encrypted): add it, "
+                   "or name its file with the label zlayer.proxy/tls-key",
+                   cert);
+    } else if (!pk) {
+        info->key_at_fault = true;
+        zl_err_set(err, EINVAL,
+                   "%s holds no private key (a PEM 'PRIVATE KEY' block, not encrypted)", key);
+    } else if (X509_check_private_key(x, pk) != 1) {
+        info->key_at_fault = key != NULL;
+        zl_err_set(err, EINVAL, "the key in %s does not match the certificate in %s",
+                   key ? key : cert, cert);
+    } else if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        zl_err_set(err, EINVAL, "the certificate in %s (%s) expired on %s", cert, info->subject,
+                   info->not_after);
+    } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+        zl_err_set(err, EINVAL, "the certificate in %s (%s) is not valid before %s", cert,
+                   info->subject, info->not_before);
+    } else {
+        /* and the way the proxy loads it (the whole chain) */
+        struct zl_tls_certs *cs = zl_tls_certs_new();
+        rc = zl_tls_certs_add_file(cs, cert, key, err);
+        zl_tls_certs_unref(cs);
+    }
+    ERR_clear_error();
+    EVP_PKEY_free(pk);
+    X509_free(x);
     return rc;
 }
 
@@ -293,36 +400,57 @@ void zl_tls_certs_unref(struct zl_tls_certs *cs)
         for (size_t k = 0; k < cs->c[i].n; k++)
             free(cs->c[i].names[k]);
         free(cs->c[i].names);
+        for (size_t k = 0; k < cs->c[i].nhosts; k++)
+            free(cs->c[i].hosts[k]);
+        free(cs->c[i].hosts);
         SSL_CTX_free(cs->c[i].ctx);
     }
     free(cs->c);
     free(cs);
 }
 
-static bool name_match(const char *pattern, const char *host)
+/* How well a name of a certificate answers host: 0 not at all. An endpoint's host (pinned)
+ * before the certificate's own names when both are exact; exact names before wildcards; an
+ * endpoint's wildcard takes any name below it as its route does (a longer suffix first), a
+ * certificate's one label only. */
+static unsigned name_rank(const char *pattern, const char *host, bool pinned)
 {
     if (pattern[0] == '*' && pattern[1] == '.') {
-        const char *dot = strchr(host, '.'); /* a wildcard stands for one label */
-        return dot && dot != host && !strcasecmp(dot, pattern + 1);
+        size_t pl = strlen(pattern + 1), hl = strlen(host);
+        if (hl <= pl || strcasecmp(host + hl - pl, pattern + 1) != 0)
+            return 0;
+        if (!pinned && memchr(host, '.', hl - pl)) /* a wildcard stands for one label */
+            return 0;
+        return (pinned ? 2u << 20 : 1u << 20) + (unsigned)(pl < 0xfffff ? pl : 0xfffff);
     }
-    return !strcasecmp(pattern, host);
+    return strcasecmp(pattern, host) ? 0 : pinned ? 4u << 20 : 3u << 20;
 }
 
-/* SNI: the certificate for the name asked, exact names before wildcards. */
+int zl_tls_certs_choose(const struct zl_tls_certs *cs, const char *host)
+{
+    int pick = -1;
+    unsigned best = 0;
+    for (size_t i = 0; host && *host && i < cs->n; i++) {
+        const struct cert *c = &cs->c[i];
+        for (size_t k = 0; k < c->nhosts + c->n; k++) {
+            bool pinned = k < c->nhosts;
+            unsigned r = name_rank(pinned ? c->hosts[k] : c->names[k - c->nhosts], host, pinned);
+            if (r > best) { /* the first loaded on a tie */
+                best = r;
+                pick = (int)i;
+            }
+        }
+    }
+    return pick;
+}
+
+/* SNI: the certificate for the name asked (zl_tls_certs_choose), else the fallback. */
 static int on_sni(SSL *ssl, int *alert, void *arg)
 {
     (void)alert;
     struct zl_tls_certs *cs = arg;
-    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    SSL_CTX *pick = NULL;
-    for (int wild = 0; host && wild < 2 && !pick; wild++)
-        for (size_t i = 0; i < cs->n && !pick; i++)
-            for (size_t k = 0; k < cs->c[i].n && !pick; k++)
-                if ((cs->c[i].names[k][0] == '*') == (wild == 1) &&
-                    name_match(cs->c[i].names[k], host))
-                    pick = cs->c[i].ctx;
-    if (!pick)
-        pick = cs->fallback;
+    int i = zl_tls_certs_choose(cs, SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    SSL_CTX *pick = i >= 0 ? cs->c[i].ctx : cs->fallback;
     if (pick && pick != SSL_get_SSL_CTX(ssl))
         SSL_set_SSL_CTX(ssl, pick);
     return SSL_TLSEXT_ERR_OK;

@@ -39,7 +39,8 @@ struct group {
     char *path; /* prefix, "/" for every path */
     size_t path_len;
     bool least_conn;
-    bool gone; /* the listener no longer routes to it */
+    bool gone;      /* the listener no longer routes to it */
+    char *tls_cert; /* the certificate its route names, or NULL */
     struct backend *bs;
     size_t nb;
     int64_t *ejected; /* scratch for zl_proxy_pick */
@@ -47,6 +48,13 @@ struct group {
     struct zl_proxy_counters c;
     struct zl_proxy_ring ring; /* c.accepted, sampled every second (rate.c) */
     unsigned refs;             /* the listener while it routes to it, and requests in flight */
+};
+
+/* A certificate named by routes (zl_proxy_route.tls_cert) and the hosts of those routes. */
+struct zl_proxy__named {
+    char *cert, *key;
+    char **hosts;
+    size_t nhosts;
 };
 
 /* One route's rate as last sampled, published for other threads (rate.c). */
@@ -119,7 +127,9 @@ struct zl_proxy {
     char *cert_dir, *cert_default; /* where they come from (see zl_proxy_tls) */
     char **cert_names;
     size_t ncert_names;
-    int64_t cert_stamp; /* the newest change seen in cert_dir */
+    struct zl_proxy__named *named; /* certificates the routes name */
+    size_t nnamed;
+    uint64_t cert_stamp; /* the changes seen in cert_dir and the named files */
     unsigned ticks;
     unsigned churn;    /* HTTP connections opened or closed since memory was last trimmed */
     struct zl_buf log; /* lines not yet written */

@@ -69,6 +69,7 @@ static void group_free(struct group *g)
     free(g->name);
     free(g->host);
     free(g->path);
+    free(g->tls_cert);
     free(g->bs);
     free(g->ejected);
     free(g);
@@ -105,6 +106,11 @@ static void set_backends(struct group *g, const struct zl_proxy_route *r)
         g->name = zl_xstrdup(r->name);
     }
     g->least_conn = r->least_conn;
+    const char *cert = r->tls ? r->tls_cert : NULL;
+    if (!cert != !g->tls_cert || (cert && strcmp(cert, g->tls_cert) != 0)) {
+        free(g->tls_cert);
+        g->tls_cert = cert ? zl_xstrdup(cert) : NULL;
+    }
 }
 
 static char *lower_dup(const char *s)
@@ -314,6 +320,8 @@ static void routes_free(struct zl_proxy_route *r, size_t n)
         free((char *)r[i].probe_expect);
         free((char *)r[i].host);
         free((char *)r[i].path);
+        free((char *)r[i].tls_cert);
+        free((char *)r[i].tls_key);
     }
     free(r);
 }
@@ -326,6 +334,64 @@ static bool same_check(const struct zl_proxy_check *c, const struct zl_proxy_rou
         return true;
     return c->request_len == r->probe_len && !memcmp(c->request, r->probe, r->probe_len) &&
            c->has_expect == (r->probe_expect && *r->probe_expect);
+}
+
+/* ---------------- certificates named by routes ---------------- */
+
+static void named_free(struct zl_proxy__named *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].cert);
+        free(v[i].key);
+        for (size_t k = 0; k < v[i].nhosts; k++)
+            free(v[i].hosts[k]);
+        free(v[i].hosts);
+    }
+    free(v);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The certificates the routes name, each with its routes' hosts (in the routes' order); the
+ * store is made again when they differ from those in force. */
+static void named_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n)
+{
+    struct zl_proxy__named *v = zl_xcalloc(n + 1, sizeof(*v));
+    size_t nv = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!r[i].tls || !r[i].tls_cert || r[i].udp)
+            continue;
+        size_t k = 0;
+        while (k < nv && !(same_str(v[k].cert, r[i].tls_cert) && same_str(v[k].key, r[i].tls_key)))
+            k++;
+        if (k == nv)
+            v[nv++] = (struct zl_proxy__named){zl_xstrdup(r[i].tls_cert),
+                                               r[i].tls_key ? zl_xstrdup(r[i].tls_key) : NULL,
+                                               zl_xcalloc(n + 1, sizeof(char *)), 0};
+        bool have = !r[i].host;
+        for (size_t h = 0; !have && h < v[k].nhosts; h++)
+            have = !strcasecmp(v[k].hosts[h], r[i].host);
+        if (!have)
+            v[k].hosts[v[k].nhosts++] = zl_xstrdup(r[i].host);
+    }
+    bool same = nv == p->nnamed;
+    for (size_t i = 0; same && i < nv; i++) {
+        same = same_str(v[i].cert, p->named[i].cert) && same_str(v[i].key, p->named[i].key) &&
+               v[i].nhosts == p->named[i].nhosts;
+        for (size_t k = 0; same && k < v[i].nhosts; k++)
+            same = !strcmp(v[i].hosts[k], p->named[i].hosts[k]);
+    }
+    if (same) {
+        named_free(v, nv);
+        return;
+    }
+    named_free(p->named, p->nnamed);
+    p->named = v;
+    p->nnamed = nv;
+    zl_proxy__tls_check(p, true);
 }
 
 static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
@@ -363,6 +429,7 @@ static void apply(struct zl_proxy *p, struct zl_proxy_route *r, size_t n)
         }
     free(used);
     zl_proxy__pool_sweep(p, false); /* connections kept to backends no longer routed to */
+    named_set(p, r, n);
 }
 
 static void on_async(uv_async_t *a)
@@ -454,6 +521,8 @@ void zl_proxy_set(struct zl_proxy *p, const struct zl_proxy_route *r, size_t n)
         copy[i].probe_expect = r[i].probe_expect ? zl_xstrdup(r[i].probe_expect) : NULL;
         copy[i].host = r[i].host ? zl_xstrdup(r[i].host) : NULL;
         copy[i].path = r[i].path ? zl_xstrdup(r[i].path) : NULL;
+        copy[i].tls_cert = r[i].tls_cert ? zl_xstrdup(r[i].tls_cert) : NULL;
+        copy[i].tls_key = r[i].tls_key ? zl_xstrdup(r[i].tls_key) : NULL;
     }
     pthread_mutex_lock(&p->lock);
     routes_free(p->pending, p->npending);
@@ -474,6 +543,7 @@ static void proxy_unref(struct zl_proxy *p)
         close(p->log_fd);
     zl_buf_fini(&p->log);
     zl_tls_certs_unref(p->certs);
+    named_free(p->named, p->nnamed);
     free(p->cert_dir);
     free(p->cert_default);
     for (size_t i = 0; i < p->ncert_names; i++)
@@ -523,6 +593,7 @@ void zl_proxy_each(struct zl_proxy *p, void (*fn)(void *arg, const struct zl_pro
                                          .tls = l->tls,
                                          .host = g->host,
                                          .path = l->http ? g->path : NULL,
+                                         .certificate = l->tls ? g->tls_cert : NULL,
                                          .listening = l->listening,
                                          .backends = g->nb,
                                          .c = g->c};
@@ -562,11 +633,24 @@ static int64_t dir_stamp(const char *dir)
     return t;
 }
 
+/* A file's identity and last change, folded into h (0 for one that is missing). */
+static uint64_t file_stamp(uint64_t h, const char *path)
+{
+    struct stat st;
+    uint64_t m = 0;
+    if (path && stat(path, &st) == 0)
+        m = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec +
+            (uint64_t)st.st_ino * 7919u + (uint64_t)st.st_size;
+    return h * 1000003u + m;
+}
+
 void zl_proxy__tls_check(struct zl_proxy *p, bool force)
 {
     if (!p->cert_default)
         return;
-    int64_t stamp = dir_stamp(p->cert_dir);
+    uint64_t stamp = (uint64_t)dir_stamp(p->cert_dir);
+    for (size_t i = 0; i < p->nnamed; i++)
+        stamp = file_stamp(file_stamp(stamp, p->named[i].cert), p->named[i].key);
     if (!force && stamp == p->cert_stamp)
         return;
     p->cert_stamp = stamp;
@@ -575,6 +659,14 @@ void zl_proxy__tls_check(struct zl_proxy *p, bool force)
     if (zl_tls_certs_load_dir(cs, p->cert_dir, &err) < 0)
         zl_log("error", "proxy", "certificates in %s: %s", p->cert_dir, err.msg);
     size_t loaded = zl_tls_certs_count(cs);
+    for (size_t i = 0; i < p->nnamed; i++) {
+        /* one that no longer loads is left out: its hosts get the others' */
+        const struct zl_proxy__named *x = &p->named[i];
+        if (zl_tls_certs_add_named(cs, x->cert, x->key, (const char *const *)x->hosts, x->nhosts,
+                                   &err) < 0)
+            zl_log("error", "proxy", "certificate %s: %s", x->cert, err.msg);
+    }
+    size_t named = zl_tls_certs_count(cs) - loaded;
     if (zl_tls_certs_default(cs, p->cert_default, (const char *const *)p->cert_names,
                              p->ncert_names, &err) < 0)
         zl_log("error", "proxy", "default certificate %s: %s", p->cert_default, err.msg);
@@ -584,8 +676,9 @@ void zl_proxy__tls_check(struct zl_proxy *p, bool force)
     }
     zl_tls_certs_unref(p->certs);
     p->certs = cs;
-    zl_log("info", "proxy", "TLS: %zu certificate(s) from %s, and the node's own", loaded,
-           p->cert_dir);
+    zl_log("info", "proxy",
+           "TLS: %zu certificate(s) from %s, %zu named by deployments, and the node's own", loaded,
+           p->cert_dir, named);
 }
 
 int zl_proxy_tls(struct zl_proxy *p, const char *dir, const char *default_path,
@@ -604,7 +697,7 @@ int zl_proxy_tls(struct zl_proxy *p, const char *dir, const char *default_path,
     p->ncert_names = n;
     zl_proxy__tls_check(p, true);
     if (!p->certs)
-        return zl_err_set(err, -EINVAL, "no certificate for https (see the log)");
+        return zl_err_set(err, EINVAL, "no certificate for https (see the log)");
     return 0;
 }
 

@@ -31,10 +31,16 @@ struct zl_proxy_route {
     const char *name; /* DEPLOYMENT/SERVICE/ENDPOINT, for the log and counters */
     uint32_t bind_ip; /* host byte order; 0: every address */
     uint16_t port;
-    bool udp;            /* else TCP */
-    bool http;           /* HTTP/1.1 (and WebSocket): several routes may share one port */
-    bool tls;            /* https, or TCP with stream.tls: TLS ends here (zl_proxy_tls) */
-    const char *host;    /* HTTP: an exact name or "*.example.com"; NULL: any host */
+    bool udp;  /* else TCP */
+    bool http; /* HTTP/1.1 (and WebSocket): several routes may share one port */
+    bool tls;  /* https, or TCP with stream.tls: TLS ends here (zl_proxy_tls) */
+    /* HTTP: an exact name or "*.example.com"; NULL: any host. With tls_cert (HTTP or TCP) the
+     * name that certificate answers too */
+    const char *host;
+    /* tls: a certificate named in the spec (a PEM chain, with the key unless tls_key names its
+     * file), served for host and its own names beside the folder's (zl_proxy_tls); NULL:
+     * none */
+    const char *tls_cert, *tls_key;
     const char *path;    /* HTTP: a path prefix, matched segment-wise; NULL: "/" */
     bool least_conn;     /* HTTP: the backend with the fewest requests in flight, else in turn */
     bool proxy_protocol; /* tell the backend the client: PROXY v1 (TCP), v2 (UDP) */
@@ -51,10 +57,10 @@ struct zl_proxy_route {
 };
 
 struct zl_proxy *zl_proxy_new(uv_loop_t *loop);
-/* https certificates: every NAME.pem (chain and key) or NAME.crt + NAME.key in dir, chosen by
- * SNI, and for any other name a self-signed certificate for names kept at default_path (made
- * on first use). dir is watched: a change applies to new connections, none is dropped. Loop
- * thread. */
+/* https certificates: every NAME.pem (chain and key) or NAME.crt + NAME.key in dir, and those
+ * the routes name (tls_cert), chosen by SNI, and for any other name a self-signed certificate
+ * for names kept at default_path (made on first use). dir and the named files are watched: a
+ * change applies to new connections, none is dropped. Loop thread. */
 int zl_proxy_tls(struct zl_proxy *p, const char *dir, const char *default_path,
                  const char *const *names, size_t n, struct zl_err *err);
 /* Write a line per HTTP request to the file at path (appended; NULL: no log). Loop thread. */
@@ -102,6 +108,7 @@ struct zl_proxy_status {
     uint16_t port;
     bool udp, http, tls, listening;
     const char *host, *path;  /* HTTP */
+    const char *certificate;  /* tls: the file named in the spec (tls_cert), or NULL */
     size_t backends, ejected; /* ready replicas; of those, ejected now (refusals) */
     size_t down;              /* of those, failing the route's health check or their own */
     struct zl_proxy_counters c;

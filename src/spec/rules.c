@@ -207,8 +207,10 @@ static bool expose_ok(const char *s)
     return s[d] == '\0' || strcmp(s + d, "/tcp") == 0 || strcmp(s + d, "/udp") == 0;
 }
 
+/* named_cert: the service names a certificate (zlayer.proxy/tls-certificate), which answers
+ * the host of a tcp endpoint with stream.tls too */
 static void check_endpoints(struct rctx *r, const struct zl_sval *eps, const char *path,
-                            bool unique)
+                            bool unique, bool named_cert)
 {
     for (size_t i = 0; eps && i < eps->n; i++) {
         const struct zl_sval *ep = eps->items[i];
@@ -230,7 +232,8 @@ static void check_endpoints(struct rctx *r, const struct zl_sval *eps, const cha
         if (stream && !strcmp(proto, "udp") && zl_sval_bool(stream, "tls", false))
             report(r, "R-12", get(stream, "tls"), ep, sub(r, sub(r, p, "stream"), "tls"),
                    "stream.tls applies only to tcp endpoints");
-        if (!l7 && (get(ep, "path") || get(ep, "host")))
+        bool tls_host = named_cert && !strcmp(proto, "tcp") && zl_sval_bool(stream, "tls", false);
+        if (!l7 && (get(ep, "path") || (get(ep, "host") && !tls_host)))
             report(r, "R-12", get(ep, "path") ? get(ep, "path") : get(ep, "host"), ep,
                    sub(r, p, get(ep, "path") ? "path" : "host"),
                    "path and host routing apply only to http, https and websocket endpoints");
@@ -782,6 +785,52 @@ static void check_init(struct rctx *r, const struct zl_sval *svc, const char *pa
     }
 }
 
+/* D-9 and R-26: certificates named by the labels zlayer.proxy/tls-certificate and
+ * zlayer.proxy/tls-key (docs/proxy.md): absolute paths to files the daemon reads at deploy;
+ * no secret references (there is no secrets store yet); a key only beside a certificate; used
+ * by an https endpoint or a tcp one with stream.tls (else a warning). The files themselves are
+ * checked by the daemon at deploy. */
+static void check_tls_labels(struct rctx *r, const struct zl_sval *svc, const char *path)
+{
+    static const char *const keys[] = {"zlayer.proxy/tls-certificate", "zlayer.proxy/tls-key"};
+    const struct zl_sval *l = get(svc, "labels"), *at[2] = {NULL, NULL};
+    const char *lp = sub(r, path, "labels");
+    for (size_t i = 0; l && l->kind == ZL_SV_MAP && i < l->n; i++)
+        for (int k = 0; k < 2; k++) {
+            if (strcmp(l->keys[i], keys[k]) != 0)
+                continue;
+            const struct zl_sval *v = l->items[i];
+            const char *s = str(v), *p = sub(r, lp, keys[k]);
+            at[k] = v ? v : l;
+            if (!strncmp(s, "$S:", 3)) {
+                report(r, "D-9", v, l, p,
+                       "secrets are not available yet: '%s' cannot be read from a secrets store",
+                       s);
+                add_hint(
+                    r, "name a file on the node: an absolute path such as /etc/zlayer/tls/app.pem");
+            } else if (s[0] != '/') {
+                report(r, "D-9", v, l, p,
+                       "must be an absolute path to a PEM file on the node (got '%s')", s);
+                add_hint(r, "write an absolute path such as /etc/zlayer/tls/app.pem");
+            }
+        }
+    if (at[1] && !at[0])
+        report(r, "D-9", at[1], l, sub(r, lp, keys[1]),
+               "a key without a certificate: name the certificate with %s", keys[0]);
+    if (!at[0])
+        return;
+    const struct zl_sval *eps = get(svc, "endpoints");
+    for (size_t i = 0; eps && i < eps->n; i++) {
+        const char *proto = str(get(eps->items[i], "protocol"));
+        const struct zl_sval *tls = zl_sval_path(eps->items[i], "stream.tls");
+        if (!strcmp(proto, "https") || (!strcmp(proto, "tcp") && tls && tls->b))
+            return;
+    }
+    report(r, "R-26", at[0], l, sub(r, lp, keys[0]),
+           "the service has no https endpoint nor tcp endpoint with stream.tls: the certificate "
+           "is not used");
+}
+
 /* ---------------- the document ---------------- */
 
 static void check_service(struct rctx *r, struct zl_sval *svc, const char *name)
@@ -795,7 +844,11 @@ static void check_service(struct rctx *r, struct zl_sval *svc, const char *name)
                "characters, starting with a letter)",
                name);
     check_resources(r, get(svc, "resources"), sub(r, path, "resources"));
-    check_endpoints(r, get(svc, "endpoints"), sub(r, path, "endpoints"), true);
+    const struct zl_sval *labels = get(svc, "labels");
+    bool named_cert = false;
+    for (size_t i = 0; labels && labels->kind == ZL_SV_MAP && i < labels->n; i++)
+        named_cert |= !strcmp(labels->keys[i], "zlayer.proxy/tls-certificate");
+    check_endpoints(r, get(svc, "endpoints"), sub(r, path, "endpoints"), true, named_cert);
     fill_target_ports((struct zl_sval *)get(svc, "endpoints"));
     check_scale_groups(r, svc, path);
     check_schedule(r, svc, path);
@@ -810,6 +863,7 @@ static void check_service(struct rctx *r, struct zl_sval *svc, const char *name)
     check_net(r, svc, path);
     check_depends(r, svc, name, path);
     check_init(r, svc, path);
+    check_tls_labels(r, svc, path);
 }
 
 static void check_externals_tunnels(struct rctx *r, const struct zl_sval *root)
@@ -821,7 +875,7 @@ static void check_externals_tunnels(struct rctx *r, const struct zl_sval *root)
         if (b->n == 0)
             report(r, "F-11", b, e, sub(r, p, "backends"),
                    "at least one backend address is required");
-        check_endpoints(r, get(e, "endpoints"), sub(r, p, "endpoints"), false);
+        check_endpoints(r, get(e, "endpoints"), sub(r, p, "endpoints"), false, false);
         fill_target_ports((struct zl_sval *)get(e, "endpoints"));
         check_external_health(r, e, sub(r, p, "health"));
         if (!is_dns_label(ext->keys[i], 63))

@@ -156,3 +156,72 @@ HTTP/1.1 200 OK"
     sleep 1.5
     [ "$(grep -c '"GET /x" 200 .* tlf/web/web ' "$ZLAYER_ROOT_DIR/proxy-access.log")" -ge 4000 ]
 }
+
+# named FILE CN SAN: a self-signed certificate (FILE.pem) and its key (FILE.key) outside the
+# node's folder
+named() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -keyout "$1.key.tmp" -out "$1.pem.tmp" -subj "/CN=$2" -addext "subjectAltName=DNS:$3" \
+        2>/dev/null
+    mv "$1.key.tmp" "$1.key"
+    mv "$1.pem.tmp" "$1.pem"
+}
+
+@test "certificates named in the spec: served for the endpoint's host, reloaded, refused when broken" {
+    mkdir -p tls
+    local c=$PWD/tls/app
+    named "$c" named-app other.test
+    { printf 'version: v1\ndeployment: tlg\nservices:\n'; svc web https; } >g.zlayer.yml
+    sed -i "s|expose: public}]|expose: public, host: app.test}]\n    labels: {zlayer.proxy/tls-certificate: $c.pem, zlayer.proxy/tls-key: $c.key}|" g.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d g.zlayer.yml
+    assert_success
+    # the endpoint's host gets it although the certificate names other.test; so does its own
+    # name; any other name the node's own
+    wait_for eval '[ "$(subject app.test)" = "CN=named-app" ]'
+    [ "$(subject other.test)" = "CN=named-app" ]
+    [[ "$(subject b.test)" == *"O=zlayer"* ]]
+    run bash -c "openssl s_client -connect 127.0.0.1:18443 -servername app.test </dev/null 2>/dev/null | openssl x509 -noout -issuer"
+    assert_output "issuer=CN = named-app"
+    run curl -s -k -m 5 --resolve app.test:18443:127.0.0.1 -o /dev/null -w '%{http_code}' https://app.test:18443/x
+    assert_output 200
+    # the route shows the file it names
+    curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/proxy |
+        jq -e --arg c "$c.pem" '.[] | select(.name == "tlg/web/web") | .certificate == $c'
+    # a new certificate in the file is picked up
+    named "$c" named-app-2 other.test
+    wait_for eval '[ "$(subject app.test)" = "CN=named-app-2" ]'
+
+    # a file that is missing: refused, naming the file, line and field; nothing changes
+    sed "s|$c.pem|$PWD/tls/missing.pem|" g.zlayer.yml >h.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d h.zlayer.yml
+    assert_failure
+    assert_output --partial "h.zlayer.yml:11:"
+    assert_output --partial "services.web.labels[\"zlayer.proxy/tls-certificate\"]: cannot read $PWD/tls/missing.pem"
+    run curl -s --unix-socket "$ZLAYER_RUNTIME_DIR/zlayer.sock" http://zlayer/api/v1/deployments/tlg
+    echo "$output" | jq -e '.revision == 1'
+    [ "$(subject app.test)" = "CN=named-app-2" ]
+    # a key of another certificate
+    named "$PWD/tls/b" named-b b.test
+    sed "s|$c.key|$PWD/tls/b.key|" g.zlayer.yml >h.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d h.zlayer.yml
+    assert_failure
+    assert_output --partial "services.web.labels[\"zlayer.proxy/tls-key\"]: the key in $PWD/tls/b.key does not match the certificate in $c.pem"
+    # a secret reference, and a relative path: the spec's own rules
+    sed "s|$c.pem|\"\$S:tls/app\"|" g.zlayer.yml >h.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d h.zlayer.yml
+    assert_failure
+    assert_output --partial "secrets are not available yet"
+    # another deployment naming another certificate for the same host
+    { printf 'version: v1\ndeployment: tli\nservices:\n'; svc api https; } >i.zlayer.yml
+    sed -i "s|port: 18443|port: 18445|; s|expose: public}]|expose: public, host: app.test}]\n    labels: {zlayer.proxy/tls-certificate: $PWD/tls/b.pem, zlayer.proxy/tls-key: $PWD/tls/b.key}|" i.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d i.zlayer.yml
+    assert_failure
+    assert_output --partial "host app.test already has the certificate $c.pem from deployment tlg, service web"
+    # once no deployment names it, it is no longer served
+    run timeout 120 "$ZLAYER" down tlg
+    assert_success
+    { printf 'version: v1\ndeployment: tlj\nservices:\n'; svc web https; } >j.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d j.zlayer.yml
+    assert_success
+    wait_for eval '[[ "$(subject app.test)" == *"O=zlayer"* ]]'
+}

@@ -41,6 +41,82 @@ static struct zl_spec *load_ok(const char *text)
     return s;
 }
 
+/* Certificates named by services: which hosts each serves, and two for one host. */
+static void test_tls_named(void **state)
+{
+    (void)state;
+    struct zl_spec *a = load_ok(
+        "version: v1\ndeployment: one\nservices:\n"
+        "  web:\n    image: {name: x}\n"
+        "    labels: {zlayer.proxy/tls-certificate: /t/web.pem, zlayer.proxy/tls-key: /t/web.key}\n"
+        "    endpoints: [{name: a, protocol: https, port: 443, host: app.test},\n"
+        "                {name: b, protocol: https, port: 443, host: '*.app.test', path: /x},\n"
+        "                {name: c, protocol: http, port: 80, host: plain.test},\n"
+        "                {name: d, protocol: tcp, port: 5000, host: raw.test, stream: {tls: "
+        "true}},\n"
+        "                {name: e, protocol: https, port: 8443}]\n"
+        "  unused:\n    image: {name: x}\n"
+        "    labels: {zlayer.proxy/tls-certificate: /t/unused.pem}\n"
+        "    endpoints: [{name: a, protocol: http, port: 81}]\n"
+        "  same:\n    image: {name: x}\n"
+        "    labels: {zlayer.proxy/tls-certificate: /t/web.pem, zlayer.proxy/tls-key: /t/web.key}\n"
+        "    endpoints: [{name: a, protocol: https, port: 443, host: app.test, path: /same}]\n"
+        "  none:\n    image: {name: x}\n"
+        "    endpoints: [{name: a, protocol: https, port: 443, host: app.test, path: /none}]\n");
+    size_t n = 0, im = 9, it = 9;
+    const char *host = NULL;
+    struct zl_tls_named *v = zl_agent_tls_named(zl_sval_get(zl_spec_root(a), "services"), &n);
+    assert_int_equal(n, 2); /* web and same; unused has no TLS endpoint, none names nothing */
+    assert_string_equal(v[0].service, "web");
+    assert_string_equal(v[0].cert, "/t/web.pem");
+    assert_string_equal(v[0].key, "/t/web.key");
+    assert_int_equal(v[0].at->line, 6);
+    assert_int_equal(v[0].nhosts, 3);
+    assert_string_equal(v[0].hosts[0], "app.test");
+    assert_string_equal(v[0].hosts[1], "*.app.test");
+    assert_string_equal(v[0].hosts[2], "raw.test");
+    assert_string_equal(v[1].service, "same");
+    assert_null(zl_agent_tls_label(svc_of(a, "none"), ZL_AGENT_TLS_CERT));
+    /* one certificate for one host in two services is no clash */
+    assert_false(zl_agent_tls_clash(v, n, v, n, true, &im, &it, &host));
+
+    /* another deployment: the same files agree, another file for App.Test clashes */
+    struct zl_spec *b = load_ok(
+        "version: v1\ndeployment: two\nservices:\n"
+        "  api:\n    image: {name: x}\n"
+        "    labels: {zlayer.proxy/tls-certificate: /t/web.pem, zlayer.proxy/tls-key: /t/web.key}\n"
+        "    endpoints: [{name: a, protocol: https, port: 443, host: app.test, path: /api}]\n"
+        "  other:\n    image: {name: x}\n"
+        "    labels: {zlayer.proxy/tls-certificate: /t/other.pem}\n"
+        "    endpoints: [{name: a, protocol: https, port: 9443, host: App.Test}]\n");
+    size_t nb = 0;
+    struct zl_tls_named *w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), &nb);
+    assert_int_equal(nb, 2);
+    assert_true(zl_agent_tls_clash(v, n, w, nb, false, &im, &it, &host));
+    assert_int_equal(im, 0);
+    assert_int_equal(it, 1);
+    assert_string_equal(host, "app.test");
+    assert_false(zl_agent_tls_clash(v, n, w, 1, false, &im, &it, &host));
+    /* within one spec: two services, two files, one host */
+    assert_true(zl_agent_tls_clash(w, nb, w, nb, true, &im, &it, &host));
+    assert_int_equal(im, 0);
+    assert_int_equal(it, 1);
+    /* a wildcard is a host of its own: *.app.test does not clash with x.app.test */
+    zl_agent_tls_named_free(w, nb);
+    zl_spec_free(b);
+    b = load_ok("version: v1\ndeployment: three\nservices:\n"
+                "  x:\n    image: {name: x}\n"
+                "    labels: {zlayer.proxy/tls-certificate: /t/x.pem}\n"
+                "    endpoints: [{name: a, protocol: https, port: 443, host: x.app.test}]\n");
+    w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), &nb);
+    assert_false(zl_agent_tls_clash(v, n, w, nb, false, &im, &it, &host));
+    assert_false(zl_agent_tls_clash(v, n, NULL, 0, false, &im, &it, &host));
+    zl_agent_tls_named_free(w, nb);
+    zl_agent_tls_named_free(v, n);
+    zl_spec_free(a);
+    zl_spec_free(b);
+}
+
 static void test_replica_action(void **state)
 {
     (void)state;
@@ -177,9 +253,9 @@ static void test_oci_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff),        cmocka_unit_test(test_desired),
-        cmocka_unit_test(test_replica_action), cmocka_unit_test(test_restart_policy),
-        cmocka_unit_test(test_oci_config),
+        cmocka_unit_test(test_backoff),        cmocka_unit_test(test_tls_named),
+        cmocka_unit_test(test_desired),        cmocka_unit_test(test_replica_action),
+        cmocka_unit_test(test_restart_policy), cmocka_unit_test(test_oci_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

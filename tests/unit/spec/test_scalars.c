@@ -194,6 +194,30 @@ static const struct snippet cases[] = {
     {"version: v1\ndeployment: demo\nexternals:\n  nas:\n    backends: [\"nas.lan:80\"]\n"
      "    health: {check: {type: http, url: 'http://localhost:80x/'}}\n",
      "D-8", 6, false},
+    /* D-9, R-26: certificates named by labels (the files are checked at deploy) */
+    {"    labels: {zlayer.proxy/tls-certificate: /etc/tls/app.pem, zlayer.proxy/tls-key: "
+     "/etc/tls/app.key}\n    endpoints: [{name: a, protocol: https, port: 443, host: app.test}]\n",
+     NULL, 0, true},
+    {"    labels: {zlayer.proxy/tls-certificate: /etc/tls/app.pem}\n"
+     "    endpoints: [{name: a, protocol: tcp, port: 5000, host: raw.test, stream: {tls: true}}]\n",
+     NULL, 0, true},
+    {"    endpoints: [{name: a, protocol: tcp, port: 5000, host: raw.test, stream: {tls: true}}]\n",
+     "R-12", 6, true},
+    {"    labels: {zlayer.proxy/tls-certificate: tls/app.pem}\n"
+     "    endpoints: [{name: a, protocol: https, port: 443}]\n",
+     "D-9", 6, false},
+    {"    labels: {zlayer.proxy/tls-certificate: /etc/tls/app.pem, zlayer.proxy/tls-key: \"\"}\n"
+     "    endpoints: [{name: a, protocol: https, port: 443}]\n",
+     "D-9", 6, false},
+    {"    labels: {zlayer.proxy/tls-certificate: \"$S:tls/app\"}\n"
+     "    endpoints: [{name: a, protocol: https, port: 443}]\n",
+     "D-9", 6, false},
+    {"    labels: {zlayer.proxy/tls-key: /etc/tls/app.key}\n"
+     "    endpoints: [{name: a, protocol: https, port: 443}]\n",
+     "D-9", 6, false},
+    {"    labels: {zlayer.proxy/tls-certificate: /etc/tls/app.pem}\n"
+     "    endpoints: [{name: a, protocol: http, port: 80}, {name: b, protocol: tcp, port: 81}]\n",
+     "R-26", 6, true},
     /* file-level problems */
     {"version: v1\ndeployment: demo\nfoo: [1, 2\n", "P-1", 0, false},
     {"version: v1\ndeployment: demo\n---\nversion: v1\n", "P-1", 3, false},
@@ -295,6 +319,34 @@ static void test_recommendations_warn(void **state)
     assert_int_equal(g->level, ZL_DIAG_WARNING);
     zl_spec_free(s);
     zl_diags_free(d);
+}
+
+/* The labels naming a certificate: where and why, and a warning for one not used. */
+static void test_tls_labels(void **state)
+{
+    (void)state;
+    char *text = svc_yaml("    labels: {zlayer.proxy/tls-certificate: \"$S:tls/app\"}\n"
+                          "    endpoints: [{name: a, protocol: https, port: 443}]\n");
+    struct zl_diags *d = NULL;
+    struct zl_spec *s = load_text(text, false, &d);
+    assert_null(s);
+    const struct zl_diag *g = find_rule(d, "D-9");
+    assert_non_null(g);
+    assert_string_equal(g->path, "services.web.labels[\"zlayer.proxy/tls-certificate\"]");
+    assert_non_null(strstr(g->msg, "secrets are not available yet"));
+    assert_int_equal(g->line, 6);
+    zl_diags_free(d);
+    free(text);
+    text = svc_yaml("    labels: {zlayer.proxy/tls-certificate: /etc/tls/app.pem}\n");
+    s = load_text(text, false, &d);
+    assert_non_null(s);
+    g = find_rule(d, "R-26");
+    assert_non_null(g);
+    assert_int_equal(g->level, ZL_DIAG_WARNING);
+    assert_non_null(strstr(g->msg, "not used"));
+    zl_spec_free(s);
+    zl_diags_free(d);
+    free(text);
 }
 
 /* Every problem is reported, in file order, not just the first. */
@@ -406,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_snippets),
         cmocka_unit_test(test_check_url),
         cmocka_unit_test(test_recommendations_warn),
+        cmocka_unit_test(test_tls_labels),
         cmocka_unit_test(test_all_errors_in_order),
         cmocka_unit_test(test_syntax_error_position),
         cmocka_unit_test(test_alias_bomb),

@@ -234,7 +234,8 @@ static void listener_close(struct listener *l)
 
 static bool same_listener(const struct listener *l, const struct zl_proxy_route *r)
 {
-    return r->bind_ip == l->bind_ip && r->port == l->port && r->udp == l->udp && r->http == l->http;
+    return r->bind_ip == l->bind_ip && r->port == l->port && r->udp == l->udp &&
+           r->http == l->http && (r->tls && !r->udp) == l->tls;
 }
 
 /* The HTTP routes of one port: groups kept, added and dropped (a dropped one lives on while

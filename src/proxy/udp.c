@@ -30,7 +30,8 @@ struct session {
     uv_udp_t s;
     uv_timer_t idle;
     struct sockaddr_in client;
-    uint32_t local; /* the address the client sent to (network byte order) */
+    uint32_t local; /* the address the client sent to, or for a broadcast the receiving
+                     * interface's: the answers' source (network byte order) */
     struct zl_proxy_backend target;
     unsigned handles;
     bool closing;
@@ -118,11 +119,13 @@ static void on_backend(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct
     }
 }
 
-static struct session *find(struct listener *l, const struct sockaddr_in *from)
+/* A client is its address and port, and the node's address it sends to (one sending to two
+ * of them gets answers from each). */
+static struct session *find(struct listener *l, const struct sockaddr_in *from, uint32_t local)
 {
     for (struct session *x = l->sessions; x; x = x->next)
         if (x->client.sin_addr.s_addr == from->sin_addr.s_addr &&
-            x->client.sin_port == from->sin_port)
+            x->client.sin_port == from->sin_port && x->local == local)
             return x;
     return NULL;
 }
@@ -165,20 +168,21 @@ static struct session *session_open(struct listener *l, const struct sockaddr_in
     return x;
 }
 
-/* A datagram from a client (sent to local, network byte order) goes to its session's backend,
- * a session made for a new client. */
-static void from_client(struct listener *l, const struct sockaddr_in *from, uint32_t local,
-                        const char *p, size_t n)
+/* A datagram from a client goes to its session's backend, a session made for a new client.
+ * dst: the address it was sent to; local: the one to answer from (they differ for a
+ * broadcast); both network byte order. */
+static void from_client(struct listener *l, const struct sockaddr_in *from, uint32_t dst,
+                        uint32_t local, const char *p, size_t n)
 {
-    struct session *x = find(l, from);
+    struct session *x = find(l, from, local);
     if (!x)
         x = session_open(l, from, local);
     if (!x)
         return;
     /* PROXY version 2 before each datagram: the client, and the address it sent to */
     unsigned char pp[ZL_PROXY_PP_V2_LEN];
-    struct zl_proxy_pp who = {ntohl(from->sin_addr.s_addr), l->bind_ip ? l->bind_ip : ntohl(local),
-                              ntohs(from->sin_port), l->port, true};
+    struct zl_proxy_pp who = {ntohl(from->sin_addr.s_addr), ntohl(dst), ntohs(from->sin_port),
+                              l->port, true};
     uv_buf_t b[2] = {uv_buf_init((char *)pp, ZL_PROXY_PP_V2_LEN),
                      uv_buf_init((char *)p, (unsigned)n)};
     if (l->proxy_protocol)
@@ -191,7 +195,13 @@ static void from_client(struct listener *l, const struct sockaddr_in *from, uint
 static void on_client(uv_poll_t *h, int status, int events)
 {
     struct listener *l = h->data;
-    if (status < 0 || !(events & UV_READABLE))
+    if (status < 0) { /* libuv stopped polling: the socket is broken */
+        zl_log("error", "proxy", "%s: udp listener on port %u: %s: it takes no more datagrams",
+               l->name, l->port, uv_strerror(status));
+        l->listening = false;
+        return;
+    }
+    if (!(events & UV_READABLE))
         return;
     for (int i = 0; i < RECV_BATCH && !l->closing; i++) {
         struct sockaddr_in from;
@@ -212,14 +222,15 @@ static void on_client(uv_poll_t *h, int status, int events)
         if (n == 0 || m.msg_namelen < sizeof(from) || from.sin_family != AF_INET ||
             (m.msg_flags & MSG_TRUNC))
             continue;
-        uint32_t local = htonl(l->bind_ip);
+        uint32_t dst = htonl(l->bind_ip), local = dst;
         for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
             if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
                 struct in_pktinfo pi;
                 memcpy(&pi, CMSG_DATA(c), sizeof(pi));
-                local = pi.ipi_addr.s_addr;
+                dst = pi.ipi_addr.s_addr;
+                local = pi.ipi_spec_dst.s_addr; /* the kernel's choice of source for answers */
             }
-        from_client(l, &from, local, dgram, (size_t)n);
+        from_client(l, &from, dst, local, dgram, (size_t)n);
     }
 }
 
@@ -248,10 +259,7 @@ int zl_proxy__udp_listen(struct listener *l, const struct sockaddr_in *sa)
 
 static void on_udp_closed(uv_handle_t *h)
 {
-    struct listener *l = h->data;
-    close(l->udp_fd);
-    l->udp_fd = -1;
-    zl_proxy__listener_unref(l);
+    zl_proxy__listener_unref(h->data);
 }
 
 void zl_proxy__udp_close(struct listener *l)
@@ -260,7 +268,11 @@ void zl_proxy__udp_close(struct listener *l)
         zl_proxy__listener_unref(l);
         return;
     }
+    /* the poll stops here (out of epoll); the socket goes at once so that a listener replacing
+     * this one (internal made public) can bind its port in the same turn */
     uv_close((uv_handle_t *)&l->h.udp, on_udp_closed);
+    close(l->udp_fd);
+    l->udp_fd = -1;
 }
 
 void zl_proxy__udp_stop(struct listener *l)

@@ -212,6 +212,24 @@ PY
     assert_success
     assert_line --index 0 "plain"
     assert_line --index 1 "True 0x21 0x12 12 127.0.0.1 127.0.0.2 True 18301 told"
+    # made internal: the new listener on 127.0.0.1 takes the port the public one leaves
+    sed -i 's/port: 18296, target_port: 9000, expose: public/port: 18296, target_port: 9000, expose: internal/' u.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d u.zlayer.yml
+    assert_success
+    run python3 - <<'PY'
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", 18296))
+s.settimeout(0.5)
+for _ in range(60):
+    s.send(b"again")
+    try:
+        print(s.recv(100).decode().split()[1])
+        break
+    except (socket.timeout, ConnectionRefusedError):
+        time.sleep(0.2)
+PY
+    assert_output "again"
 }
 
 @test "proxy_protocol: the backend is told the client's address before its first byte" {

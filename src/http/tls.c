@@ -351,6 +351,7 @@ static int add_pem(struct zl_tls_certs *cs, const struct pem *cert, const struct
         err_ssl(err, cert->path);
         goto out;
     }
+    ERR_clear_error(); /* so that the last error below is the chain's */
     while ((ca = PEM_read_bio_X509(b, NULL, no_prompt, NULL)))
         if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
             X509_free(ca);

@@ -119,25 +119,36 @@ bool zl_agent_port_clash(const struct zl_sval *svcs, const struct zl_sval *other
 /* The string value of svc's label key, or NULL. */
 const char *zl_agent_tls_label(const struct zl_sval *svc, const char *key);
 
-/* A service that names a certificate and has TLS endpoints: the files, where the certificate
- * label's value is written, and the hosts of those endpoints (as written; those without a
- * host are left out). */
+/* A service that names a certificate and has TLS endpoints (or, listed with all, one that
+ * names none and has such an endpoint with a host: cert NULL): the files, where the
+ * certificate label's value is written, and the hosts of those endpoints (as written; those
+ * without a host are left out), with each one's value and endpoint index. */
 struct zl_tls_named {
     const char *service;
-    const char *cert, *key;            /* key NULL: in cert's file */
+    const char *cert, *key;            /* key NULL: in cert's file; cert NULL: none named */
     const struct zl_sval *at, *key_at; /* the labels' values */
     const char **hosts;
+    const struct zl_sval **host_at; /* the endpoints' `host` values */
+    size_t *host_ep;                /* the endpoints' indices in `endpoints` */
     size_t nhosts;
 };
-/* Those of svcs (a spec's `services`), *n of them (NULL when none). */
-struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, size_t *n);
+/* Those of svcs (a spec's `services`), *n of them (NULL when none); with all, the services
+ * that name no certificate too. */
+struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, bool all, size_t *n);
 void zl_agent_tls_named_free(struct zl_tls_named *v, size_t n);
-/* Two services naming different certificates (other files) for one host, case aside: mine (a
- * spec's) against theirs (another deployment's), or against themselves with same_spec (another
- * service only). The first clash: mine[*im] and theirs[*it] over *host. */
+/* A clash: mine[im]'s hosts[hm] and theirs[it]'s hosts[ht], the same host (mine's spelling). */
+struct zl_tls_clash {
+    size_t im, it, hm, ht;
+    const char *host;
+};
+/* One host (compared as written, case aside: a wildcard is a host of its own) given two
+ * certificates, or a certificate and none (the folder's or the node's own, by SNI: the named
+ * one would be given to the other's clients too, the choice being node-wide by name): mine (a
+ * spec's) against theirs (another deployment's), or against themselves with same_spec
+ * (another service only). The same files, or none on either side, agree. The first clash. */
 bool zl_agent_tls_clash(const struct zl_tls_named *mine, size_t nm,
-                        const struct zl_tls_named *theirs, size_t nt, bool same_spec, size_t *im,
-                        size_t *it, const char **host);
+                        const struct zl_tls_named *theirs, size_t nt, bool same_spec,
+                        struct zl_tls_clash *c);
 
 /* A replica's health: NONE when its service has no check (running counts as healthy). */
 enum zl_health_state {

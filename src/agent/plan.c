@@ -432,24 +432,25 @@ static const struct zl_sval *label_value(const struct zl_sval *svc, const char *
     return v;
 }
 
-struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, size_t *n)
+struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, bool all, size_t *n)
 {
     struct zl_tls_named *v = NULL;
     *n = 0;
     for (size_t i = 0; svcs && i < svcs->n; i++) {
         const struct zl_sval *svc = svcs->items[i], *eps = zl_sval_get(svc, "endpoints");
         const char *cert = zl_agent_tls_label(svc, ZL_AGENT_TLS_CERT);
-        if (!cert)
+        if (!cert && !all)
             continue;
-        struct zl_tls_named x = {svcs->keys[i],
-                                 cert,
-                                 zl_agent_tls_label(svc, ZL_AGENT_TLS_KEY),
-                                 label_value(svc, ZL_AGENT_TLS_CERT),
-                                 label_value(svc, ZL_AGENT_TLS_KEY),
-                                 NULL,
-                                 0};
+        struct zl_tls_named x = {.service = svcs->keys[i],
+                                 .cert = cert,
+                                 .key = cert ? zl_agent_tls_label(svc, ZL_AGENT_TLS_KEY) : NULL,
+                                 .at = cert ? label_value(svc, ZL_AGENT_TLS_CERT) : NULL,
+                                 .key_at = cert ? label_value(svc, ZL_AGENT_TLS_KEY) : NULL};
         bool tls = false;
-        x.hosts = zl_xcalloc((eps ? eps->n : 0) + 1, sizeof(*x.hosts));
+        size_t cap = (eps ? eps->n : 0) + 1;
+        x.hosts = zl_xcalloc(cap, sizeof(*x.hosts));
+        x.host_at = zl_xcalloc(cap, sizeof(*x.host_at));
+        x.host_ep = zl_xcalloc(cap, sizeof(*x.host_ep));
         for (size_t k = 0; eps && k < eps->n; k++) {
             const struct zl_sval *ep = eps->items[k];
             const char *proto = zl_sval_str(ep, "protocol", "tcp"),
@@ -458,11 +459,17 @@ struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, size_t *n)
                 (strcmp(proto, "tcp") != 0 || !zl_sval_bool(ep, "stream.tls", false)))
                 continue;
             tls = true;
-            if (host && *host)
+            if (host && *host) {
+                x.host_at[x.nhosts] = zl_sval_get(ep, "host");
+                x.host_ep[x.nhosts] = k;
                 x.hosts[x.nhosts++] = host;
+            }
         }
-        if (!tls) { /* not used (a warning at validation) */
+        /* a certificate not used (a warning at validation); TLS without a host to clash */
+        if (!tls || (!cert && !x.nhosts)) {
             free(x.hosts);
+            free(x.host_at);
+            free(x.host_ep);
             continue;
         }
         v = zl_xrealloc(v, (*n + 1) * sizeof(*v));
@@ -473,8 +480,11 @@ struct zl_tls_named *zl_agent_tls_named(const struct zl_sval *svcs, size_t *n)
 
 void zl_agent_tls_named_free(struct zl_tls_named *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(v[i].hosts);
+        free(v[i].host_at);
+        free(v[i].host_ep);
+    }
     free(v);
 }
 
@@ -484,20 +494,19 @@ static bool same_file(const char *a, const char *b)
 }
 
 bool zl_agent_tls_clash(const struct zl_tls_named *mine, size_t nm,
-                        const struct zl_tls_named *theirs, size_t nt, bool same_spec, size_t *im,
-                        size_t *it, const char **host)
+                        const struct zl_tls_named *theirs, size_t nt, bool same_spec,
+                        struct zl_tls_clash *c)
 {
     for (size_t i = 0; i < nm; i++)
         for (size_t j = 0; j < nt; j++) {
+            /* the same files, or none named on either side (SNI picks for both alike) */
             if ((same_spec && !strcmp(mine[i].service, theirs[j].service)) ||
                 (same_file(mine[i].cert, theirs[j].cert) && same_file(mine[i].key, theirs[j].key)))
                 continue;
             for (size_t a = 0; a < mine[i].nhosts; a++)
                 for (size_t b = 0; b < theirs[j].nhosts; b++)
                     if (!strcasecmp(mine[i].hosts[a], theirs[j].hosts[b])) {
-                        *im = i;
-                        *it = j;
-                        *host = mine[i].hosts[a];
+                        *c = (struct zl_tls_clash){i, j, a, b, mine[i].hosts[a]};
                         return true;
                     }
         }

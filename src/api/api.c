@@ -242,16 +242,55 @@ static void refuse_field(struct zl_http_req *r, int status, const char *kind, co
     json_decref(det);
 }
 
+/* A host of the spec clashes with another deployment's (zl_agent_tls_clash): refuse it,
+ * pointing at this spec's certificate label, or at its endpoint's host when it names none. */
+static void refuse_tls_clash(struct zl_http_req *r, const struct zl_tls_named *mine,
+                             const struct zl_tls_named *theirs, const struct zl_tls_clash *c,
+                             const char *other)
+{
+    const struct zl_tls_named *m = &mine[c->im], *t = &theirs[c->it];
+    char *p, *msg;
+    const struct zl_sval *at;
+    const char *summary = "Another deployment's certificate serves a host";
+    if (m->cert && t->cert) {
+        p = label_path(m->service, ZL_AGENT_TLS_CERT);
+        at = m->at;
+        msg = zl_xasprintf("host %s already has the certificate %s from deployment %s, service %s",
+                           c->host, t->cert, other, t->service);
+    } else if (m->cert) {
+        p = label_path(m->service, ZL_AGENT_TLS_CERT);
+        at = m->at;
+        summary = "Another deployment serves the host over TLS";
+        msg = zl_xasprintf("host %s is served over TLS by deployment %s, service %s, with the "
+                           "certificate the node picks by name (the certs folder's or its own): "
+                           "the certificate named here would be given to its clients too (the "
+                           "choice is by name, for the whole node)",
+                           c->host, other, t->service);
+    } else {
+        p = zl_xasprintf("services.%s.endpoints[%zu].host", m->service, m->host_ep[c->hm]);
+        at = m->host_at[c->hm];
+        msg = zl_xasprintf("host %s has the certificate %s from deployment %s, service %s: this "
+                           "endpoint's clients would get it too (the choice is by name, for the "
+                           "whole node); name the same files with %s, or use another host",
+                           c->host, t->cert, other, t->service, ZL_AGENT_TLS_CERT);
+    }
+    refuse_field(r, 409, "conflict", summary, at, p, msg);
+    free(p);
+    free(msg);
+}
+
 /* Certificates named in the spec (labels zlayer.proxy/tls-certificate and -key): each one
  * the proxy can serve, checked here where it will be read (D-9: 400), and no host given two
- * certificates (400 within the spec, 409 against another deployment). True when the request
- * was answered. */
+ * certificates (400 within the spec, 409 against another deployment: there, a host with a
+ * named certificate on one side and TLS without one on the other clashes too). True when the
+ * request was answered. */
 static bool tls_refused(struct zl_api *a, struct zl_http_req *r, const struct zl_spec *spec)
 {
     const char *name = zl_spec_deployment(spec);
-    size_t n = 0, im, it;
-    const char *host;
-    struct zl_tls_named *v = zl_agent_tls_named(zl_sval_get(zl_spec_root(spec), "services"), &n);
+    size_t n = 0, na = 0;
+    struct zl_tls_clash c;
+    const struct zl_sval *svcs = zl_sval_get(zl_spec_root(spec), "services");
+    struct zl_tls_named *v = zl_agent_tls_named(svcs, false, &n);
     bool answered = false;
     for (size_t i = 0; i < n && !answered; i++) {
         struct zl_tls_cert_info info;
@@ -265,19 +304,21 @@ static bool tls_refused(struct zl_api *a, struct zl_http_req *r, const struct zl
         free(p);
         answered = true;
     }
-    if (!answered && zl_agent_tls_clash(v, n, v, n, true, &im, &it, &host)) {
-        char *p = label_path(v[im].service, ZL_AGENT_TLS_CERT),
-             *m = zl_xasprintf("host %s is also given the certificate %s by service %s", host,
-                               v[it].cert, v[it].service);
-        refuse_field(r, 400, "validation_error", "Invalid spec: 1 error(s)", v[im].at, p, m);
+    if (!answered && zl_agent_tls_clash(v, n, v, n, true, &c)) {
+        char *p = label_path(v[c.im].service, ZL_AGENT_TLS_CERT),
+             *m = zl_xasprintf("host %s is also given the certificate %s by service %s", c.host,
+                               v[c.it].cert, v[c.it].service);
+        refuse_field(r, 400, "validation_error", "Invalid spec: 1 error(s)", v[c.im].at, p, m);
         free(p);
         free(m);
         answered = true;
     }
+    /* against the other deployments: every TLS host, named certificate or not */
+    struct zl_tls_named *va = answered ? NULL : zl_agent_tls_named(svcs, true, &na);
     struct zl_store_deployment *deps = NULL;
     size_t nd = 0;
     struct zl_err err;
-    if (answered || zl_store_deployment_list(a->db, &deps, &nd, &err) < 0)
+    if (answered || !na || zl_store_deployment_list(a->db, &deps, &nd, &err) < 0)
         nd = 0;
     for (size_t i = 0; i < nd && !answered; i++) {
         struct zl_spec *other = NULL;
@@ -286,16 +327,9 @@ static bool tls_refused(struct zl_api *a, struct zl_http_req *r, const struct zl
         struct zl_tls_named *o = NULL;
         if (strcmp(deps[i].name, name) != 0 &&
             zl_spec_load(deps[i].name, deps[i].spec, strlen(deps[i].spec), NULL, &other, &d) == 0)
-            o = zl_agent_tls_named(zl_sval_get(zl_spec_root(other), "services"), &no);
-        if (zl_agent_tls_clash(v, n, o, no, false, &im, &it, &host)) {
-            char *p = label_path(v[im].service, ZL_AGENT_TLS_CERT),
-                 *m = zl_xasprintf("host %s already has the certificate %s from deployment %s, "
-                                   "service %s",
-                                   host, o[it].cert, deps[i].name, o[it].service);
-            refuse_field(r, 409, "conflict", "Another deployment's certificate serves a host",
-                         v[im].at, p, m);
-            free(p);
-            free(m);
+            o = zl_agent_tls_named(zl_sval_get(zl_spec_root(other), "services"), true, &no);
+        if (zl_agent_tls_clash(va, na, o, no, false, &c)) {
+            refuse_tls_clash(r, va, o, &c, deps[i].name);
             answered = true;
         }
         zl_agent_tls_named_free(o, no);
@@ -305,6 +339,7 @@ static bool tls_refused(struct zl_api *a, struct zl_http_req *r, const struct zl
     for (size_t i = 0; i < nd; i++)
         zl_store_deployment_fini(&deps[i]);
     free(deps);
+    zl_agent_tls_named_free(va, na);
     zl_agent_tls_named_free(v, n);
     return answered;
 }

@@ -173,7 +173,8 @@ struct zl_tls_certs;
 struct zl_tls_certs *zl_tls_certs_new(void);
 struct zl_tls_certs *zl_tls_certs_ref(struct zl_tls_certs *cs);
 void zl_tls_certs_unref(struct zl_tls_certs *cs);
-/* A PEM certificate chain and its key (key NULL: in the same file). */
+/* A PEM certificate chain and its unencrypted key (key NULL: in the same file), each file
+ * read with zl_tls_file_read. */
 int zl_tls_certs_add_file(struct zl_tls_certs *cs, const char *cert, const char *key,
                           struct zl_err *err);
 /* Every NAME.pem (chain and key) and NAME.crt + NAME.key in dir (absent: none). A file that
@@ -196,6 +197,14 @@ int zl_tls_certs_add_named(struct zl_tls_certs *cs, const char *cert, const char
  * added on a tie. */
 int zl_tls_certs_choose(const struct zl_tls_certs *cs, const char *host);
 
+/* A certificate's or key's file, read whole into memory (*data NUL-terminated, *len bytes;
+ * free with zl_tls_file_free, which wipes it): only a regular file is ever opened (not a
+ * FIFO, a device or a directory: O_PATH first, then the same inode), none in /proc, /sys or
+ * the like, at most ZL_TLS_FILE_MAX bytes whatever its size says. < 0 with the reason. */
+#define ZL_TLS_FILE_MAX (1024u * 1024u)
+int zl_tls_file_read(const char *path, char **data, size_t *len, struct zl_err *err);
+void zl_tls_file_free(char *data, size_t len);
+
 /* What zl_tls_cert_check saw of a certificate. */
 struct zl_tls_cert_info {
     char subject[256];   /* "/CN=app.example.com" */
@@ -204,8 +213,9 @@ struct zl_tls_cert_info {
     bool key_at_fault; /* the error is the key's file's (key given) */
 };
 /* Can the proxy serve cert (a PEM chain) with key (NULL: in cert's file)? Each file a
- * readable regular file, a certificate in cert, an unencrypted private key that matches it,
- * valid now (neither expired nor not yet valid). < 0 with the reason. */
+ * regular file zl_tls_file_read takes, a certificate in cert, an unencrypted private key that
+ * matches it, valid now (neither expired nor not yet valid, both dates readable), loaded as
+ * the proxy loads it; each file read once. < 0 with the reason. */
 int zl_tls_cert_check(const char *cert, const char *key, struct zl_tls_cert_info *info,
                       struct zl_err *err);
 

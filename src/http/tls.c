@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 struct cert {
@@ -60,15 +62,124 @@ static int err_ssl(struct zl_err *err, const char *what)
     return zl_err_set(err, EINVAL, "%s: %s", what, buf);
 }
 
+/* ---------------- files named by path ---------------- */
+
+/* Pseudo file systems whose "regular" files are no certificate: reading one may never end
+ * (/proc/kcore) or may do something. */
+static bool pseudo_fs(int fd)
+{
+    struct statfs sf;
+    if (fstatfs(fd, &sf) < 0)
+        return false;
+    switch ((unsigned long)sf.f_type) {
+    case PROC_SUPER_MAGIC:
+    case SYSFS_MAGIC:
+    case DEBUGFS_MAGIC:
+    case TRACEFS_MAGIC:
+    case SECURITYFS_MAGIC:
+    case CGROUP_SUPER_MAGIC:
+    case CGROUP2_SUPER_MAGIC:
+    case DEVPTS_SUPER_MAGIC:
+    case BPF_FS_MAGIC:
+    case EFIVARFS_MAGIC:
+    case PSTOREFS_MAGIC:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int zl_tls_file_read(const char *path, char **data, size_t *len, struct zl_err *err)
+{
+    *data = NULL;
+    *len = 0;
+    /* nothing but a regular file is ever opened: a FIFO would block the loop, a device
+     * (a watchdog, a terminal) do something on open. O_PATH opens no file; the file it found
+     * is then opened through /proc/self/fd, so the one checked is the one read even when the
+     * name is changed in between (else by name again, and the same inode checked after). */
+    struct stat st, fst;
+    int pfd = open(path, O_PATH | O_CLOEXEC);
+    if (pfd < 0 || fstat(pfd, &st) < 0) {
+        int e = errno;
+        if (pfd >= 0)
+            close(pfd);
+        return zl_err_sys(err, e, "cannot read %s", path);
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(pfd);
+        return zl_err_set(err, EINVAL, "%s is not a file", path);
+    }
+    char self[64];
+    snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+    int fd = open(self, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    int e = errno;
+    close(pfd);
+    if (fd < 0)
+        return zl_err_sys(err, e, "cannot read %s", path);
+    int rc = 0;
+    if (fstat(fd, &fst) < 0)
+        rc = zl_err_sys(err, errno, "cannot read %s", path);
+    else if (!S_ISREG(fst.st_mode) || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+        rc = zl_err_set(err, EINVAL, "%s is not a file (it changed while being opened)", path);
+    else if (pseudo_fs(fd))
+        rc = zl_err_set(err, EINVAL, "%s is not a file (it is in /proc, /sys or the like)", path);
+    /* at most ZL_TLS_FILE_MAX, whatever st_size says (it may be 0 or wrong) */
+    char *buf = rc == 0 ? zl_xmalloc(ZL_TLS_FILE_MAX + 2) : NULL;
+    size_t n = 0;
+    while (rc == 0 && n <= ZL_TLS_FILE_MAX) {
+        ssize_t k = read(fd, buf + n, ZL_TLS_FILE_MAX + 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            rc = zl_err_sys(err, errno, "cannot read %s", path);
+        else if (k == 0)
+            break;
+        else
+            n += (size_t)k;
+    }
+    close(fd);
+    if (rc == 0 && n > ZL_TLS_FILE_MAX)
+        rc = zl_err_set(err, EFBIG, "%s is larger than %u KiB: no certificate file is", path,
+                        ZL_TLS_FILE_MAX / 1024);
+    if (rc < 0) {
+        zl_tls_file_free(buf, n);
+        return -1;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+void zl_tls_file_free(char *data, size_t len)
+{
+    if (!data)
+        return;
+    OPENSSL_cleanse(data, len); /* it may hold a private key */
+    free(data);
+}
+
 /* ---------------- certificates ---------------- */
 
 static int on_sni(SSL *ssl, int *alert, void *arg);
+
+static int no_prompt(char *buf, int size, int rw, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rw;
+    (void)u;
+    return 0; /* an encrypted key is not asked for (on a terminal): it does not load */
+}
 
 static SSL_CTX *ctx_new(void)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
         return NULL;
+    SSL_CTX_set_default_passwd_cb(ctx, no_prompt);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
                                  SSL_OP_NO_COMPRESSION);
@@ -128,11 +239,18 @@ static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
     return SSL_TLSEXT_ERR_OK;
 }
 
-static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, struct zl_err *err)
+static int mismatch(struct zl_err *err, const char *cert, const char *key)
+{
+    ERR_clear_error();
+    return zl_err_set(err, EINVAL, "the key in %s does not match the certificate in %s", key, cert);
+}
+
+static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, const char *cert, const char *key,
+                   struct zl_err *err)
 {
     if (SSL_CTX_check_private_key(ctx) != 1) {
         SSL_CTX_free(ctx);
-        return err_ssl(err, "the key does not match the certificate");
+        return mismatch(err, cert, key);
     }
     SSL_CTX_set_tlsext_servername_callback(ctx, on_sni);
     SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
@@ -146,21 +264,141 @@ static int add_ctx(struct zl_tls_certs *cs, SSL_CTX *ctx, struct zl_err *err)
     return 0;
 }
 
-int zl_tls_certs_add_file(struct zl_tls_certs *cs, const char *cert, const char *key,
-                          struct zl_err *err)
+/* A PEM file's bytes (zl_tls_file_read): every certificate and key is parsed from memory,
+ * never read by OpenSSL from a name. */
+struct pem {
+    const char *path;
+    char *data;
+    size_t len;
+};
+
+static int pem_read(struct pem *f, const char *path, struct zl_err *err)
+{
+    f->path = path;
+    return zl_tls_file_read(path, &f->data, &f->len, err);
+}
+
+static void pem_free(struct pem *f)
+{
+    zl_tls_file_free(f->data, f->len);
+    f->data = NULL;
+    f->len = 0;
+}
+
+static BIO *pem_bio(const struct pem *f)
+{
+    return BIO_new_mem_buf(f->data, (int)f->len); /* at most ZL_TLS_FILE_MAX */
+}
+
+/* The first certificate of f (the leaf), or NULL. */
+static X509 *pem_leaf(const struct pem *f)
+{
+    BIO *b = pem_bio(f);
+    X509 *x = b ? PEM_read_bio_X509_AUX(b, NULL, no_prompt, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    return x;
+}
+
+/* The first private key of f, or NULL (none, or an encrypted one: no passphrase is asked). */
+static EVP_PKEY *pem_key(const struct pem *f)
+{
+    BIO *b = pem_bio(f);
+    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, no_prompt, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    return k;
+}
+
+static bool pem_encrypted(const struct pem *f)
+{
+    return memmem(f->data, f->len, "ENCRYPTED", 9) != NULL;
+}
+
+/* Why f gave no key; hint: what to do when the key was looked for in the certificate's file. */
+static int no_key(const struct pem *f, const char *hint, struct zl_err *err)
+{
+    if (pem_encrypted(f))
+        return zl_err_set(err, EINVAL,
+                          "the private key in %s is encrypted: no passphrase is asked for "
+                          "(keep it unencrypted, readable by root only)",
+                          f->path);
+    return zl_err_set(err, EINVAL,
+                      "%s holds no private key (a PEM 'PRIVATE KEY' block, not "
+                      "encrypted)%s",
+                      f->path, hint ? hint : "");
+}
+
+/* A context with cert's chain (the leaf first, then the others) and key's key (key may be
+ * cert), as SSL_CTX_use_certificate_chain_file and SSL_CTX_use_PrivateKey_file would load
+ * them but from memory, added to cs. */
+static int add_pem(struct zl_tls_certs *cs, const struct pem *cert, const struct pem *key,
+                   struct zl_err *err)
 {
     SSL_CTX *ctx = ctx_new();
     if (!ctx)
         return err_ssl(err, "TLS context");
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-        SSL_CTX_free(ctx);
-        return err_ssl(err, cert);
+    int rc = -1;
+    EVP_PKEY *pk = NULL;
+    BIO *b = pem_bio(cert);
+    X509 *x = b ? PEM_read_bio_X509_AUX(b, NULL, no_prompt, NULL) : NULL, *ca;
+    if (!x) {
+        ERR_clear_error();
+        zl_err_set(err, EINVAL, "%s holds no certificate (a PEM 'CERTIFICATE' block)", cert->path);
+        goto out;
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, key ? key : cert, SSL_FILETYPE_PEM) != 1) {
-        SSL_CTX_free(ctx);
-        return err_ssl(err, key ? key : cert);
+    if (SSL_CTX_use_certificate(ctx, x) != 1) {
+        err_ssl(err, cert->path);
+        goto out;
     }
-    return add_ctx(cs, ctx, err);
+    ERR_clear_error(); /* so that the last error below is the chain's */
+    while ((ca = PEM_read_bio_X509(b, NULL, no_prompt, NULL)))
+        if (SSL_CTX_add0_chain_cert(ctx, ca) != 1) {
+            X509_free(ca);
+            err_ssl(err, cert->path);
+            goto out;
+        }
+    unsigned long e = ERR_peek_last_error(); /* the end of the file, or a broken one */
+    if (e && (ERR_GET_LIB(e) != ERR_LIB_PEM || ERR_GET_REASON(e) != PEM_R_NO_START_LINE)) {
+        err_ssl(err, cert->path);
+        goto out;
+    }
+    ERR_clear_error();
+    pk = pem_key(key);
+    if (!pk) {
+        no_key(key, NULL, err);
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey(ctx, pk) != 1) {
+        if (X509_check_private_key(x, pk) != 1)
+            mismatch(err, cert->path, key->path);
+        else
+            err_ssl(err, key->path);
+        goto out;
+    }
+    rc = add_ctx(cs, ctx, cert->path, key->path, err);
+    ctx = NULL;
+out:
+    EVP_PKEY_free(pk);
+    X509_free(x);
+    BIO_free(b);
+    SSL_CTX_free(ctx);
+    ERR_clear_error();
+    return rc;
+}
+
+int zl_tls_certs_add_file(struct zl_tls_certs *cs, const char *cert, const char *key,
+                          struct zl_err *err)
+{
+    struct pem c = {0}, k = {0};
+    int rc = pem_read(&c, cert, err);
+    if (rc == 0 && key)
+        rc = pem_read(&k, key, err);
+    if (rc == 0)
+        rc = add_pem(cs, &c, key ? &k : &c, err);
+    pem_free(&c);
+    pem_free(&k);
+    return rc;
 }
 
 int zl_tls_certs_load_dir(struct zl_tls_certs *cs, const char *dir, struct zl_err *err)
@@ -204,29 +442,6 @@ int zl_tls_certs_add_named(struct zl_tls_certs *cs, const char *cert, const char
     return 0;
 }
 
-/* Why a file cannot be read as a regular file, or NULL. */
-static int unreadable(const char *path, struct zl_err *err)
-{
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return zl_err_sys(err, errno, "cannot read %s", path);
-    int rc = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)
-                 ? zl_err_set(err, EINVAL, "%s is not a file", path)
-                 : 0;
-    close(fd);
-    return rc;
-}
-
-static int no_prompt(char *buf, int size, int rw, void *u)
-{
-    (void)buf;
-    (void)size;
-    (void)rw;
-    (void)u;
-    return 0; /* an encrypted key is not asked for: it does not load */
-}
-
 static void when(const ASN1_TIME *t, char *out, size_t cap)
 {
     struct tm tm;
@@ -238,56 +453,59 @@ int zl_tls_cert_check(const char *cert, const char *key, struct zl_tls_cert_info
                       struct zl_err *err)
 {
     memset(info, 0, sizeof(*info));
-    if (unreadable(cert, err) < 0)
+    /* each file read once, and checked and loaded from those bytes */
+    struct pem c = {0}, k = {0};
+    if (pem_read(&c, cert, err) < 0)
         return -1;
-    if (key && unreadable(key, err) < 0) {
+    if (key && pem_read(&k, key, err) < 0) {
         info->key_at_fault = true;
+        pem_free(&c);
         return -1;
     }
-    FILE *f = fopen(cert, "re");
-    X509 *x = f ? PEM_read_X509(f, NULL, no_prompt, NULL) : NULL;
-    if (f)
-        fclose(f);
-    ERR_clear_error();
-    if (!x)
-        return zl_err_set(err, EINVAL, "%s holds no certificate (a PEM 'CERTIFICATE' block)", cert);
-    f = fopen(key ? key : cert, "re");
-    EVP_PKEY *pk = f ? PEM_read_PrivateKey(f, NULL, no_prompt, NULL) : NULL;
-    if (f)
-        fclose(f);
-    ERR_clear_error();
+    const struct pem *kf = key ? &k : &c;
+    X509 *x = pem_leaf(&c);
+    EVP_PKEY *pk = x ? pem_key(kf) : NULL;
     int rc = -1;
+    if (!x) {
+        zl_err_set(err, EINVAL, "%s holds no certificate (a PEM 'CERTIFICATE' block)", cert);
+        goto out;
+    }
     X509_NAME_oneline(X509_get_subject_name(x), info->subject, sizeof(info->subject));
     when(X509_get0_notBefore(x), info->not_before, sizeof(info->not_before));
     when(X509_get0_notAfter(x), info->not_after, sizeof(info->not_after));
-    if (!pk && !key) {
-        zl_err_set(err, EINVAL,
-                   "%s holds no private key (a PEM 'PRIVATE KEY' block, not encrypted): add it, "
-                   "or name its file with the label zlayer.proxy/tls-key",
-                   cert);
-    } else if (!pk) {
-        info->key_at_fault = true;
-        zl_err_set(err, EINVAL,
-                   "%s holds no private key (a PEM 'PRIVATE KEY' block, not encrypted)", key);
+    /* X509_cmp_current_time: 0 when the date cannot be read */
+    int after = X509_cmp_current_time(X509_get0_notAfter(x)),
+        before = X509_cmp_current_time(X509_get0_notBefore(x));
+    if (!pk) {
+        info->key_at_fault = key != NULL;
+        no_key(kf, key ? NULL : ": add it, or name its file with the label zlayer.proxy/tls-key",
+               err);
     } else if (X509_check_private_key(x, pk) != 1) {
         info->key_at_fault = key != NULL;
-        zl_err_set(err, EINVAL, "the key in %s does not match the certificate in %s",
-                   key ? key : cert, cert);
-    } else if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        mismatch(err, cert, kf->path);
+    } else if (after == 0 || before == 0) {
+        zl_err_set(err, EINVAL,
+                   "the certificate in %s (%s) has a validity date that cannot be read "
+                   "(notBefore %s, notAfter %s)",
+                   cert, info->subject, info->not_before, info->not_after);
+    } else if (after < 0) {
         zl_err_set(err, EINVAL, "the certificate in %s (%s) expired on %s", cert, info->subject,
                    info->not_after);
-    } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+    } else if (before > 0) {
         zl_err_set(err, EINVAL, "the certificate in %s (%s) is not valid before %s", cert,
                    info->subject, info->not_before);
     } else {
         /* and the way the proxy loads it (the whole chain) */
         struct zl_tls_certs *cs = zl_tls_certs_new();
-        rc = zl_tls_certs_add_file(cs, cert, key, err);
+        rc = add_pem(cs, &c, kf, err);
         zl_tls_certs_unref(cs);
     }
+out:
     ERR_clear_error();
     EVP_PKEY_free(pk);
     X509_free(x);
+    pem_free(&c);
+    pem_free(&k);
     return rc;
 }
 

@@ -658,19 +658,19 @@ void zl_proxy__tls_check(struct zl_proxy *p, bool force)
     struct zl_err err;
     struct zl_tls_certs *cs = zl_tls_certs_new();
     if (zl_tls_certs_load_dir(cs, p->cert_dir, &err) < 0)
-        zl_log("error", "proxy", "certificates in %s: %s", p->cert_dir, err.msg);
+        zl_log("error", "proxy", "a certificate in the folder: %s", err.msg);
     size_t loaded = zl_tls_certs_count(cs);
     for (size_t i = 0; i < p->nnamed; i++) {
         /* one that no longer loads is left out: its hosts get the others' */
         const struct zl_proxy__named *x = &p->named[i];
         if (zl_tls_certs_add_named(cs, x->cert, x->key, (const char *const *)x->hosts, x->nhosts,
                                    &err) < 0)
-            zl_log("error", "proxy", "certificate %s: %s", x->cert, err.msg);
+            zl_log("error", "proxy", "a certificate named by a deployment: %s", err.msg);
     }
     size_t named = zl_tls_certs_count(cs) - loaded;
     if (zl_tls_certs_default(cs, p->cert_default, (const char *const *)p->cert_names,
                              p->ncert_names, &err) < 0)
-        zl_log("error", "proxy", "default certificate %s: %s", p->cert_default, err.msg);
+        zl_log("error", "proxy", "the node's own certificate: %s", err.msg);
     if (!zl_tls_certs_count(cs) && p->certs) {
         zl_tls_certs_unref(cs); /* keep serving with what worked */
         return;

@@ -217,11 +217,27 @@ named() {
     run timeout 60 "$ZLAYER" up -d i.zlayer.yml
     assert_failure
     assert_output --partial "host app.test already has the certificate $c.pem from deployment tlg, service web"
+    # another deployment serving that host over TLS without naming a certificate (on another
+    # port): the choice is by name for the whole node, its clients would get this one
+    { printf 'version: v1\ndeployment: tli\nservices:\n'; svc api https; } >i.zlayer.yml
+    sed -i "s|port: 18443|port: 18445|; s|expose: public}]|expose: public, host: App.Test}]|" i.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d i.zlayer.yml
+    assert_failure
+    assert_output --partial "services.api.endpoints[0].host: host App.Test has the certificate $c.pem from deployment tlg, service web"
     # once no deployment names it, it is no longer served
     run timeout 120 "$ZLAYER" down tlg
     assert_success
     { printf 'version: v1\ndeployment: tlj\nservices:\n'; svc web https; } >j.zlayer.yml
+    sed -i "s|expose: public}]|expose: public, host: app.test}]|" j.zlayer.yml
     run timeout 120 "$ZLAYER" up -d j.zlayer.yml
     assert_success
     wait_for eval '[[ "$(subject app.test)" == *"O=zlayer"* ]]'
+    # and now a certificate named for that host elsewhere, on a tcp stream.tls endpoint on
+    # another port, would take over tlj's clients: refused
+    { printf 'version: v1\ndeployment: tlk\nservices:\n'; svc api tcp; } >k.zlayer.yml
+    sed -i "s|port: 18443|port: 18446|; s|expose: public}]|expose: public, host: app.test, stream: {tls: true}}]\n    labels: {zlayer.proxy/tls-certificate: $c.pem, zlayer.proxy/tls-key: $c.key}|" k.zlayer.yml
+    run timeout 60 "$ZLAYER" up -d k.zlayer.yml
+    assert_failure
+    assert_output --partial "services.api.labels[\"zlayer.proxy/tls-certificate\"]: host app.test is served over TLS by deployment tlj, service web"
+    [[ "$(subject app.test)" == *"O=zlayer"* ]]
 }

@@ -63,9 +63,10 @@ static void test_tls_named(void **state)
         "    endpoints: [{name: a, protocol: https, port: 443, host: app.test, path: /same}]\n"
         "  none:\n    image: {name: x}\n"
         "    endpoints: [{name: a, protocol: https, port: 443, host: app.test, path: /none}]\n");
-    size_t n = 0, im = 9, it = 9;
-    const char *host = NULL;
-    struct zl_tls_named *v = zl_agent_tls_named(zl_sval_get(zl_spec_root(a), "services"), &n);
+    size_t n = 0;
+    struct zl_tls_clash c;
+    struct zl_tls_named *v =
+        zl_agent_tls_named(zl_sval_get(zl_spec_root(a), "services"), false, &n);
     assert_int_equal(n, 2); /* web and same; unused has no TLS endpoint, none names nothing */
     assert_string_equal(v[0].service, "web");
     assert_string_equal(v[0].cert, "/t/web.pem");
@@ -75,10 +76,13 @@ static void test_tls_named(void **state)
     assert_string_equal(v[0].hosts[0], "app.test");
     assert_string_equal(v[0].hosts[1], "*.app.test");
     assert_string_equal(v[0].hosts[2], "raw.test");
+    assert_int_equal(v[0].host_ep[2], 3);
+    assert_int_equal(v[0].host_at[2]->line, 10);
     assert_string_equal(v[1].service, "same");
     assert_null(zl_agent_tls_label(svc_of(a, "none"), ZL_AGENT_TLS_CERT));
-    /* one certificate for one host in two services is no clash */
-    assert_false(zl_agent_tls_clash(v, n, v, n, true, &im, &it, &host));
+    /* one certificate for one host in two services is no clash; within one spec, a service
+     * naming none is not compared */
+    assert_false(zl_agent_tls_clash(v, n, v, n, true, &c));
 
     /* another deployment: the same files agree, another file for App.Test clashes */
     struct zl_spec *b = load_ok(
@@ -90,17 +94,20 @@ static void test_tls_named(void **state)
         "    labels: {zlayer.proxy/tls-certificate: /t/other.pem}\n"
         "    endpoints: [{name: a, protocol: https, port: 9443, host: App.Test}]\n");
     size_t nb = 0;
-    struct zl_tls_named *w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), &nb);
+    struct zl_tls_named *w =
+        zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), false, &nb);
     assert_int_equal(nb, 2);
-    assert_true(zl_agent_tls_clash(v, n, w, nb, false, &im, &it, &host));
-    assert_int_equal(im, 0);
-    assert_int_equal(it, 1);
-    assert_string_equal(host, "app.test");
-    assert_false(zl_agent_tls_clash(v, n, w, 1, false, &im, &it, &host));
+    assert_true(zl_agent_tls_clash(v, n, w, nb, false, &c));
+    assert_int_equal(c.im, 0);
+    assert_int_equal(c.it, 1);
+    assert_int_equal(c.hm, 0);
+    assert_int_equal(c.ht, 0);
+    assert_string_equal(c.host, "app.test");
+    assert_false(zl_agent_tls_clash(v, n, w, 1, false, &c));
     /* within one spec: two services, two files, one host */
-    assert_true(zl_agent_tls_clash(w, nb, w, nb, true, &im, &it, &host));
-    assert_int_equal(im, 0);
-    assert_int_equal(it, 1);
+    assert_true(zl_agent_tls_clash(w, nb, w, nb, true, &c));
+    assert_int_equal(c.im, 0);
+    assert_int_equal(c.it, 1);
     /* a wildcard is a host of its own: *.app.test does not clash with x.app.test */
     zl_agent_tls_named_free(w, nb);
     zl_spec_free(b);
@@ -108,9 +115,77 @@ static void test_tls_named(void **state)
                 "  x:\n    image: {name: x}\n"
                 "    labels: {zlayer.proxy/tls-certificate: /t/x.pem}\n"
                 "    endpoints: [{name: a, protocol: https, port: 443, host: x.app.test}]\n");
-    w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), &nb);
-    assert_false(zl_agent_tls_clash(v, n, w, nb, false, &im, &it, &host));
-    assert_false(zl_agent_tls_clash(v, n, NULL, 0, false, &im, &it, &host));
+    w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), false, &nb);
+    assert_false(zl_agent_tls_clash(v, n, w, nb, false, &c));
+    assert_false(zl_agent_tls_clash(v, n, NULL, 0, false, &c));
+    zl_agent_tls_named_free(w, nb);
+    zl_spec_free(b);
+
+    /* a deployment naming no certificate: its TLS hosts get the folder's or the node's own
+     * by SNI, and a certificate pinned for one of them elsewhere would be theirs too */
+    b = load_ok("version: v1\ndeployment: four\nservices:\n"
+                "  site:\n    image: {name: x}\n"
+                "    endpoints: [{name: a, protocol: http, port: 80, host: plain.test},\n"
+                "                {name: b, protocol: tcp, port: 7000, host: raw.test},\n"
+                "                {name: c, protocol: https, port: 443},\n"
+                "                {name: d, protocol: https, port: 443, host: APP.test}]\n"
+                "  bare:\n    image: {name: x}\n"
+                "    endpoints: [{name: a, protocol: https, port: 8443}]\n");
+    w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), false, &nb);
+    assert_null(w);
+    assert_int_equal(nb, 0);
+    w = zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), true, &nb);
+    assert_int_equal(nb, 1); /* bare: TLS without a host, nothing to clash */
+    assert_string_equal(w[0].service, "site");
+    assert_null(w[0].cert);
+    assert_null(w[0].at);
+    assert_int_equal(w[0].nhosts, 1); /* plain http, and tcp without stream.tls: not TLS */
+    assert_string_equal(w[0].hosts[0], "APP.test");
+    assert_int_equal(w[0].host_ep[0], 3);
+    /* a certificate named for app.test here, https for it there with none: both ways */
+    assert_true(zl_agent_tls_clash(v, n, w, nb, false, &c));
+    assert_int_equal(c.im, 0);
+    assert_int_equal(c.it, 0);
+    assert_int_equal(c.ht, 0);
+    assert_string_equal(c.host, "app.test");
+    assert_true(zl_agent_tls_clash(w, nb, v, n, false, &c));
+    assert_int_equal(c.im, 0);
+    assert_int_equal(c.it, 0);
+    assert_int_equal(c.hm, 0);
+    assert_string_equal(c.host, "APP.test");
+    /* a stream.tls endpoint pins as much as an https one (any port) */
+    struct zl_spec *s4 = load_ok(
+        "version: v1\ndeployment: five\nservices:\n"
+        "  stream:\n    image: {name: x}\n"
+        "    labels: {zlayer.proxy/tls-certificate: /t/s.pem}\n"
+        "    endpoints: [{name: a, protocol: tcp, port: 5000, host: app.test, stream: {tls: "
+        "true}}]\n");
+    size_t n4 = 0;
+    struct zl_tls_named *x4 =
+        zl_agent_tls_named(zl_sval_get(zl_spec_root(s4), "services"), true, &n4);
+    assert_int_equal(n4, 1);
+    assert_true(zl_agent_tls_clash(x4, n4, w, nb, false, &c));
+    assert_true(zl_agent_tls_clash(w, nb, x4, n4, false, &c));
+    /* two deployments naming none for one host: no clash (SNI picks for both alike) */
+    struct zl_tls_named *w2 =
+        zl_agent_tls_named(zl_sval_get(zl_spec_root(b), "services"), true, &n4);
+    assert_false(zl_agent_tls_clash(w, nb, w2, n4, false, &c));
+    zl_agent_tls_named_free(w2, n4);
+    zl_agent_tls_named_free(x4, 1);
+    zl_spec_free(s4);
+    /* the wildcard as written: *.app.test pinned does not clash with x.app.test served */
+    s4 = load_ok("version: v1\ndeployment: six\nservices:\n"
+                 "  w:\n    image: {name: x}\n"
+                 "    labels: {zlayer.proxy/tls-certificate: /t/w.pem}\n"
+                 "    endpoints: [{name: a, protocol: https, port: 443, host: '*.app.test'}]\n"
+                 "  x:\n    image: {name: x}\n"
+                 "    endpoints: [{name: a, protocol: https, port: 443, host: x.app.test}]\n");
+    x4 = zl_agent_tls_named(zl_sval_get(zl_spec_root(s4), "services"), true, &n4);
+    assert_int_equal(n4, 2);
+    assert_false(zl_agent_tls_clash(x4, 1, x4 + 1, 1, false, &c));
+    assert_false(zl_agent_tls_clash(x4 + 1, 1, x4, 1, false, &c));
+    zl_agent_tls_named_free(x4, n4);
+    zl_spec_free(s4);
     zl_agent_tls_named_free(w, nb);
     zl_agent_tls_named_free(v, n);
     zl_spec_free(a);

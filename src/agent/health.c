@@ -608,27 +608,23 @@ static void free_env(char **env)
     free(env);
 }
 
-/* An external's command: `sh -c` on the node, in a session of its own so that a timeout
- * kills what it started too. */
-static void start_node_command(struct probe *p)
+/* Run the check's program (file, args; env NULL: the daemon's), its output read from two
+ * pipes; detached: a session of its own, so that a timeout kills what it started too. */
+static void spawn_check(struct probe *p, const char *file, char **args, char **env, bool detached)
 {
-    struct zl_health *h = p->h;
-    char *argv[] = {"sh", "-c", p->e->t.command, NULL};
-    char **env = backend_env(&p->e->t);
     uv_stdio_container_t stdio[3] = {
         {.flags = UV_IGNORE},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
         {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
     };
     uv_process_options_t o = {.exit_cb = on_cmd_exit,
-                              .file = "/bin/sh",
-                              .args = argv,
+                              .file = file,
+                              .args = args,
                               .env = env,
-                              .flags = UV_PROCESS_DETACHED,
+                              .flags = detached ? UV_PROCESS_DETACHED : 0,
                               .stdio_count = 3,
                               .stdio = stdio};
-    int rc = uv_spawn(h->loop, &p->proc, &o);
-    free_env(env);
+    int rc = uv_spawn(p->h->loop, &p->proc, &o);
     if (rc < 0) {
         probe_end(p, false, "start the check: %s", uv_strerror(rc));
         return;
@@ -647,33 +643,18 @@ static void start_command(struct probe *p)
     p->out.data = p->err.data = p->proc.data = p;
     p->handles += 3; /* the pipes, and the process handle (initialised even by a failed spawn) */
     p->has_proc = true;
-    if (p->e->t.backend) {
-        start_node_command(p);
+    if (p->e->t.backend) { /* an external's command: `sh -c` on the node */
+        char *argv[] = {"sh", "-c", p->e->t.command, NULL};
+        char **env = backend_env(&p->e->t);
+        spawn_check(p, "/bin/sh", argv, env, true);
+        free_env(env);
         return;
     }
     char *root = zl_xasprintf("--root=%s", h->rt_root);
     char *argv[] = {"zlayer", "runtime", root, "exec",          p->e->t.id,
                     "--",     "sh",      "-c", p->e->t.command, NULL};
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_IGNORE},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->out},
-        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&p->err},
-    };
-    uv_process_options_t o = {.exit_cb = on_cmd_exit,
-                              .file = "/proc/self/exe",
-                              .args = argv,
-                              .stdio_count = 3,
-                              .stdio = stdio};
-    int rc = uv_spawn(h->loop, &p->proc, &o);
+    spawn_check(p, "/proc/self/exe", argv, NULL, false);
     free(root);
-    if (rc < 0) {
-        probe_end(p, false, "start the check: %s", uv_strerror(rc));
-        return;
-    }
-    p->exit_sig = -1; /* running */
-    p->open_pipes = 2;
-    uv_read_start((uv_stream_t *)&p->out, on_alloc, on_cmd_read);
-    uv_read_start((uv_stream_t *)&p->err, on_alloc, on_cmd_read);
 }
 
 /* ---------------- the timer ---------------- */

@@ -97,15 +97,6 @@ void zl_buf_reserve(struct zl_buf *b, size_t extra)
     b->cap = cap;
 }
 
-void zl_buf_append(struct zl_buf *b, const void *p, size_t n)
-{
-    zl_buf_reserve(b, n);
-    if (n)
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
 void zl_buf_puts(struct zl_buf *b, const char *s)
 {
     zl_buf_append(b, s, strlen(s));

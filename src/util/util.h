@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #define ZL_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #define ZL_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -73,7 +74,16 @@ struct zl_buf {
 void zl_buf_init(struct zl_buf *b);
 void zl_buf_fini(struct zl_buf *b);
 void zl_buf_reserve(struct zl_buf *b, size_t extra);
-void zl_buf_append(struct zl_buf *b, const void *p, size_t n);
+/* Appending is on hot paths (parsers, the proxy's heads): inline when the room is there. */
+static inline void zl_buf_append(struct zl_buf *b, const void *p, size_t n)
+{
+    if (b->len + n + 1 > b->cap)
+        zl_buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
 void zl_buf_puts(struct zl_buf *b, const char *s);
 void zl_buf_putc(struct zl_buf *b, char c);
 void zl_buf_printf(struct zl_buf *b, const char *fmt, ...) ZL_PRINTF(2, 3);

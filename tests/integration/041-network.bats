@@ -239,15 +239,16 @@ rules() {
 # one test zone (there is no internet here).
 outside_dns() {
     command -v dnsmasq >/dev/null || skip "dnsmasq is missing"
+    # --no-daemon writes no pid file: its pid is kept here, and stopped at teardown too
     dnsmasq --no-daemon --port=5354 --listen-address=127.0.54.41 --bind-interfaces --no-resolv \
-        --no-hosts --address=/outside.test/192.0.2.7 --pid-file="$BATS_TEST_TMPDIR/dnsmasq.pid" \
-        >/dev/null 2>&1 &
+        --no-hosts --address=/outside.test/192.0.2.7 >/dev/null 2>&1 3>&- &
+    echo $! >"$BATS_TEST_TMPDIR/dnsmasq.pid"
+    echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
     export ZLAYER_DNS_UPSTREAM=127.0.54.41:5354
 }
 
 stop_outside_dns() {
-    [ -f "$BATS_TEST_TMPDIR/dnsmasq.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid")" 2>/dev/null
-    return 0
+    kill "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid" 2>/dev/null)" 2>/dev/null || true
 }
 
 # lookup [-d DEP] SERVICE NAME: the addresses NAME has, seen from SERVICE's replica 0, sorted

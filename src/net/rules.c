@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* net/rules.c: the node's nftables rules, kept in two tables of zlayer's own per bridge
- * (family ip: egress masquerade and published ports; family bridge: isolation between
- * groups), always rewritten whole in one atomic batch so that a restart or a repeat leaves
- * exactly one copy. Only literal addresses appear in the script (a name there would make
- * libnftables look it up, blocking). */
+ * (family ip: egress masquerade, published ports, and the node's DNS kept out of any
+ * translation; family bridge: isolation between groups), always rewritten whole in one atomic
+ * batch so that a restart or a repeat leaves exactly one copy. Only literal addresses appear
+ * in the script (a name there would make libnftables look it up, blocking). */
 #include "net/net.h"
 
 #include <stdlib.h>
@@ -110,10 +110,28 @@ char *zl_net_rules_text(const struct zl_net_rules *r)
                   "    ip saddr %s/%u oifname != \"%s\" masquerade\n"
                   "    ip saddr 127.0.0.0/8 oifname \"%s\" masquerade\n"
                   "    ip saddr %s/%u oifname \"%s\" ct status dnat masquerade\n"
-                  "  }\n"
-                  "}\n",
+                  "  }\n",
                   gw, gw, net, r->subnet.prefix, r->bridge, r->bridge, net, r->subnet.prefix,
                   r->bridge);
+    /* the node's DNS, to and from the bridge's address, is never tracked, so never
+     * translated: a port 53 published on every host address by anyone else (another node on
+     * this host, whose exception above names only its own bridge; a container engine) would
+     * otherwise take the replicas' queries, its DNAT applying to every local address */
+    zl_buf_printf(&b,
+                  "  chain dns_in {\n"
+                  "    type filter hook prerouting priority raw; policy accept;\n"
+                  "    ip daddr %s udp dport 53 notrack\n"
+                  "    ip daddr %s tcp dport 53 notrack\n"
+                  "  }\n"
+                  "  chain dns_out {\n"
+                  "    type filter hook output priority raw; policy accept;\n"
+                  "    ip daddr %s udp dport 53 notrack\n"
+                  "    ip daddr %s tcp dport 53 notrack\n"
+                  "    ip saddr %s udp sport 53 notrack\n"
+                  "    ip saddr %s tcp sport 53 notrack\n"
+                  "  }\n"
+                  "}\n",
+                  gw, gw, gw, gw, gw, gw);
     zl_buf_printf(&b, "table bridge %s {\n", t);
     /* one set per group, in the order groups first appear */
     const char **groups = zl_xcalloc(r->nmembers + 1, sizeof(*groups));

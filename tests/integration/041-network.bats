@@ -239,15 +239,16 @@ rules() {
 # one test zone (there is no internet here).
 outside_dns() {
     command -v dnsmasq >/dev/null || skip "dnsmasq is missing"
+    # --no-daemon writes no pid file: its pid is kept here, and stopped at teardown too
     dnsmasq --no-daemon --port=5354 --listen-address=127.0.54.41 --bind-interfaces --no-resolv \
-        --no-hosts --address=/outside.test/192.0.2.7 --pid-file="$BATS_TEST_TMPDIR/dnsmasq.pid" \
-        >/dev/null 2>&1 &
+        --no-hosts --address=/outside.test/192.0.2.7 >/dev/null 2>&1 3>&- &
+    echo $! >"$BATS_TEST_TMPDIR/dnsmasq.pid"
+    echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
     export ZLAYER_DNS_UPSTREAM=127.0.54.41:5354
 }
 
 stop_outside_dns() {
-    [ -f "$BATS_TEST_TMPDIR/dnsmasq.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid")" 2>/dev/null
-    return 0
+    kill "$(cat "$BATS_TEST_TMPDIR/dnsmasq.pid" 2>/dev/null)" 2>/dev/null || true
 }
 
 # lookup [-d DEP] SERVICE NAME: the addresses NAME has, seen from SERVICE's replica 0, sorted
@@ -368,4 +369,50 @@ YAML
     wait_for eval 'timeout 10 "$ZLAYER" exec client -- sh -c "test -s /tmp/first"'
     run timeout 10 "$ZLAYER" exec client -- cat /tmp/first
     assert_output web-0
+}
+
+@test "service DNS: a port 53 published on every address by another node on the host does not take the node's DNS" {
+    # another node's published port 53 (UDP and TCP), as its rules have it: DNAT of packets
+    # to any local address but its own bridge's; here narrowed to this node's bridge address
+    # (the machine's other nodes are left alone), and to a closed port, so a query taken by it
+    # fails at once. Removed at teardown.
+    local t="zltest_$ZLAYER_BRIDGE"
+    nft -f - <<NFT
+table ip $t {
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;
+    fib daddr type local ip daddr $NET.1 jump ports
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;
+    fib daddr type local ip daddr $NET.1 jump ports
+  }
+  chain ports {
+    udp dport 53 dnat to $NET.1:5399
+    tcp dport 53 dnat to $NET.1:5399
+  }
+}
+NFT
+    ( trap 'kill $s 2>/dev/null; nft delete table ip '"$t"'; exit 0' TERM
+      sleep 600 & s=$!; wait ) 3>&- &
+    echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
+    { printf 'version: v1\ndeployment: dnsx\nservices:\n'; web web
+      printf '    health: {start_grace: 300ms, interval: 500ms, check: {type: tcp, port: 80}}\n'
+      cat <<YAML
+  client:
+    image: {name: "$IMG"}
+    command: {args: ["sh", "-c", "wget -qO- http://web/ >/tmp/first 2>&1; trap 'exit 0' TERM; sleep 1000 & wait"]}
+    scale: {mode: fixed, replicas: 1}
+    stop_grace_period: 1s
+    depends: [{service: web, condition: healthy}]
+YAML
+    } >x.zlayer.yml
+    run timeout 120 "$ZLAYER" up -d x.zlayer.yml
+    assert_success
+    wait_for eval 'timeout 10 "$ZLAYER" exec client -- sh -c "test -s /tmp/first"'
+    run timeout 10 "$ZLAYER" exec client -- cat /tmp/first
+    assert_output web-0
+    # and from the host, over TCP and UDP
+    [ "$(dig +short +tcp @$NET.1 web.dnsx.service.local)" = "$(ip_of dnsx-web-0)" ]
+    [ "$(dig +short @$NET.1 web.dnsx.service.local)" = "$(ip_of dnsx-web-0)" ]
 }

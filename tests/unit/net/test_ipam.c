@@ -83,6 +83,13 @@ static void test_rules(void **state)
                             "{ 0 : 10.240.0.2 . 80, 1 : 10.240.0.3 . 80 }"));
     assert_true(has_line(t, "ip daddr 127.0.0.1 udp dport 5353 dnat to 10.240.0.4:53"));
     assert_true(has_line(t, "fib daddr type local ip daddr != 10.240.0.1 jump ports"));
+    /* the node's DNS is never tracked: no DNAT on the host (another node's port 53) takes it */
+    assert_true(has_line(t, "type filter hook prerouting priority raw; policy accept;"));
+    assert_true(has_line(t, "ip daddr 10.240.0.1 udp dport 53 notrack"));
+    assert_true(has_line(t, "ip daddr 10.240.0.1 tcp dport 53 notrack"));
+    assert_true(has_line(t, "type filter hook output priority raw; policy accept;"));
+    assert_true(has_line(t, "ip saddr 10.240.0.1 udp sport 53 notrack"));
+    assert_true(has_line(t, "ip saddr 10.240.0.1 tcp sport 53 notrack"));
     /* members' ports: IPv4 from their own address and ARP only */
     assert_true(has_line(t, "elements = { \"zlv0af00002\", \"zlv0af00003\", \"zlv0af00004\" }"));
     assert_true(has_line(t, "elements = { \"zlv0af00002\" . 10.240.0.2, \"zlv0af00003\" . "

@@ -794,6 +794,10 @@ int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
         int k = SSL_read(t->ssl, buf, sizeof(buf));
         if (k > 0) {
             on_plain(arg, buf, (size_t)k);
+            /* every byte taken and nothing decrypted left: another SSL_read could only say
+             * "want read" (no read-ahead: OpenSSL holds at most a record cut short) */
+            if (!t->in_len && !SSL_has_pending(t->ssl))
+                break;
             continue;
         }
         int e = SSL_get_error(t->ssl, k); /* at once: before anything else touches OpenSSL */

@@ -44,6 +44,9 @@ http {
     server { listen 127.0.0.1:$B; root $WORK/www; }
 }
 CONF
+# the same proxying for nginx's http and https servers
+NGINX_LOC='location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection "";
+            proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }'
 cat >"$WORK/nginx-proxy.conf" <<CONF
 daemon off;
 worker_processes 1;
@@ -56,25 +59,13 @@ http {
     upstream b { server 127.0.0.1:$B; keepalive 64; }
     server {
         listen 127.0.0.1:$NH;
-        location / {
-            proxy_pass http://b;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        }
+        $NGINX_LOC
     }
     server {
         listen 127.0.0.1:$NS ssl;
         ssl_certificate $WORK/certs/localhost.crt;
         ssl_certificate_key $WORK/certs/localhost.key;
-        location / {
-            proxy_pass http://b;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host \$host;
-            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-        }
+        $NGINX_LOC
     }
 }
 CONF

@@ -220,20 +220,19 @@ int zl_tls_cert_check(const char *cert, const char *key, struct zl_tls_cert_info
                       struct zl_err *err);
 
 /* One server-side TLS connection over memory: ciphertext in through zl_tls_read, out
- * through zl_tls_out/zl_tls_out_taken (or zl_tls_take, a copy); TLS 1.2 and 1.3. */
+ * through zl_tls_out/zl_tls_out_taken; TLS 1.2 and 1.3. */
 struct zl_tls;
 /* http: ALPN may agree on h2 or http/1.1 (else none is). NULL without any certificate. */
 struct zl_tls *zl_tls_new(struct zl_tls_certs *cs, bool http);
 void zl_tls_free(struct zl_tls *t);
 /* Ciphertext that arrived: on_plain gets what it decrypts to. 0: go on; 1: the peer closed
  * (close_notify); -1: the connection failed (handshake, bad record). Handshake replies wait
- * in zl_tls_take. */
+ * in zl_tls_out. */
 int zl_tls_read(struct zl_tls *t, const char *p, size_t n,
                 void (*on_plain)(void *arg, const char *p, size_t n), void *arg);
-/* Encrypt all of p (output in zl_tls_take); -1 once the connection failed. */
+/* Encrypt all of p (output in zl_tls_out); -1 once the connection failed. */
 int zl_tls_write(struct zl_tls *t, const char *p, size_t n);
 size_t zl_tls_pending(const struct zl_tls *t); /* ciphertext waiting */
-size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap);
 /* The ciphertext waiting, in place (valid until the next call on t), and n bytes of it sent. */
 const char *zl_tls_out(const struct zl_tls *t, size_t *n);
 void zl_tls_out_taken(struct zl_tls *t, size_t n);

@@ -855,19 +855,6 @@ void zl_tls_out_taken(struct zl_tls *t, size_t n)
         zl_buf_fini(&t->out); /* a large response's buffer is not kept by an idle connection */
 }
 
-size_t zl_tls_take(struct zl_tls *t, char *buf, size_t cap)
-{
-    size_t n;
-    const char *p = zl_tls_out(t, &n);
-    if (n > cap)
-        n = cap;
-    if (!n)
-        return 0;
-    memcpy(buf, p, n);
-    zl_tls_out_taken(t, n);
-    return n;
-}
-
 void zl_tls_close_notify(struct zl_tls *t)
 {
     if (!t->failed && SSL_is_init_finished(t->ssl))

@@ -211,14 +211,7 @@ static void start(struct h2s *s)
     s->chunked = !s->req_end && !s->has_length;
     s->retryable = zl_proxy__idempotent(s->method) && s->req_end;
     char host[256];
-    size_t n = strcspn(s->authority, ":");
-    if (s->authority[0] == '[')
-        n = strcspn(s->authority, "]") + 1;
-    snprintf(host, sizeof(host), "%.*s", (int)(n < sizeof(host) ? n : sizeof(host) - 1),
-             s->authority);
-    for (char *q = host; *q; q++)
-        if (*q >= 'A' && *q <= 'Z')
-            *q = (char)(*q - 'A' + 'a');
+    zl_proxy__host_key(s->authority, strlen(s->authority), host, sizeof(host));
     struct group *g = zl_proxy__route(c->l, host, s->path, strcspn(s->path, "?#"));
     if (!g || s->path[0] != '/') {
         answer(s, s->path[0] != '/' ? 400 : 404);

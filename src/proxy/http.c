@@ -1162,17 +1162,8 @@ bool zl_proxy__idempotent(const char *m)
            !strcmp(m, "DELETE") || !strcmp(m, "TRACE");
 }
 
-/* The host a request names: its Host header (or the authority of an absolute target),
- * lower-case, without the port. */
-static void request_host(const struct zl_h1_head *h, char *out, size_t cap)
+void zl_proxy__host_key(const char *v, size_t n, char *out, size_t cap)
 {
-    const char *v = h->host;
-    size_t n = 0;
-    if (h->target[0] != '/' && strstr(h->target, "://")) {
-        v = strstr(h->target, "://") + 3;
-        n = strcspn(v, "/?#");
-    } else if (v)
-        n = strlen(v);
     out[0] = '\0';
     if (!v)
         return;
@@ -1196,6 +1187,18 @@ static void request_host(const struct zl_h1_head *h, char *out, size_t cap)
     for (size_t i = 0; i < n; i++)
         out[i] = (char)(v[i] >= 'A' && v[i] <= 'Z' ? v[i] - 'A' + 'a' : v[i]);
     out[n] = '\0';
+}
+
+/* The host a request names: its Host header, or the authority of an absolute target. */
+static void request_host(const struct zl_h1_head *h, char *out, size_t cap)
+{
+    const char *v = h->host;
+    size_t n = v ? strlen(v) : 0;
+    if (h->target[0] != '/' && strstr(h->target, "://")) {
+        v = strstr(h->target, "://") + 3;
+        n = strcspn(v, "/?#");
+    }
+    zl_proxy__host_key(v, n, out, cap);
 }
 
 /* Where the origin-form target starts: the target itself, or past an absolute target's

@@ -139,6 +139,9 @@ const char *zl_proxy__reason(unsigned status);
 bool zl_proxy__hop(const char *name, const char *conn);
 /* May the request be sent again after a failure (RFC 9110 9.2.2)? */
 bool zl_proxy__idempotent(const char *method);
+/* The routing key of a host (first n bytes of v; NULL: none): user info and port cut, a
+ * trailing dot dropped, lower-case, into out ("" for none). */
+void zl_proxy__host_key(const char *v, size_t n, char *out, size_t cap);
 void zl_proxy__busy(struct zl_proxy *p, struct group *g, const struct zl_proxy_backend *b,
                     int delta);
 

@@ -176,9 +176,11 @@ static void forward(struct conn *c, struct side *from, struct side *to, const ch
 /* What TLS made for the client (handshake records, encrypted data). */
 static void tls_out(struct conn *c, struct side *from)
 {
-    char tmp[16384];
-    for (size_t k; !c->closing && (k = zl_tls_take(c->tls, tmp, sizeof(tmp)));)
-        forward(c, from, &c->client, tmp, k);
+    size_t n;
+    const char *p = zl_tls_out(c->tls, &n);
+    if (n && !c->closing)
+        forward(c, from, &c->client, p, n); /* what the socket does not take is copied */
+    zl_tls_out_taken(c->tls, n);
 }
 
 static void tls_plain(void *arg, const char *p, size_t n)

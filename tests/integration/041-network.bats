@@ -352,8 +352,10 @@ PY
     assert_output "echo-0 ping-udp"
 }
 
-@test "service DNS: a service waiting for another to be healthy finds it by name at its first try" {
-    { printf 'version: v1\ndeployment: dnsw\nservices:\n'; web web
+# first_try DEPLOYMENT: web, and a client that asks http://web/ once at its start, waiting
+# for web to be healthy; its first answer must be web's
+first_try() {
+    { printf 'version: v1\ndeployment: %s\nservices:\n' "$1"; web web
       printf '    health: {start_grace: 300ms, interval: 500ms, check: {type: tcp, port: 80}}\n'
       cat <<YAML
   client:
@@ -363,12 +365,16 @@ PY
     stop_grace_period: 1s
     depends: [{service: web, condition: healthy}]
 YAML
-    } >w.zlayer.yml
-    run timeout 120 "$ZLAYER" up -d w.zlayer.yml
+    } >"$1.zlayer.yml"
+    run timeout 120 "$ZLAYER" up -d "$1.zlayer.yml"
     assert_success
     wait_for eval 'timeout 10 "$ZLAYER" exec client -- sh -c "test -s /tmp/first"'
     run timeout 10 "$ZLAYER" exec client -- cat /tmp/first
     assert_output web-0
+}
+
+@test "service DNS: a service waiting for another to be healthy finds it by name at its first try" {
+    first_try dnsw
 }
 
 @test "service DNS: a port 53 published on every address by another node on the host does not take the node's DNS" {
@@ -396,22 +402,7 @@ NFT
     ( trap 'kill $s 2>/dev/null; nft delete table ip '"$t"'; exit 0' TERM
       sleep 600 & s=$!; wait ) 3>&- &
     echo $! >>"$BATS_TEST_TMPDIR/bg.pids"
-    { printf 'version: v1\ndeployment: dnsx\nservices:\n'; web web
-      printf '    health: {start_grace: 300ms, interval: 500ms, check: {type: tcp, port: 80}}\n'
-      cat <<YAML
-  client:
-    image: {name: "$IMG"}
-    command: {args: ["sh", "-c", "wget -qO- http://web/ >/tmp/first 2>&1; trap 'exit 0' TERM; sleep 1000 & wait"]}
-    scale: {mode: fixed, replicas: 1}
-    stop_grace_period: 1s
-    depends: [{service: web, condition: healthy}]
-YAML
-    } >x.zlayer.yml
-    run timeout 120 "$ZLAYER" up -d x.zlayer.yml
-    assert_success
-    wait_for eval 'timeout 10 "$ZLAYER" exec client -- sh -c "test -s /tmp/first"'
-    run timeout 10 "$ZLAYER" exec client -- cat /tmp/first
-    assert_output web-0
+    first_try dnsx
     # and from the host, over TCP and UDP
     [ "$(dig +short +tcp @$NET.1 web.dnsx.service.local)" = "$(ip_of dnsx-web-0)" ]
     [ "$(dig +short @$NET.1 web.dnsx.service.local)" = "$(ip_of dnsx-web-0)" ]
